@@ -1,0 +1,47 @@
+# smo-impact developer commands. `make setup && make demo` is all a fresh machine needs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Read the local data mirror when it exists and the caller did not choose another.
+ifeq ($(origin SMO_IMPACT_DATA_DIR), undefined)
+  ifneq ($(wildcard ../shared/data),)
+    export SMO_IMPACT_DATA_DIR := $(abspath ../shared/data)
+  endif
+endif
+export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+UI_PORT ?= 5000
+
+.PHONY: setup demo test test-slow test-all bench ui clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/smo-impact run experiments/quickstart.yaml
+
+test: setup
+	$(BIN)/pytest -m "not slow" -q
+
+test-slow: setup
+	$(BIN)/pytest -m slow -q
+
+test-all: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_quickstart_sweep.py
+
+ui: setup
+	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (store: $(MLFLOW_TRACKING_URI))"
+	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port $(UI_PORT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,216 @@
+"""Command-line interface: argument parsing and presentation only.
+
+Every user-input error (config, data, tracking store) ends as one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from smo_impact.errors import ConfigError, SmoError
+
+app = typer.Typer(
+    name="smo-impact",
+    help="When we change how humans label data, what happens to the model?",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(help="Built-in datasets: list, show, fetch.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+console = Console()
+err_console = Console(stderr=True)
+
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config value: path.to.key=value (repeatable)."),
+]
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    overrides: SetOption = None,
+) -> None:
+    """Check a config and report every problem at once (nothing is run)."""
+    from smo_impact.config import load_config
+    from smo_impact.runner.plan import plan_runs
+
+    try:
+        spec = load_config(config, overrides or [])
+    except ConfigError as exc:
+        where = f"{exc.source}: " if exc.source else ""
+        err_console.print(f"[red]error[/red]: {where}{len(exc.problems)} problem(s)", highlight=False)
+        for problem in exc.problems:
+            err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    runs = plan_runs(spec)
+    arms = ", ".join(f"{a} ({sum(r.arm == a for r in runs)} runs)" for a in spec.arms)
+    console.print(f"[green]ok[/green]: {config} is valid: {len(runs)} runs; arms: {arms}", highlight=False)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    overrides: SetOption = None,
+    tracking_uri: Annotated[
+        Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+    ] = None,
+) -> None:
+    """Run an experiment: every arm x grid point x seed, logged to MLflow."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from smo_impact.config import load_config
+    from smo_impact.report.summary import render_rich
+    from smo_impact.runner.experiment import run_experiment
+    from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+
+    spec = load_config(config, overrides or [])
+    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
+    console.print(f"[bold]{spec.name}[/bold]: {spec.description.strip()}" if spec.description else f"[bold]{spec.name}[/bold]")
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("loading data and features", total=None)
+        failed = 0
+
+        def on_progress(run_spec, done: int, total: int, status: str) -> None:
+            nonlocal failed
+            failed += status == "FAILED"
+            label = f"{run_spec.name}" + (f" [red]({failed} failed)[/red]" if failed else "")
+            progress.update(task, total=total, completed=done, description=label)
+
+        result = run_experiment(spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress)
+        progress.update(task, description="done")
+
+    if not result.summary.empty:
+        console.print(render_rich(result.summary, spec.evaluation.split, f"{spec.name}: {spec.evaluation.split} split"))
+    stats = result.cache_stats
+    console.print(
+        f"features: {int(stats['features/misses'])} computed, "
+        f"{int(stats['features/memory_hits'] + stats['features/disk_hits'])} reused "
+        f"({stats['features/featurize_seconds']:.1f}s featurizing)",
+        highlight=False,
+    )
+    console.print(
+        f"Logged to MLflow experiment '{spec.experiment_name}' (parent run {result.parent_run_id}) "
+        f"at {uri}.\nOpen the UI with [bold]make ui[/bold] "
+        f"(or: mlflow ui --backend-store-uri {uri}) and browse http://127.0.0.1:5000",
+        highlight=False,
+    )
+    if result.failures:
+        err_console.print(f"[red]{len(result.failures)} run(s) failed[/red]:", highlight=False)
+        for name, error in result.failures:
+            err_console.print(f"  - {name}: {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_components() -> None:
+    """List the registered treatments, models and datasets with their parameters."""
+    from rich.table import Table
+
+    from smo_impact.data.catalog import DATASETS
+    from smo_impact.models import MODELS
+    from smo_impact.treatments import TREATMENTS
+
+    for title, registry in (("treatments", TREATMENTS), ("models", MODELS)):
+        table = Table(title=title, title_justify="left")
+        table.add_column("name")
+        table.add_column("parameters (default)")
+        table.add_column("description")
+        for name, cls in registry.items():
+            params = ", ".join(
+                f"{p}={f.default!r}" for p, f in cls.Params.model_fields.items()
+            )
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            table.add_row(name, params, doc)
+        console.print(table)
+    table = Table(title="datasets", title_justify="left")
+    table.add_column("name")
+    table.add_column("description")
+    for name, info in DATASETS.items():
+        table.add_row(name, info.description)
+    console.print(table)
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List built-in datasets and whether their files are available locally."""
+    from rich.table import Table
+
+    from smo_impact.data.catalog import DATASETS, _locate
+
+    table = Table(title_justify="left")
+    table.add_column("name")
+    table.add_column("labels")
+    table.add_column("available")
+    table.add_column("description")
+    for name, info in DATASETS.items():
+        try:
+            _locate(info)
+            available = "[green]yes[/green]"
+        except SmoError:
+            available = "[yellow]no[/yellow]"
+        table.add_row(name, info.label_meaning, available, info.description)
+    console.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
+    """Summarize a dataset: items per split, judgements, raters, label shares."""
+    from rich.table import Table
+
+    from smo_impact.data.catalog import get_info, load_dataset
+
+    info = get_info(name)
+    data = load_dataset(name)
+    summary = data.summary()
+    table = Table(title=f"{name}  (digest {data.digest()})", title_justify="left", show_header=False)
+    table.add_row("description", info.description)
+    table.add_row("labels", info.label_meaning)
+    table.add_row("license", info.license)
+    table.add_row("citation", info.citation)
+    for key, value in summary.items():
+        table.add_row(key, str(value))
+    for column in info.slice_columns:
+        table.add_row(f"slice: {column}", str(data.items[column].value_counts().to_dict()))
+    console.print(table)
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
+    """Download a dataset's files into the user cache and verify their checksums."""
+    from smo_impact.data.catalog import fetch_dataset
+
+    for path in fetch_dataset(name):
+        console.print(f"verified {path}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line and exit code 2."""
+    try:
+        app()
+    except SmoError as exc:
+        message = " ".join(str(exc).split())
+        err_console.print(f"[red]error[/red]: {message}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]: running runs were marked KILLED", highlight=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""Experiment configs: YAML -> frozen pydantic specs, ``key=value`` overrides, validation.
+
+An experiment config composes reusable blocks from ``configs/``: any mapping may name a file with
+``from: path.yaml`` (relative to the file that says it); the file's contents are the defaults and
+the mapping's own keys override them.
+
+Validation reports every problem at once, each as ``dotted.path: what is wrong`` with the allowed
+values, before any data is read.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from smo_impact.errors import ConfigError
+from smo_impact.registry import unknown_name_message
+
+INCLUDE_KEY = "from"
+
+
+class Spec(BaseModel):
+    """Base for config specs: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatasetSpec(Spec):
+    """Which annotation data to load."""
+
+    name: str = Field(description="A built-in dataset name (see `smo-impact datasets list`).")
+
+
+class StepSpec(Spec):
+    """One treatment step of an arm: a registered treatment name and its parameters.
+
+    Written in YAML as a one-key mapping, ``- noise: {rate: 0.2}``, or as a bare name, ``- aggregate``.
+    """
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value, "params": {}}
+        if isinstance(value, dict) and set(value) - {"name", "params"}:
+            if len(value) != 1:
+                raise ValueError(
+                    "a treatment step is a mapping with exactly one key, the treatment name, "
+                    f"e.g. `- noise: {{rate: 0.2}}`; got keys {sorted(value)}"
+                )
+            (name, params), = value.items()
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise ValueError(f"parameters of step '{name}' must be a mapping, got {params!r}")
+            return {"name": name, "params": params}
+        return value
+
+    def as_yaml(self) -> dict[str, Any]:
+        return {self.name: dict(self.params)}
+
+
+class ModelSpec(Spec):
+    """The classifier trained in every run."""
+
+    name: str = "tfidf_logreg"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationSpec(Spec):
+    """How every run is scored."""
+
+    split: Literal["test", "dev"] = "test"
+    reference: Literal["majority"] = Field(
+        "majority", description="Reference label policy: majority of all raters, untreated data."
+    )
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Decision threshold on P(positive).")
+
+
+class TrackingSpec(Spec):
+    """Where runs are logged."""
+
+    experiment: str | None = Field(None, description="MLflow experiment name; default: config name.")
+    uri: str | None = Field(
+        None, description="Tracking URI; default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db."
+    )
+    log_predictions: bool = True
+
+
+class ExperimentConfig(Spec):
+    """A runnable experiment: one dataset, a control arm and treatment arms, swept over seeds."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    dataset: DatasetSpec
+    control: str = Field("control", description="Name of the arm every other arm is compared to.")
+    arms: dict[str, list[StepSpec]]
+    sweep: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: Any) -> Any:
+        # `seeds: 3` is shorthand for [0, 1, 2].
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError(f"seeds must be a positive count or a list of ints, got {value}")
+            return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one seed is required")
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, got {value}")
+        return value
+
+    @field_validator("arms")
+    @classmethod
+    def _non_empty_arms(cls, value: dict[str, list[StepSpec]]) -> dict[str, list[StepSpec]]:
+        if not value:
+            raise ValueError("at least one arm is required")
+        return value
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data, in YAML shape."""
+        data = self.model_dump(mode="json")
+        data["arms"] = {arm: [s.as_yaml() for s in steps] for arm, steps in self.arms.items()}
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def config_hash(self) -> str:
+        return stable_hash(self.to_dict())
+
+
+def stable_hash(data: Any) -> str:
+    """sha256 (16 hex chars) of canonical JSON: the same data always hashes the same."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- YAML loading ------------------------------------------------------------------------------
+def read_yaml(path: Path) -> Any:
+    """Read one YAML file with the safe loader; errors name the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, expected a YAML file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...]) -> Any:
+    """Replace every ``{from: file, ...}`` mapping by the file's contents merged with its keys."""
+    if isinstance(node, list):
+        return [_resolve_includes(v, base_dir, chain) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _resolve_includes(v, base_dir, chain) for k, v in node.items()}
+    if INCLUDE_KEY not in node:
+        return node
+    ref = node.pop(INCLUDE_KEY)
+    if not isinstance(ref, str):
+        raise ConfigError(f"'{INCLUDE_KEY}:' must name a YAML file, got {ref!r}")
+    path = (base_dir / ref).resolve()
+    if path in chain:
+        raise ConfigError(f"'{INCLUDE_KEY}: {ref}' includes itself ({' -> '.join(map(str, chain))})")
+    included = read_yaml(path)
+    included = _resolve_includes(included, path.parent, (*chain, path))
+    if not isinstance(included, dict):
+        if node:
+            raise ConfigError(f"{path} must hold a mapping to be merged with keys {sorted(node)}")
+        return included
+    return deep_merge(included, node)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` wins; nested mappings merge key by key; lists are replaced whole."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``dotted.path=value`` override in place; the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like path.to.key=value")
+    path, raw_value = assignment.split("=", 1)
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"override {assignment!r} has an empty key path")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError:
+        value = raw_value
+    node: Any = data
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        where = ".".join(keys[: i + 1])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ConfigError(f"override {path}: '{where}' is not an index of a {len(node)}-item list")
+            if last:
+                node[int(key)] = value
+            else:
+                node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
+        else:
+            raise ConfigError(f"override {path}: '{'.'.join(keys[:i])}' is a value, not a mapping")
+
+
+def load_raw(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read an experiment YAML, resolve ``from:`` includes, apply overrides."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an experiment config must be a YAML mapping, got {type(data).__name__}")
+    data = _resolve_includes(data, path.resolve().parent, (path.resolve(),))
+    data.setdefault("name", path.stem)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return data
+
+
+# -- validation --------------------------------------------------------------------------------
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after[_from_yaml_shape(), StepSpec]",):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One ``path: message (got value)`` line per pydantic error."""
+    problems = []
+    for err in exc.errors():
+        loc = _format_loc(tuple(err["loc"]))
+        loc = f"{prefix}.{loc}" if prefix and loc != "(top level)" else (prefix or loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here)"
+        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
+        if len(got) > 80:
+            got = got[:77] + "...)"
+        problems.append(f"{loc}: {msg}{got}")
+    return problems
+
+
+def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig:
+    """Turn raw config data into an :class:`ExperimentConfig`, or raise one ConfigError listing
+    every problem: structure, unknown component names, component parameters, sweeps."""
+    # Registries are imported here, not at module level, so config stays below the stage packages.
+    from smo_impact.data.catalog import DATASETS
+    from smo_impact.models import MODELS
+    from smo_impact.treatments import TREATMENTS
+
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc), source) from None
+
+    problems: list[str] = []
+    if config.dataset.name not in DATASETS:
+        problems.append("dataset.name: " + unknown_name_message("dataset", config.dataset.name, DATASETS.names()))
+    if config.control not in config.arms:
+        problems.append(
+            f"control: arm '{config.control}' is not defined; arms: {', '.join(sorted(config.arms))}"
+        )
+
+    resolved_arms: dict[str, list[StepSpec]] = {}
+    for arm, steps in config.arms.items():
+        if not steps:
+            problems.append(f"arms.{arm}: an arm needs at least one treatment step (e.g. `- aggregate`)")
+        seen: set[str] = set()
+        resolved_steps = []
+        for i, step in enumerate(steps):
+            where = f"arms.{arm}[{i}]"
+            if step.name not in TREATMENTS:
+                problems.append(f"{where}: " + unknown_name_message("treatment", step.name, TREATMENTS.names()))
+                continue
+            if step.name in seen:
+                problems.append(f"{where}: treatment '{step.name}' appears twice in arm '{arm}'")
+            seen.add(step.name)
+            try:
+                params = TREATMENTS.get(step.name).Params.model_validate(step.params)
+            except ValidationError as exc:
+                problems.extend(pydantic_problems(exc, f"{where}.{step.name}"))
+                continue
+            resolved_steps.append(StepSpec(name=step.name, params=params.model_dump(mode="json")))
+        resolved_arms[arm] = resolved_steps
+
+    model_params: dict[str, Any] = {}
+    if config.model.name not in MODELS:
+        problems.append("model.name: " + unknown_name_message("model", config.model.name, MODELS.names()))
+    else:
+        try:
+            model_params = MODELS.get(config.model.name).Params.model_validate(config.model.params).model_dump(mode="json")
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(exc, "model.params"))
+
+    for arm, grid in config.sweep.items():
+        if arm not in config.arms:
+            problems.append(f"sweep.{arm}: no arm named '{arm}'; arms: {', '.join(sorted(config.arms))}")
+            continue
+        step_names = {s.name: s for s in config.arms[arm]}
+        for key, values in grid.items():
+            where = f"sweep.{arm}.{key}"
+            if not values:
+                problems.append(f"{where}: needs at least one value")
+                continue
+            target, _, param = key.partition(".")
+            if not param:
+                problems.append(f"{where}: a sweep key is 'step.param' or 'model.param', e.g. noise.rate")
+                continue
+            if target == "model":
+                if config.model.name not in MODELS:
+                    continue
+                params_model = MODELS.get(config.model.name).Params
+                base = dict(config.model.params)
+            elif target in step_names:
+                if target not in TREATMENTS:
+                    continue
+                params_model = TREATMENTS.get(target).Params
+                base = dict(step_names[target].params)
+            else:
+                problems.append(
+                    f"{where}: arm '{arm}' has no step '{target}'; its steps: "
+                    f"{', '.join(sorted(step_names)) or '(none)'} (or use model.<param>)"
+                )
+                continue
+            if param not in params_model.model_fields:
+                problems.append(
+                    f"{where}: '{target}' has no parameter '{param}'; parameters: "
+                    f"{', '.join(sorted(params_model.model_fields))}"
+                )
+                continue
+            for value in values:
+                try:
+                    params_model.model_validate({**base, param: value})
+                except ValidationError as exc:
+                    problems.extend(pydantic_problems(exc, f"{where}={value!r}"))
+
+    if problems:
+        raise ConfigError(problems, source)
+    return config.model_copy(
+        update={
+            "arms": resolved_arms,
+            "model": ModelSpec(name=config.model.name, params=model_params),
+        }
+    )
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read, compose, override and validate an experiment config file."""
+    return validate(load_raw(path, overrides), source=str(path))

@@ -1,0 +1,128 @@
+"""The annotation data model shared by every stage.
+
+Long format, crowd-kit's vocabulary: one row per judgement with ``task``, ``worker``, ``label``
+(plus optional extra answer columns). Item text and metadata live in an items table keyed by
+``task`` (``text``, ``split`` and slice columns); rater attributes in a workers table keyed by
+``worker``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from smo_impact.errors import DataError
+
+ITEM_COLUMNS = ("task", "text", "split")
+ANNOTATION_COLUMNS = ("task", "worker", "label")
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class AnnotationSet:
+    """A multi-rater labeled dataset.
+
+    Attributes:
+        name: Dataset name, e.g. ``md-agreement``.
+        items: One row per item: ``task``, ``text``, ``split`` and slice columns.
+        annotations: One row per judgement: ``task``, ``worker``, ``label`` and extra answers.
+        labels: The declared label set, in order (binary: ``[0, 1]``).
+        positive_label: The label treated as the harmful/positive class in metrics.
+        workers: Optional rater attributes keyed by ``worker``.
+        slice_columns: Items columns usable as evaluation slices.
+    """
+
+    name: str
+    items: pd.DataFrame
+    annotations: pd.DataFrame
+    labels: tuple = (0, 1)
+    positive_label: object = 1
+    workers: pd.DataFrame | None = None
+    slice_columns: tuple[str, ...] = ()
+    _digest: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check the tables against the data model; raise DataError naming the problem."""
+        for table_name, table, required in (
+            ("items", self.items, ITEM_COLUMNS),
+            ("annotations", self.annotations, ANNOTATION_COLUMNS),
+        ):
+            missing = [c for c in required if c not in table.columns]
+            if missing:
+                raise DataError(
+                    f"{self.name}: column(s) {', '.join(missing)} missing from the {table_name} "
+                    f"table; found: {', '.join(map(str, table.columns))}. "
+                    "Map them with dataset.column_map."
+                )
+        if self.items["task"].duplicated().any():
+            dup = self.items.loc[self.items["task"].duplicated(), "task"].iloc[0]
+            raise DataError(f"{self.name}: item '{dup}' appears more than once in the items table")
+        bad_labels = ~self.annotations["label"].isin(self.labels)
+        if bad_labels.any():
+            row = self.annotations.loc[bad_labels].iloc[0]
+            raise DataError(
+                f"{self.name}: label {row['label']!r} (task '{row['task']}', worker "
+                f"'{row['worker']}') is outside the declared label set {list(self.labels)}"
+            )
+        unknown = ~self.annotations["task"].isin(self.items["task"])
+        if unknown.any():
+            raise DataError(
+                f"{self.name}: {int(unknown.sum())} annotation(s) refer to unknown items, "
+                f"e.g. task '{self.annotations.loc[unknown, 'task'].iloc[0]}'"
+            )
+
+    # -- views ------------------------------------------------------------------------------
+    def split(self, name: str) -> pd.DataFrame:
+        """Items of one split, in task order."""
+        return self.items.loc[self.items["split"] == name]
+
+    def split_annotations(self, name: str) -> pd.DataFrame:
+        """Judgements on the items of one split."""
+        tasks = self.split(name)["task"]
+        return self.annotations.loc[self.annotations["task"].isin(tasks)]
+
+    def vote_counts(self) -> pd.DataFrame:
+        """Items x labels matrix of vote counts (the human vote distribution, unnormalised)."""
+        counts = pd.crosstab(self.annotations["task"], self.annotations["label"])
+        return counts.reindex(columns=list(self.labels), fill_value=0)
+
+    # -- provenance -------------------------------------------------------------------------
+    def digest(self) -> str:
+        """A content digest, stable across runs and row order (sha256, hex, 16 chars)."""
+        if not self._digest:
+            h = hashlib.sha256()
+            h.update(self.name.encode())
+            h.update(repr(tuple(self.labels)).encode())
+            for frame, keys in (
+                (self.items, ["task"]),
+                (self.annotations, ["task", "worker"]),
+                (self.workers, ["worker"]),
+            ):
+                if frame is None:
+                    h.update(b"<none>")
+                    continue
+                canonical = frame[sorted(frame.columns)].sort_values(keys, kind="stable")
+                h.update(",".join(canonical.columns).encode())
+                row_hashes = pd.util.hash_pandas_object(canonical.astype(str), index=False)
+                h.update(np.ascontiguousarray(row_hashes.to_numpy()).tobytes())
+            self._digest.append(h.hexdigest()[:16])
+        return self._digest[0]
+
+    def summary(self) -> dict[str, object]:
+        """Counts a person checks first: items per split, judgements, raters, label shares."""
+        per_item = self.annotations.groupby("task").size()
+        return {
+            "items": len(self.items),
+            "items_per_split": self.items["split"].value_counts().to_dict(),
+            "judgements": len(self.annotations),
+            "raters": int(self.annotations["worker"].nunique()),
+            "judgements_per_item_mean": float(per_item.mean()) if len(per_item) else 0.0,
+            "label_shares": self.annotations["label"].value_counts(normalize=True).to_dict(),
+        }

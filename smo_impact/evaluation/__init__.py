@@ -1,0 +1,1 @@
+"""Scoring trained models: metrics and comparison against the control arm."""

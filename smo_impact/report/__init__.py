@@ -1,0 +1,1 @@
+"""Summaries, tables and plots of an experiment's results."""

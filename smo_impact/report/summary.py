@@ -1,0 +1,98 @@
+"""The experiment summary: arm x grid point, mean and std over seeds, delta vs control."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from smo_impact.evaluation.metrics import HEADLINE_METRICS
+
+
+def results_frame(rows: Iterable[dict]) -> pd.DataFrame:
+    """One row per finished run: arm, grid, seed and its metrics."""
+    return pd.DataFrame(list(rows))
+
+
+def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.DataFrame:
+    """Mean and std over seeds of the headline metrics and their deltas vs control.
+
+    Returns one row per (arm, grid) with columns ``<metric>_mean`` / ``<metric>_std`` for every
+    ``{split}/<headline>``, ``delta/{split}/<headline>`` and ``treatment/realized_flip_rate``
+    present, plus ``seeds`` (finished runs in the group).
+    """
+    if runs.empty:
+        return pd.DataFrame()
+    metric_cols = [f"{split}/{m}" for m in HEADLINE_METRICS]
+    metric_cols += [f"delta/{c}" for c in metric_cols]
+    metric_cols += ["treatment/realized_flip_rate", "treatment/label_change_rate"]
+    metric_cols = [c for c in metric_cols if c in runs.columns]
+    grouped = runs.groupby(["arm", "grid"], sort=False)[metric_cols]
+    table = grouped.agg(["mean", "std"])
+    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    table["seeds"] = runs.groupby(["arm", "grid"], sort=False).size()
+    table = table.reset_index()
+    order = {arm: i for i, arm in enumerate(arm_order)}
+    table["_arm_order"] = table["arm"].map(order)
+    table["_grid_order"] = range(len(table))
+    return table.sort_values(["_arm_order", "_grid_order"]).drop(columns=["_arm_order", "_grid_order"]).reset_index(drop=True)
+
+
+def summary_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """Parent-run metrics: ``summary/<arm>/<grid>/<metric>_<stat>`` with MLflow-safe names."""
+    out: dict[str, float] = {}
+    for _, row in table.iterrows():
+        group = row["arm"] if row["grid"] == "-" else f"{row['arm']}/{row['grid']}"
+        group = re.sub(r"[^A-Za-z0-9_\-./]", "_", group.replace("=", "_").replace(",", "/"))
+        for col, value in row.items():
+            if col in ("arm", "grid") or pd.isna(value):
+                continue
+            out[f"summary/{group}/{col}"] = float(value)
+    return out
+
+
+def to_markdown(table: pd.DataFrame, split: str) -> str:
+    """The summary as a Markdown table with ``mean ± std`` cells."""
+    header, rows = _display_rows(table, split)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list[str]]]:
+    columns = [
+        (f"{split}/macro_f1", "macro-F1"),
+        (f"{split}/roc_auc", "ROC-AUC"),
+        (f"{split}/recall", "recall (pos)"),
+        (f"delta/{split}/macro_f1", "Δ macro-F1"),
+        (f"delta/{split}/recall", "Δ recall"),
+        ("treatment/realized_flip_rate", "realized flip"),
+    ]
+    columns = [(c, label) for c, label in columns if f"{c}_mean" in table.columns]
+    header = ["arm", "grid", "seeds", *[label for _, label in columns]]
+    rows = []
+    for _, row in table.iterrows():
+        cells = [str(row["arm"]), str(row["grid"]), str(int(row["seeds"]))]
+        for col, _ in columns:
+            mean, std = row[f"{col}_mean"], row.get(f"{col}_std")
+            if pd.isna(mean):
+                cells.append("")
+            else:
+                sign = "+" if col.startswith("delta/") and mean >= 0 else ""
+                cells.append(f"{sign}{mean:.3f} ± {0.0 if pd.isna(std) else std:.3f}")
+        rows.append(cells)
+    return header, rows
+
+
+def render_rich(table: pd.DataFrame, split: str, title: str):  # -> rich.table.Table
+    """The summary as a rich Table for the terminal."""
+    from rich.table import Table
+
+    header, rows = _display_rows(table, split)
+    out = Table(title=title, title_justify="left")
+    for i, name in enumerate(header):
+        out.add_column(name, justify="left" if i < 2 else "right")
+    for r in rows:
+        out.add_row(*r)
+    return out

@@ -1,0 +1,1 @@
+"""The runner: plan (config -> runs), run (one run's stages), experiment (the whole sweep)."""

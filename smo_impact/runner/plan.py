@@ -1,0 +1,88 @@
+"""Expand an experiment config into named, keyed runs: arm x grid point x seed."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from smo_impact.config import ExperimentConfig, ModelSpec, StepSpec, stable_hash
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs to know; its name and key derive from it."""
+
+    dataset: str
+    arm: str
+    steps: tuple[StepSpec, ...]
+    model: ModelSpec
+    grid: tuple[tuple[str, Any], ...]
+    seed: int
+    is_control: bool
+
+    @property
+    def grid_label(self) -> str:
+        """``noise.rate=0.2`` (comma-joined), or ``-`` for an arm without a sweep."""
+        return ",".join(f"{k}={v}" for k, v in self.grid) or "-"
+
+    @property
+    def name(self) -> str:
+        parts = [f"arm={self.arm}", *(f"{k}={v}" for k, v in self.grid), f"seed={self.seed}"]
+        return f"{self.dataset}:" + ",".join(parts)
+
+    def resolved(self, config: ExperimentConfig) -> dict[str, Any]:
+        """The run's own resolved config: what a person needs to reproduce it alone."""
+        return {
+            "experiment": config.name,
+            "dataset": config.dataset.model_dump(mode="json"),
+            "arm": self.arm,
+            "steps": [s.as_yaml() for s in self.steps],
+            "grid": dict(self.grid),
+            "model": self.model.model_dump(mode="json"),
+            "evaluation": config.evaluation.model_dump(mode="json"),
+            "seed": self.seed,
+        }
+
+    def key(self, config: ExperimentConfig, data_digest: str) -> str:
+        """Identity of the run's result: same key, same numbers."""
+        return stable_hash({**self.resolved(config), "data_digest": data_digest})
+
+
+def plan_runs(config: ExperimentConfig) -> list[RunSpec]:
+    """Control arm first (treatment runs compare against it), then arms in config order."""
+    arm_order = [config.control] + [a for a in config.arms if a != config.control]
+    runs: list[RunSpec] = []
+    for arm in arm_order:
+        grid = config.sweep.get(arm, {})
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            point = tuple(zip(keys, values))
+            steps, model = _apply_grid_point(config.arms[arm], config.model, point)
+            for seed in config.seeds:
+                runs.append(
+                    RunSpec(
+                        dataset=config.dataset.name,
+                        arm=arm,
+                        steps=steps,
+                        model=model,
+                        grid=point,
+                        seed=seed,
+                        is_control=arm == config.control,
+                    )
+                )
+    return runs
+
+
+def _apply_grid_point(
+    steps: list[StepSpec], model: ModelSpec, point: tuple[tuple[str, Any], ...]
+) -> tuple[tuple[StepSpec, ...], ModelSpec]:
+    updates: dict[str, dict[str, Any]] = {}
+    for key, value in point:
+        target, _, param = key.partition(".")
+        updates.setdefault(target, {})[param] = value
+    new_steps = tuple(
+        StepSpec(name=s.name, params={**s.params, **updates.get(s.name, {})}) for s in steps
+    )
+    new_model = ModelSpec(name=model.name, params={**model.params, **updates.get("model", {})})
+    return new_steps, new_model

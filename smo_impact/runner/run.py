@@ -1,0 +1,120 @@
+"""One run, stage by stage: treat -> train -> evaluate. Logging is the caller's job."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smo_impact.data.schema import AnnotationSet
+from smo_impact.evaluation.metrics import binary_metrics
+from smo_impact.models import MODELS
+from smo_impact.models.features import Features
+from smo_impact.runner.plan import RunSpec
+from smo_impact.treatments import TREATMENTS, LabelState
+from smo_impact.treatments.aggregate import majority_vote
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Inputs shared by every run of an experiment, computed once."""
+
+    dataset: AnnotationSet
+    features: Features
+    initial_state: LabelState  # untreated training data
+    untreated_labels: pd.Series  # majority of all raters on the training split (for labels_changed)
+    eval_split: str
+    eval_items: pd.DataFrame
+    reference: pd.Series  # reference label per evaluation task
+    threshold: float
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    metrics: dict[str, float]
+    predictions: pd.DataFrame
+    changes: pd.DataFrame
+    step_artifacts: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def build_context(dataset: AnnotationSet, features: Features, eval_split: str, threshold: float) -> RunContext:
+    """The untreated training state and the reference labels of the evaluation split."""
+    train_items = dataset.split("train").reset_index(drop=True)
+    train_annotations = dataset.split_annotations("train").reset_index(drop=True)
+    initial = LabelState(
+        items=train_items,
+        annotations=train_annotations,
+        labels_set=tuple(dataset.labels),
+        positive_label=dataset.positive_label,
+    )
+    untreated = majority_vote(train_annotations, dataset.labels, dataset.positive_label, "positive")
+    eval_items = dataset.split(eval_split).reset_index(drop=True)
+    reference = majority_vote(
+        dataset.split_annotations(eval_split), dataset.labels, dataset.positive_label, "positive"
+    ).reindex(eval_items["task"])
+    return RunContext(dataset, features, initial, untreated, eval_split, eval_items, reference, threshold)
+
+
+def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
+    """Apply the arm's treatments, train the model, score it on the evaluation split."""
+    start = time.perf_counter()
+    metrics: dict[str, float] = {}
+    artifacts: dict[str, Any] = {}
+
+    # 1. Treat: each step gets its own generator derived from the run seed.
+    state = ctx.initial_state
+    step_seeds = np.random.SeedSequence(spec.seed).spawn(len(spec.steps))
+    for step, seed_seq in zip(spec.steps, step_seeds):
+        treatment_cls = TREATMENTS.get(step.name)
+        treatment = treatment_cls(treatment_cls.Params.model_validate(step.params))
+        state = treatment.apply(state, np.random.default_rng(seed_seq))
+        metrics.update(treatment.metrics_)
+        if hasattr(treatment, "flip_matrix_"):
+            artifacts[f"{step.name}_flip_matrix"] = treatment.flip_matrix_
+    labels = state.labels
+    if labels is None:
+        raise ValueError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
+    changed = labels.ne(ctx.untreated_labels.reindex(labels.index))
+    metrics.update(
+        {
+            "treatment/items_kept": float(len(labels)),
+            "treatment/judgements_kept": float(len(state.annotations)),
+            "treatment/labels_changed": float(changed.sum()),
+            "treatment/label_change_rate": float(changed.mean()) if len(labels) else 0.0,
+            "treatment/positive_rate": float((labels == ctx.dataset.positive_label).mean()),
+        }
+    )
+
+    # 2. Train on cached features of the kept items.
+    model_cls = MODELS.get(spec.model.name)
+    model = model_cls(model_cls.Params.model_validate(spec.model.params))
+    y_train = (labels.to_numpy() == ctx.dataset.positive_label).astype(int)
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(f"training labels of run {spec.name} contain a single class; nothing to learn")
+    model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed)
+
+    # 3. Evaluate against the reference labels of the evaluation split.
+    proba = model.predict_proba(ctx.features.rows(ctx.eval_items["task"]))
+    score = proba[:, list(model.classes_).index(1)]
+    y_true = (ctx.reference.to_numpy() == ctx.dataset.positive_label).astype(int)
+    split_metrics = binary_metrics(y_true, score, ctx.threshold)
+    metrics.update({f"{ctx.eval_split}/{k}": v for k, v in split_metrics.items()})
+
+    keep = ["task", "text", *[c for c in ctx.dataset.slice_columns if c in ctx.eval_items]]
+    predictions = ctx.eval_items[keep].copy()
+    predictions["reference"] = y_true
+    predictions["score"] = score
+    predictions["predicted"] = (score >= ctx.threshold).astype(int)
+    return RunResult(
+        spec=spec,
+        metrics=metrics,
+        predictions=predictions,
+        changes=state.changes,
+        step_artifacts=artifacts,
+        seconds=time.perf_counter() - start,
+    )

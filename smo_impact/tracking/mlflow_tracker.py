@@ -1,0 +1,131 @@
+"""MLflow implementation of the Tracker protocol (the only module that imports mlflow)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from smo_impact.errors import TrackingError
+from smo_impact.tracking.base import RunStatus
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+_PARAM_VALUE_LIMIT = 6000
+_BATCH = 100
+# Never log values of environment-like keys that look like secrets.
+_SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD)", re.IGNORECASE)
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """Config value, else $MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+class MlflowTracker:
+    """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
+
+    def __init__(self, uri: str | None, experiment: str) -> None:
+        # mlflow logs alembic migrations and a stream of INFO lines; keep the terminal for results.
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        from mlflow import MlflowClient
+
+        self.uri = resolve_tracking_uri(uri)
+        self.experiment = experiment
+        try:
+            self.client = MlflowClient(tracking_uri=self.uri)
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = (
+                found.experiment_id if found is not None else self.client.create_experiment(experiment)
+            )
+            if found is not None and found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(self.experiment_id)
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the store is one clear error
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrackingError(f"cannot use MLflow tracking store {self.uri}: {first}") from None
+
+    @property
+    def location(self) -> str:
+        return self.uri
+
+    def start_run(self, name: str, tags: dict[str, str], parent_id: str | None = None) -> str:
+        all_tags = dict(tags)
+        if parent_id:
+            all_tags["mlflow.parentRunId"] = parent_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        entries = [
+            Param(str(k)[:250], _param_value(v))
+            for k, v in params.items()
+            if not _SECRET.search(str(k))
+        ]
+        for i in range(0, len(entries), _BATCH):
+            self.client.log_batch(run_id, params=entries[i : i + _BATCH])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entries = [
+            Metric(_metric_name(k), float(v), now, step or 0)
+            for k, v in metrics.items()
+            if v is not None and v == v  # skip NaN: MLflow charts break on it
+        ]
+        for i in range(0, len(entries), _BATCH * 10):
+            self.client.log_batch(run_id, metrics=entries[i : i + _BATCH * 10])
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_frame(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            if path.suffix == ".parquet":
+                frame.to_parquet(path, index=False)
+            else:
+                frame.to_csv(path, index=False)
+            parent = str(Path(artifact_file).parent)
+            self.client.log_artifact(run_id, str(path), None if parent == "." else parent)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_dataset(self, run_id: str, frame: pd.DataFrame, name: str, digest: str, source: str) -> None:
+        import mlflow.data
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+        from mlflow.entities import DatasetInput, InputTag
+
+        dataset = mlflow.data.from_pandas(frame, source=HTTPDatasetSource(source), name=name, digest=digest)
+        self.client.log_inputs(
+            run_id,
+            datasets=[DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])],
+        )
+
+    def end_run(self, run_id: str, status: RunStatus = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+
+def _param_value(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= _PARAM_VALUE_LIMIT else text[: _PARAM_VALUE_LIMIT - 3] + "..."
+
+
+def _metric_name(name: str) -> str:
+    # MLflow allows letters, digits, _ - . space / in metric names.
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
