@@ -24,8 +24,9 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Built-in datasets: list, show, fetch.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets a wide console so summary tables do not wrap.
+console = Console() if sys.stdout.isatty() else Console(width=200)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=400)
 
 SetOption = Annotated[
     Optional[list[str]],

@@ -15,7 +15,14 @@ T = TypeVar("T")
 
 def did_you_mean(name: str, choices: list[str] | set[str] | tuple[str, ...]) -> str:
     """Return " Did you mean 'x'?" for the closest choice, or "" when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not close:
+        # 'label_nosie' -> 'noise': also match the parts of a compound name.
+        for part in name.replace("-", "_").split("_"):
+            close = difflib.get_close_matches(part, choices, n=1, cutoff=0.75)
+            if close:
+                break
     return f" Did you mean '{close[0]}'?" if close else ""
 
 

@@ -64,13 +64,13 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
     columns = [
         (f"{split}/macro_f1", "macro-F1"),
         (f"{split}/roc_auc", "ROC-AUC"),
-        (f"{split}/recall", "recall (pos)"),
+        (f"{split}/recall", "recall"),
         (f"delta/{split}/macro_f1", "Δ macro-F1"),
         (f"delta/{split}/recall", "Δ recall"),
-        ("treatment/realized_flip_rate", "realized flip"),
+        ("treatment/realized_flip_rate", "flip rate"),
     ]
     columns = [(c, label) for c, label in columns if f"{c}_mean" in table.columns]
-    header = ["arm", "grid", "seeds", *[label for _, label in columns]]
+    header = ["arm", "grid", "n", *[label for _, label in columns]]
     rows = []
     for _, row in table.iterrows():
         cells = [str(row["arm"]), str(row["grid"]), str(int(row["seeds"]))]
@@ -80,7 +80,7 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
                 cells.append("")
             else:
                 sign = "+" if col.startswith("delta/") and mean >= 0 else ""
-                cells.append(f"{sign}{mean:.3f} ± {0.0 if pd.isna(std) else std:.3f}")
+                cells.append(f"{sign}{mean:.3f}±{0.0 if pd.isna(std) else std:.3f}")
         rows.append(cells)
     return header, rows
 
@@ -92,7 +92,7 @@ def render_rich(table: pd.DataFrame, split: str, title: str):  # -> rich.table.T
     header, rows = _display_rows(table, split)
     out = Table(title=title, title_justify="left")
     for i, name in enumerate(header):
-        out.add_column(name, justify="left" if i < 2 else "right")
+        out.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
     for r in rows:
         out.add_row(*r)
     return out

@@ -18,6 +18,7 @@ from smo_impact import __version__
 from smo_impact.config import ExperimentConfig
 from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.schema import AnnotationSet
+from smo_impact.errors import SmoError
 from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
@@ -39,9 +40,14 @@ class ExperimentResult:
     cache_stats: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(config: ExperimentConfig, cache: FeatureCache | None = None) -> tuple[AnnotationSet, RunContext, list[RunSpec], FeatureCache]:
-    """Everything before the first run: load the data, featurize once, plan the runs."""
-    dataset = load_dataset(config.dataset.name)
+def prepare(
+    config: ExperimentConfig, cache: FeatureCache | None = None, dataset: AnnotationSet | None = None
+) -> tuple[AnnotationSet, RunContext, list[RunSpec], FeatureCache]:
+    """Everything before the first run: load the data, featurize once, plan the runs.
+
+    ``dataset`` replaces the config's dataset (tests and notebooks pass data they built).
+    """
+    dataset = dataset if dataset is not None else load_dataset(config.dataset.name)
     cache = cache or FeatureCache()
     model_cls = MODELS.get(config.model.name)
     # Features depend only on the featurizer params, which a sweep over model params may not change.
@@ -56,6 +62,7 @@ def run_experiment(
     tracker_factory: Callable[[], Tracker],
     progress: ProgressCallback | None = None,
     cache: FeatureCache | None = None,
+    dataset: AnnotationSet | None = None,
 ) -> ExperimentResult:
     """Run every planned run, logging each as a child of one parent run.
 
@@ -63,7 +70,7 @@ def run_experiment(
     running child and the parent KILLED. Nothing is left RUNNING.
     """
     # Load and featurize before touching the tracking store: bad data fails with no run created.
-    dataset, context, specs, cache = prepare(config, cache)
+    dataset, context, specs, cache = prepare(config, cache, dataset)
     tracker = tracker_factory()
     digest = dataset.digest()
     split = config.evaluation.split
@@ -204,7 +211,10 @@ def _run_one(
 
 
 def _dataset_source(name: str) -> str:
-    info = get_info(name)
+    try:
+        info = get_info(name)
+    except SmoError:
+        return f"smo-impact://{name}"
     return info.files[0].url.rsplit("/", 1)[0] if info.files else f"smo-impact://{name}"
 
 

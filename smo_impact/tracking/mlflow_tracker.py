@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,16 @@ class MlflowTracker:
     """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
 
     def __init__(self, uri: str | None, experiment: str) -> None:
+        from mlflow import MlflowClient
+
         # mlflow logs alembic migrations and a stream of INFO lines; keep the terminal for results.
+        # (Set after the import: importing mlflow configures its loggers.)
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        from mlflow import MlflowClient
 
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
+        self._datasets: dict[str, Any] = {}
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
             found = self.client.get_experiment_by_name(experiment)
@@ -111,10 +115,15 @@ class MlflowTracker:
         from mlflow.data.http_dataset_source import HTTPDatasetSource
         from mlflow.entities import DatasetInput, InputTag
 
-        dataset = mlflow.data.from_pandas(frame, source=HTTPDatasetSource(source), name=name, digest=digest)
+        # Schema inference over every text costs ~0.5 s: build the entity once per digest.
+        if digest not in self._datasets:
+            with warnings.catch_warnings():  # mlflow's hint about integer columns is for model schemas
+                warnings.simplefilter("ignore", UserWarning)
+                dataset = mlflow.data.from_pandas(frame, source=HTTPDatasetSource(source), name=name, digest=digest)
+                self._datasets[digest] = dataset._to_mlflow_entity()
         self.client.log_inputs(
             run_id,
-            datasets=[DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])],
+            datasets=[DatasetInput(self._datasets[digest], [InputTag("mlflow.data.context", "training")])],
         )
 
     def end_run(self, run_id: str, status: RunStatus = "FINISHED") -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from smo_impact.data.schema import vote_counts
 from smo_impact.treatments.base import LabelState, TreatmentParams
 
 TIE_RULES = ("positive", "negative", "random", "drop")
@@ -27,8 +28,7 @@ def majority_vote(
     the earliest tied label other than the positive one; ``random`` a seeded uniform choice among
     the tied labels; ``drop`` leaves the item out.
     """
-    counts = pd.crosstab(annotations["task"], annotations["label"])
-    counts = counts.reindex(columns=list(labels_set), fill_value=0)
+    counts = vote_counts(annotations, labels_set)
     values = counts.to_numpy()
     is_top = values == values.max(axis=1, keepdims=True)
     n_top = is_top.sum(axis=1)
@@ -84,7 +84,7 @@ class Aggregate:
         labels = majority_vote(
             state.annotations, state.labels_set, state.positive_label, self.params.tie, rng
         )
-        counts = pd.crosstab(state.annotations["task"], state.annotations["label"]).to_numpy()
+        counts = vote_counts(state.annotations, state.labels_set).to_numpy()
         ties = int(((counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
         dropped = int(state.items["task"].nunique() - len(labels))
         self.labels_ = labels

@@ -13,15 +13,13 @@ from smo_impact.treatments.base import CHANGE_COLUMNS, LabelState, TreatmentPara
 
 def flip_matrix(before: pd.Series, after: pd.Series, labels_set: tuple) -> pd.DataFrame:
     """Row-normalised transition matrix P(after | before) over the declared labels."""
-    table = pd.crosstab(
-        pd.Categorical(before, categories=list(labels_set)),
-        pd.Categorical(after, categories=list(labels_set)),
-        dropna=False,
-    )
-    table.index = list(labels_set)
-    table.columns = list(labels_set)
-    rows = table.sum(axis=1).replace(0, np.nan)
-    return table.div(rows, axis=0).fillna(0.0)
+    index = pd.Index(list(labels_set))
+    k = len(index)
+    flat = index.get_indexer(before.to_numpy()) * k + index.get_indexer(after.to_numpy())
+    counts = np.bincount(flat, minlength=k * k).reshape(k, k).astype(float)
+    rows = counts.sum(axis=1, keepdims=True)
+    matrix = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    return pd.DataFrame(matrix, index=list(labels_set), columns=list(labels_set))
 
 
 class Noise:

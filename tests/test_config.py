@@ -1,0 +1,147 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smo_impact.config import apply_override, load_config, load_raw, validate
+from smo_impact.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_YAML = sorted((REPO / "configs").rglob("*.yaml")) + sorted((REPO / "experiments").rglob("*.yaml"))
+EXPERIMENTS = sorted((REPO / "experiments").rglob("*.yaml"))
+
+BASE = {
+    "name": "t",
+    "dataset": {"name": "md-agreement"},
+    "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.1}}]},
+    "sweep": {"noisy": {"noise.rate": [0.1, 0.2]}},
+    "seeds": 2,
+}
+
+
+def test_found_every_yaml_recursively():
+    # If this count changes, a config was added or removed: update it deliberately.
+    assert len(EXPERIMENTS) >= 1
+    assert len(ALL_YAML) == len(list(REPO.glob("configs/**/*.yaml"))) + len(EXPERIMENTS)
+    assert len(ALL_YAML) >= 5
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_experiment_validates(path):
+    config = load_config(path)
+    assert config.control in config.arms
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_building_block_is_valid_yaml_and_composes(path, tmp_path):
+    """Each block is used the way experiments use it, through `from:`."""
+    kind = path.parent.name
+    base = dict(BASE)
+    ref = {"from": str(path)}
+    if kind == "datasets":
+        base["dataset"] = ref
+    elif kind == "models":
+        base["model"] = ref
+    elif kind == "treatments":
+        block = yaml.safe_load(path.read_text())
+        needs_labels = "aggregate" not in block
+        base["arms"] = {"control": ["aggregate"], "x": (["aggregate"] if needs_labels else []) + [ref]}
+        base["sweep"] = {}
+    else:
+        pytest.fail(f"unknown building-block folder {kind}")
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text(yaml.safe_dump(base))
+    load_config(cfg)
+
+
+def test_seeds_shorthand_and_defaults():
+    config = validate(BASE)
+    assert config.seeds == [0, 1]
+    assert config.model.name == "tfidf_logreg"
+    assert config.model.params["C"] == 4.0  # defaults are resolved into the config
+    assert config.arms["control"][0].params == {"method": "majority", "tie": "positive"}
+
+
+def test_reports_every_problem_at_once_with_paths_and_allowed_values():
+    raw = {
+        **BASE,
+        "evaluation": {"split": "validation"},
+        "arms": {
+            "control": ["aggregate"],
+            "noisy": ["aggregate", {"label_nosie": {"rate": 0.1}}],
+            "loud": ["aggregate", {"noise": {"rate": 1.5, "colour": "red"}}],
+        },
+        "sweep": {"noisy": {"noise.rate": [0.1]}, "loud": {"noise.sigma": [1]}},
+        "model": {"name": "tfidf_logreg", "params": {"C": -1}},
+    }
+    raw.pop("evaluation")
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    problems = info.value.problems
+    text = "\n".join(problems)
+    assert "arms.noisy[1]: Unknown treatment 'label_nosie'. Did you mean 'noise'? Available: aggregate, noise" in text
+    assert "arms.loud[1].noise.rate: Input should be less than or equal to 1" in text
+    assert "arms.loud[1].noise.colour: unknown key" in text
+    assert "model.params.C: Input should be greater than 0" in text
+    assert "sweep.noisy.noise.rate: arm 'noisy' has no step 'noise'" in text
+    assert "sweep.loud.noise.sigma: 'noise' has no parameter 'sigma'; parameters: level, rate" in text
+    assert len(problems) == 6
+
+
+def test_structural_errors_name_dotted_path_and_allowed_values():
+    with pytest.raises(ConfigError) as info:
+        validate({**BASE, "evaluation": {"split": "validation"}, "tracking": {"experimnt": "x"}})
+    text = "\n".join(info.value.problems)
+    assert "evaluation.split: Input should be 'test' or 'dev'" in text
+    assert "tracking.experimnt: unknown key" in text
+
+
+def test_unknown_dataset_did_you_mean():
+    with pytest.raises(ConfigError, match=r"dataset.name: Unknown dataset 'md-agrement'. Did you mean 'md-agreement'\?"):
+        validate({**BASE, "dataset": {"name": "md-agrement"}})
+
+
+def test_empty_arm_and_missing_control():
+    with pytest.raises(ConfigError) as info:
+        validate({**BASE, "arms": {"baseline": []}, "sweep": {}})
+    text = "\n".join(info.value.problems)
+    assert "control: arm 'control' is not defined; arms: baseline" in text
+    assert "arms.baseline: an arm needs at least one treatment step" in text
+
+
+def test_overrides_and_includes(tmp_path):
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "model.yaml").write_text("name: tfidf_logreg\nparams: {C: 2.0, ngram_max: 1}\n")
+    exp = {**BASE, "model": {"from": "blocks/model.yaml", "params": {"C": 3.0}}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    config = load_config(path, ["seeds=[5]", "sweep.noisy.noise\\.rate=[0.3]"] [:1] + ["arms.noisy.1.noise.rate=0.25"])
+    assert config.model.params["C"] == 3.0 and config.model.params["ngram_max"] == 1
+    assert config.seeds == [5]
+    assert config.arms["noisy"][1].params["rate"] == 0.25
+
+
+def test_override_errors():
+    data = {"a": [1, 2], "b": 3}
+    with pytest.raises(ConfigError, match="must look like path.to.key=value"):
+        apply_override(data, "a.b")
+    with pytest.raises(ConfigError, match="'a.5' is not an index of a 2-item list"):
+        apply_override(data, "a.5=1")
+    with pytest.raises(ConfigError, match="'b' is a value, not a mapping"):
+        apply_override(data, "b.c=1")
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\narms: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml line \d+: invalid YAML"):
+        load_raw(bad)
+    with pytest.raises(ConfigError, match="config file .*nope.yaml not found"):
+        load_raw(tmp_path / "nope.yaml")
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = validate(BASE)
+    b = validate(dict(BASE))
+    c = validate({**BASE, "seeds": [0, 1, 2]})
+    assert a.config_hash() == b.config_hash() != c.config_hash()
