@@ -1,6 +1,13 @@
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    roc_auc_score,
+)
 
 from smo_impact.evaluation.metrics import binary_metrics
 
@@ -21,3 +28,43 @@ def test_binary_metrics_hand_computed():
 def test_single_class_gives_nan_auc():
     m = binary_metrics(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.9]))
     assert np.isnan(m["roc_auc"]) and m["accuracy"] == 0.75
+
+
+def test_recall_at_fpr_on_constructed_scores():
+    # 100 negatives scored 0.000..0.495, 10 positives: 5 above every negative, 5 just below the top 3.
+    neg = np.arange(100) / 200
+    pos = np.array([0.99, 0.98, 0.97, 0.96, 0.95, 0.4825, 0.4825, 0.4825, 0.4825, 0.4825])
+    y = np.r_[np.zeros(100), np.ones(10)]
+    s = np.r_[neg, pos]
+    m = binary_metrics(y, s)
+    # FPR <= 1%: at most one negative above threshold -> only the 5 top positives -> recall 0.5.
+    assert m["recall_at_fpr_0.01"] == pytest.approx(0.5)
+    # FPR <= 5%: threshold 0.4825 lets in negatives 0.485, 0.49, 0.495 (3%) and all 10 positives.
+    assert m["recall_at_fpr_0.05"] == pytest.approx(1.0)
+    # Recall >= 0.8 needs all positives (the five at 0.965 are tied): FPR 3/100.
+    assert m["fpr_at_recall_0.8"] == pytest.approx(0.03)
+
+
+def test_calibration_and_soft_metrics_by_hand():
+    y = np.array([1, 0, 1, 0])
+    s = np.array([0.9, 0.9, 0.2, 0.1])
+    m = binary_metrics(y, s, soft_target=np.array([0.8, 0.4, 0.6, 0.0]))
+    # bins: 0.9 -> bin 9 (2 items, 1 positive: |1 - 1.8|), 0.2 -> bin 2 (|1 - 0.2|), 0.1 -> bin 1 (|0 - 0.1|)
+    assert m["ece"] == pytest.approx((0.8 + 0.8 + 0.1) / 4)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, s)) == pytest.approx((0.01 + 0.81 + 0.64 + 0.01) / 4)
+    q = np.array([0.8, 0.4, 0.6, 0.0])
+    # cross-entropy against soft targets = log loss of hard labels weighted by the vote shares
+    expected = log_loss(np.r_[np.ones(4), np.zeros(4)], np.r_[s, s], sample_weight=np.r_[q, 1 - q], normalize=False) / 4
+    assert m["soft_cross_entropy"] == pytest.approx(expected)
+    assert m["fpr"] == pytest.approx(0.5) and m["fnr"] == pytest.approx(0.5)
+
+
+def test_metrics_match_sklearn_on_random_scores():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    s = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    m = binary_metrics(y, s, threshold=0.4)
+    pred = s >= 0.4
+    assert m["f1"] == pytest.approx(f1_score(y, pred))
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, s))
+    assert m["fpr"] == pytest.approx(confusion_matrix(y, pred)[0, 1] / np.sum(y == 0))
