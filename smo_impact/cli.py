@@ -63,8 +63,17 @@ def run(
     tracking_uri: Annotated[
         Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
     ] = None,
+    executor: Annotated[
+        Optional[str], typer.Option(help="sequential | local (process pool) | ray; default: the config's execution.executor.")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for local/ray.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-run runs already FINISHED in the store.")] = False,
 ) -> None:
-    """Run an experiment: every arm x grid point x seed, logged to MLflow."""
+    """Run an experiment: every arm x grid point x seed, logged to MLflow.
+
+    Resumable: runs already finished in the tracking store (same resolved spec and data) are
+    skipped, so re-running after a crash computes only what is missing.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from smo_impact.config import load_config
@@ -72,8 +81,12 @@ def run(
     from smo_impact.runner.experiment import run_experiment
     from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
 
+    from smo_impact.runner.executors import make_executor
+
     spec = load_config(config, overrides or [])
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
+    execution = spec.execution
+    pool = make_executor(executor or execution.executor, workers or execution.workers, execution.ray_address)
     console.print(f"[bold]{spec.name}[/bold]: {spec.description.strip()}" if spec.description else f"[bold]{spec.name}[/bold]")
 
     with Progress(
@@ -93,11 +106,15 @@ def run(
             label = f"{run_spec.name}" + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
 
-        result = run_experiment(spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress)
+        result = run_experiment(
+            spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress, executor=pool, force=force
+        )
         progress.update(task, description="done")
 
     if not result.summary.empty:
         console.print(render_rich(result.summary, spec.evaluation.split, f"{spec.name}: {spec.evaluation.split} split"))
+    if result.reused:
+        console.print(f"resumed: {result.reused} finished run(s) reused from the store, {result.computed} computed", highlight=False)
     stats = result.cache_stats
     console.print(
         f"features: {int(stats['features/misses'])} computed, "

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from smo_impact.errors import ConfigError
 from smo_impact.registry import unknown_name_message
@@ -31,10 +41,129 @@ class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DatasetSpec(Spec):
-    """Which annotation data to load."""
+Label = StrictInt | StrictFloat | StrictStr
 
-    name: str = Field(description="A built-in dataset name (see `smo-impact datasets list`).")
+
+def _no_yaml_booleans(value: Any, field_name: str) -> Any:
+    """YAML reads unquoted yes/no/true/false as booleans: refuse them rather than guess."""
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if isinstance(v, bool):
+            raise ValueError(
+                f"{field_name} contains the boolean {v!r}; YAML reads unquoted yes/no/true/false as "
+                "booleans: quote them ('yes') or use 0/1"
+            )
+    return value
+
+
+class TableSpec(Spec):
+    """A side table joined by key: rater attributes (``workers``, key ``worker``) or item
+    metadata (``items``, key ``task``)."""
+
+    path: str = Field(description="CSV, JSONL or Parquet file, or a saved Hugging Face dataset.")
+    format: Literal["csv", "jsonl", "parquet", "hf"] | None = Field(None, description="Default: from the suffix.")
+    column_map: dict[str, str] = Field(default_factory=dict, description="Our column name -> the file's.")
+    encoding: str = "utf-8"
+
+
+class DatasetSpec(Spec):
+    """Which annotation data to load: a built-in dataset by ``name``, or your own files (``path``).
+
+    Your own data is mapped onto the vocabulary ``task``, ``worker``, ``label`` (+ ``text``,
+    ``split``) once, through ``column_map`` (our name -> your column). See ``smo_impact.data.loader``.
+    """
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="A built-in dataset name (see `smo-impact datasets list`), or a name for your own data.",
+    )
+    path: str | list[str] | None = Field(None, description="Your annotation file(s); relative to the working directory.")
+    format: Literal["csv", "jsonl", "parquet", "hf", "label_studio"] | None = Field(
+        None, description="Default: from the suffix (.csv/.tsv, .jsonl, .parquet, .json = Label Studio, folder = hf)."
+    )
+    layout: Literal["long", "wide", "count", "label_studio"] = Field(
+        "long",
+        description="long: a row per judgement; wide: a row per item, a column per rater; count: a row per "
+        "item with per-label vote counts (anonymous raters); label_studio: a Label Studio JSON export.",
+    )
+    column_map: dict[str, str] = Field(default_factory=dict, description="Our column name -> your column name.")
+    labels: list[Label] | None = Field(None, description="Declared label set, ordered from benign to harmful.")
+    positive_label: Label | None = Field(None, description="The harmful class in metrics; default: the last label.")
+    positive_labels: list[Label] | None = Field(
+        None, description="Default binary rule for a non-binary scale: the labels counted as harmful (e.g. [4, 5])."
+    )
+    binarize: bool = Field(
+        True,
+        description="Apply the dataset's default binary rule (built-in or positive_labels) before any treatment; "
+        "false keeps the raw scale for a guideline step to map.",
+    )
+    item_columns: list[str] = Field(default_factory=list, description="Extra item-level columns (long/wide layouts).")
+    slice_columns: list[str] = Field(default_factory=list, description="Item columns usable as evaluation slices.")
+    rater_columns: list[str] | None = Field(None, description="wide layout: the rater columns; default: all others.")
+    count_columns: dict[str, str] | None = Field(
+        None, description="count layout: label -> column of its vote counts; default: columns named like the labels."
+    )
+    items: TableSpec | None = Field(None, description="Items table (text, split, slices, gold) joined on task.")
+    workers: TableSpec | None = Field(None, description="Workers table (rater attributes) joined on worker.")
+    where: dict[str, list[Label]] = Field(
+        default_factory=dict, description="Keep only judgements whose column value is listed, e.g. {lang: [en]}."
+    )
+    duplicates: Literal["error", "first", "last"] = Field(
+        "error", description="A second judgement by the same worker on the same task: error, or keep first/last."
+    )
+    leakage: Literal["error", "dedupe", "warn"] | None = Field(
+        None,
+        description="Same text in train and a held-out split, or an item in two splits: error (default for your "
+        "own data), dedupe (drop the train/dev copies) or warn. Default for built-ins: their documented policy.",
+    )
+    encoding: str = Field("utf-8", description="Text encoding of your files.")
+    min_rater_judgements: int = Field(3, ge=1, description="Warn about raters with fewer judgements than this.")
+
+    @field_validator("labels", "positive_labels", "positive_label", "where", mode="before")
+    @classmethod
+    def _reject_booleans(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, dict):
+            for v in value.values():
+                _no_yaml_booleans(v, info.field_name)
+            return value
+        return _no_yaml_booleans(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _own_data_rules(self) -> DatasetSpec:
+        own_only = ("format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers")
+        if self.path is None:
+            given = [f for f in own_only if getattr(self, f) is not None] + [
+                f for f in ("column_map", "item_columns", "slice_columns") if getattr(self, f)
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} only apply to your own data (set dataset.path); built-in datasets "
+                    "declare their own"
+                )
+            return self
+        if self.labels is None or len(self.labels) < 2:
+            raise ValueError("your own data needs dataset.labels: the label set in order, benign to harmful, e.g. [0, 1]")
+        if len(set(map(repr, self.labels))) != len(self.labels):
+            raise ValueError(f"dataset.labels must be distinct, got {self.labels}")
+        if self.positive_label is not None and self.positive_label not in self.labels:
+            raise ValueError(f"dataset.positive_label {self.positive_label!r} is not one of dataset.labels {self.labels}")
+        outside = [v for v in self.positive_labels or [] if v not in self.labels]
+        if outside:
+            raise ValueError(f"dataset.positive_labels {outside} are not in dataset.labels {self.labels}")
+        if (self.layout == "label_studio") != (self.format == "label_studio") and self.format is not None:
+            raise ValueError("a Label Studio export needs both format: label_studio and layout: label_studio")
+        if self.layout != "wide" and self.rater_columns is not None:
+            raise ValueError("dataset.rater_columns only applies to layout: wide")
+        if self.layout != "count" and self.count_columns is not None:
+            raise ValueError("dataset.count_columns only applies to layout: count")
+        return self
+
+    @property
+    def paths(self) -> list[str]:
+        """The annotation files, as a list (empty for a built-in dataset)."""
+        if self.path is None:
+            return []
+        return [self.path] if isinstance(self.path, str) else list(self.path)
 
 
 class StepSpec(Spec):
@@ -96,6 +225,14 @@ class TrackingSpec(Spec):
     log_predictions: bool = True
 
 
+class ExecutionSpec(Spec):
+    """Where runs execute (``--executor`` / ``--workers`` on the command line override it)."""
+
+    executor: Literal["sequential", "local", "ray"] = "sequential"
+    workers: int | None = Field(None, ge=1, description="Processes (local) or CPUs (ray); default: all cores.")
+    ray_address: str | None = Field(None, description="Ray cluster address; default: $RAY_ADDRESS or a local instance.")
+
+
 class ExperimentConfig(Spec):
     """A runnable experiment: one dataset, a control arm and treatment arms, swept over seeds."""
 
@@ -109,6 +246,7 @@ class ExperimentConfig(Spec):
     model: ModelSpec = Field(default_factory=ModelSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -150,7 +288,10 @@ class ExperimentConfig(Spec):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def config_hash(self) -> str:
-        return stable_hash(self.to_dict())
+        """Identity of what is computed: where it runs (execution) does not change the numbers."""
+        data = self.to_dict()
+        data.pop("execution", None)
+        return stable_hash(data)
 
 
 def stable_hash(data: Any) -> str:
@@ -302,8 +443,16 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
         raise ConfigError(pydantic_problems(exc), source) from None
 
     problems: list[str] = []
-    if config.dataset.name not in DATASETS:
-        problems.append("dataset.name: " + unknown_name_message("dataset", config.dataset.name, DATASETS.names()))
+    if config.dataset.path is None and config.dataset.name not in DATASETS:
+        problems.append(
+            "dataset.name: " + unknown_name_message("dataset", config.dataset.name, DATASETS.names())
+            + " (or set dataset.path to load your own data)"
+        )
+    elif config.dataset.path is not None and config.dataset.name in DATASETS:
+        problems.append(
+            f"dataset.name: '{config.dataset.name}' is a built-in dataset; give your own data (dataset.path) "
+            "another name"
+        )
     if config.control not in config.arms:
         problems.append(
             f"control: arm '{config.control}' is not defined; arms: {', '.join(sorted(config.arms))}"

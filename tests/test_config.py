@@ -59,7 +59,7 @@ def test_seeds_shorthand_and_defaults():
     assert config.seeds == [0, 1]
     assert config.model.name == "tfidf_logreg"
     assert config.model.params["C"] == 4.0  # defaults are resolved into the config
-    assert config.arms["control"][0].params == {"method": "majority", "tie": "positive"}
+    assert config.arms["control"][0].params["tie"] == "positive"  # step defaults are resolved too
 
 
 def test_reports_every_problem_at_once_with_paths_and_allowed_values():

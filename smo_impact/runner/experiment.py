@@ -1,12 +1,12 @@
-"""Run a whole experiment: load -> featurize -> (treat -> train -> evaluate -> log) per run -> summarize.
+"""Run a whole experiment: load -> featurize -> plan -> resume -> (treat -> train -> evaluate) -> log -> summarize.
 
-This module is the method: read it top to bottom.
+This module is the method: read ``run_experiment`` top to bottom.
 """
 
 from __future__ import annotations
 
-import time
-import traceback
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from smo_impact import __version__
 from smo_impact.config import ExperimentConfig
 from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.schema import AnnotationSet
@@ -23,21 +22,24 @@ from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
+from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
 from smo_impact.runner.plan import RunSpec, plan_runs
-from smo_impact.runner.run import RunContext, RunResult, build_context, execute_run
-from smo_impact.tracking.base import Tracker
+from smo_impact.runner.run import RunContext, build_context
+from smo_impact.tracking.base import TrackedRun, Tracker
 
-# Callback the CLI uses for a progress bar: (run spec, index, total, status) -> None.
+# Callback the CLI uses for a progress bar: (run spec, done, total, status) -> None.
 ProgressCallback = Callable[[RunSpec, int, int, str], None]
 
 
 @dataclass
 class ExperimentResult:
     parent_run_id: str
-    runs: pd.DataFrame  # one row per finished run
+    runs: pd.DataFrame  # one row per finished run (fresh or reused)
     summary: pd.DataFrame
     failures: list[tuple[str, str]] = field(default_factory=list)  # (run name, error line)
     cache_stats: dict[str, float] = field(default_factory=dict)
+    computed: int = 0  # runs computed by this invocation
+    reused: int = 0  # finished runs found in the store and skipped
 
 
 def prepare(
@@ -63,59 +65,58 @@ def run_experiment(
     progress: ProgressCallback | None = None,
     cache: FeatureCache | None = None,
     dataset: AnnotationSet | None = None,
+    executor: Executor | None = None,
+    force: bool = False,
 ) -> ExperimentResult:
-    """Run every planned run, logging each as a child of one parent run.
+    """Run every planned run not already finished in the store; log each as a child of one parent.
 
-    A run that raises is marked FAILED (traceback logged) and the sweep goes on; Ctrl-C marks the
-    running child and the parent KILLED. Nothing is left RUNNING.
+    Resumable: a run whose key (hash of its resolved spec and the data digest) has a FINISHED run
+    in the store is skipped and its logged metrics reused (``force`` re-runs everything); runs left
+    RUNNING by a killed process are marked KILLED and redone; the parent run of the same config
+    is reused. A run that raises is marked FAILED (traceback logged) and the sweep goes on; Ctrl-C
+    marks the parent KILLED. Nothing is left RUNNING.
     """
-    # Load and featurize before touching the tracking store: bad data fails with no run created.
+    # 1. Load and featurize before touching the tracking store: bad data fails with no run created.
     dataset, context, specs, cache = prepare(config, cache, dataset)
     tracker = tracker_factory()
+    executor = executor or SequentialExecutor()
     digest = dataset.digest()
-    split = config.evaluation.split
+    keys = {spec.name: spec.key(config, digest) for spec in specs}
 
-    parent_tags = {
-        "smo.kind": "experiment",
-        "smo.config_hash": config.config_hash(),
-        "smo.code_version": code_version(),
-        "smo.data_digest": digest,
-        "smo.dataset": dataset.name,
-        "smo.runs_planned": str(len(specs)),
-        "mlflow.note.content": config.description or f"Experiment {config.name}",
-    }
-    parent_id = tracker.start_run(config.name, parent_tags)
-    rows: list[dict[str, Any]] = []
+    # 2. Resume: reap runs orphaned by killed processes, find finished runs, reuse the parent.
+    _reap_orphans(tracker)
+    finished = {} if force else _finished_runs(tracker, set(keys.values()))
+    parent_id = _open_parent(tracker, config, dataset, digest, len(specs))
+
+    logged: dict[str, TrackedRun] = {s.name: finished[keys[s.name]] for s in specs if keys[s.name] in finished}
     failures: list[tuple[str, str]] = []
-    controls: dict[int, RunResult] = {}
+    todo = [s for s in specs if s.name not in logged]
+    done = len(logged)
     try:
-        tracker.log_params(parent_id, flatten(config.to_dict()))
-        tracker.log_text(parent_id, config.to_yaml(), "config/resolved.yaml")
-        tracker.log_dataset(parent_id, dataset.items, dataset.name, digest, _dataset_source(dataset.name))
+        # 3. Compute and log: controls first, since treatment runs are compared with them.
+        for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
+            for outcome in executor.run(phase, context) if phase else ():
+                spec = outcome.spec
+                control = _control_of(spec, specs)
+                control_run = logged.get(control.name) if control else None
+                run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest, control_run)
+                if run.status == "FINISHED":
+                    logged[spec.name] = run
+                else:
+                    failures.append((spec.name, outcome.error or "unknown error"))
+                done += 1
+                if progress:
+                    progress(spec, done, len(specs), run.status)
 
-        for index, spec in enumerate(specs):
-            if progress:
-                progress(spec, index, len(specs), "start")
-            status = _run_one(spec, config, context, tracker, parent_id, digest, controls, rows, failures)
-            if progress:
-                progress(spec, index + 1, len(specs), status)
-
+        # 4. Summarize across seeds on the parent run.
+        rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
-        arm_order = [config.control] + [a for a in config.arms if a != config.control]
-        table = summarize(runs, split, arm_order)
-        if not table.empty:
-            tracker.log_metrics(parent_id, summary_metrics(table))
-            tracker.log_frame(parent_id, table, "summary/summary.csv")
-            tracker.log_text(parent_id, to_markdown(table, split), "summary/summary.md")
-            tracker.log_frame(parent_id, runs.drop(columns=["grid_params"]), "summary/runs.csv")
-            for metric in (f"{split}/macro_f1", f"{split}/recall"):
-                figure = dose_response_figure(runs, metric, config.control)
-                if figure is not None:
-                    tracker.log_figure(parent_id, figure, f"plots/dose_response_{metric.split('/')[-1]}.png")
-                    import matplotlib.pyplot as plt
-
-                    plt.close(figure)
-        tracker.log_metrics(parent_id, {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows)})
+        table = _log_summary(tracker, parent_id, config, runs)
+        tracker.log_metrics(
+            parent_id,
+            {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows),
+             "runs/computed": len(todo), "runs/reused": len(specs) - len(todo)},
+        )
         tracker.set_tags(parent_id, {"smo.failed_runs": str(len(failures))})
         tracker.end_run(parent_id, "FAILED" if failures else "FINISHED")
     except KeyboardInterrupt:
@@ -124,22 +125,97 @@ def run_experiment(
     except BaseException:
         tracker.end_run(parent_id, "FAILED")
         raise
-    return ExperimentResult(parent_id, runs, table, failures, cache.stats.as_metrics())
+    finally:
+        executor.close()
+    return ExperimentResult(
+        parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo)
+    )
 
 
-def _run_one(
-    spec: RunSpec,
+# -- resume ---------------------------------------------------------------------------------
+def _owner_tags() -> dict[str, str]:
+    return {"smo.host": socket.gethostname(), "smo.pid": str(os.getpid())}
+
+
+def _is_orphan(run: TrackedRun) -> bool:
+    """A RUNNING run whose process on this host is gone (a run from another host is left alone)."""
+    if run.tags.get("smo.host") != socket.gethostname():
+        return False
+    try:
+        pid = int(run.tags.get("smo.pid", "0"))
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False
+    return pid == 0
+
+
+def _reap_orphans(tracker: Tracker) -> None:
+    for run in tracker.find_runs({}, statuses=("RUNNING",)):
+        if run.tags.get("smo.kind") in ("run", "experiment") and _is_orphan(run):
+            tracker.set_tags(run.run_id, {"smo.error": "process died while running; marked KILLED on resume"})
+            tracker.end_run(run.run_id, "KILLED")
+
+
+def _finished_runs(tracker: Tracker, keys: set[str]) -> dict[str, TrackedRun]:
+    found: dict[str, TrackedRun] = {}
+    for run in tracker.find_runs({"smo.kind": "run"}, statuses=("FINISHED",)):
+        key = run.tags.get("smo.run_key")
+        if key in keys:
+            found.setdefault(key, run)
+    return found
+
+
+def _open_parent(tracker: Tracker, config: ExperimentConfig, dataset: AnnotationSet, digest: str, planned: int) -> str:
+    """Reuse the parent run of the same config (resume), else start one."""
+    previous = tracker.find_runs({"smo.kind": "experiment", "smo.config_hash": config.config_hash(), "smo.data_digest": digest})
+    previous = [r for r in previous if r.status != "RUNNING"]
+    tags = {
+        "smo.kind": "experiment",
+        "smo.config_hash": config.config_hash(),
+        "smo.code_version": code_version(),
+        "smo.data_digest": digest,
+        "smo.dataset": dataset.name,
+        "smo.runs_planned": str(planned),
+        "mlflow.note.content": config.description or f"Experiment {config.name}",
+        **_owner_tags(),
+    }
+    if previous:
+        parent_id = previous[0].run_id
+        tracker.reopen_run(parent_id)
+        tracker.set_tags(parent_id, {**tags, "smo.resumed": "true"})
+        return parent_id
+    parent_id = tracker.start_run(config.name, tags)
+    try:
+        tracker.log_params(parent_id, flatten(config.to_dict()))
+        tracker.log_text(parent_id, config.to_yaml(), "config/resolved.yaml")
+        tracker.log_dataset(parent_id, dataset.items, dataset.name, digest, _dataset_source(dataset.name))
+    except BaseException:
+        tracker.end_run(parent_id, "FAILED")
+        raise
+    return parent_id
+
+
+def _control_of(spec: RunSpec, specs: list[RunSpec]) -> RunSpec | None:
+    if spec.is_control:
+        return None
+    return next((s for s in specs if s.is_control and s.seed == spec.seed), None)
+
+
+# -- logging one run ------------------------------------------------------------------------
+def _log_run(
+    outcome: Outcome,
     config: ExperimentConfig,
     context: RunContext,
     tracker: Tracker,
     parent_id: str,
+    key: str,
     digest: str,
-    controls: dict[int, RunResult],
-    rows: list[dict[str, Any]],
-    failures: list[tuple[str, str]],
-) -> str:
-    """Run and log one child run; return its final status."""
-    resolved = spec.resolved(config)
+    control: TrackedRun | None,
+) -> TrackedRun:
+    """Write one computed run to the store (start -> params -> metrics -> artifacts -> end)."""
+    spec, result = outcome.spec, outcome.result
     tags = {
         "smo.kind": "run",
         "smo.arm": spec.arm,
@@ -147,33 +223,29 @@ def _run_one(
         "smo.grid": spec.grid_label,
         "smo.is_control": str(spec.is_control).lower(),
         "smo.config_hash": config.config_hash(),
-        "smo.run_key": spec.key(config, digest),
+        "smo.run_key": key,
         "smo.code_version": code_version(),
         "smo.data_digest": digest,
+        **_owner_tags(),
     }
-    run_id = tracker.start_run(spec.name, tags, parent_id=parent_id)
+    run_id = tracker.start_run(spec.name, tags, parent_id=parent_id, start_time_ms=outcome.started_ms or None)
+    metrics: dict[str, float] = {}
     try:
-        params = {"arm": spec.arm, "seed": spec.seed, "dataset": spec.dataset}
-        params.update({f"grid.{k}": v for k, v in spec.grid})
-        for step in spec.steps:
-            params.update({f"treatment.{step.name}.{k}": v for k, v in flatten(step.params).items()})
-        params["treatment.steps"] = ",".join(s.name for s in spec.steps)
-        params.update(flatten(resolved["model"], "model"))
-        params.update(flatten(resolved["evaluation"], "evaluation"))
-        tracker.log_params(run_id, params)
+        resolved = spec.resolved(config)
+        tracker.log_params(run_id, _run_params(spec, resolved))
         tracker.log_text(run_id, yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
         tracker.log_dataset(run_id, context.dataset.items, context.dataset.name, digest, _dataset_source(spec.dataset))
-
-        result = execute_run(spec, context)
+        if result is None:
+            tracker.log_text(run_id, outcome.traceback or "", "error/traceback.txt")
+            tracker.set_tags(run_id, {"smo.error": (outcome.error or "")[:500]})
+            tracker.end_run(run_id, "FAILED", outcome.ended_ms or None)
+            return TrackedRun(run_id, "FAILED", tags)
 
         metrics = dict(result.metrics)
-        if spec.is_control:
-            controls[spec.seed] = result
-        elif spec.seed in controls:
-            base = controls[spec.seed].metrics
-            split = context.eval_split
+        if control is not None:
+            prefix = f"{context.eval_split}/"
             metrics.update(
-                {f"delta/{k}": metrics[k] - base[k] for k in metrics if k.startswith(f"{split}/") and k in base}
+                {f"delta/{k}": v - control.metrics[k] for k, v in result.metrics.items() if k.startswith(prefix) and k in control.metrics}
             )
         metrics["time/run_seconds"] = result.seconds
         tracker.log_metrics(run_id, metrics)
@@ -184,30 +256,60 @@ def _run_one(
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
         for name, frame in result.step_artifacts.items():
             tracker.log_text(run_id, frame.to_csv(), f"treatment/{name}.csv")
-        tracker.end_run(run_id, "FINISHED")
+        tracker.end_run(run_id, "FINISHED", outcome.ended_ms or None)
     except KeyboardInterrupt:
         tracker.end_run(run_id, "KILLED")
         raise
-    except Exception as exc:  # noqa: BLE001 - one failed run must not stop the sweep
-        try:
-            tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
-            tracker.set_tags(run_id, {"smo.error": f"{type(exc).__name__}: {exc}"[:500]})
-        finally:
-            tracker.end_run(run_id, "FAILED")
-        failures.append((spec.name, f"{type(exc).__name__}: {exc}"))
-        return "FAILED"
-    rows.append(
-        {
-            "run_id": run_id,
-            "run_name": spec.name,
-            "arm": spec.arm,
-            "grid": spec.grid_label,
-            "grid_params": dict(spec.grid),
-            "seed": spec.seed,
-            **metrics,
-        }
-    )
-    return "FINISHED"
+    except Exception as exc:  # noqa: BLE001 - a logging failure fails this run, not the sweep
+        tracker.set_tags(run_id, {"smo.error": f"while logging: {type(exc).__name__}: {exc}"[:500]})
+        tracker.end_run(run_id, "FAILED")
+        outcome.error = f"while logging: {type(exc).__name__}: {exc}"
+        return TrackedRun(run_id, "FAILED", tags)
+    return TrackedRun(run_id, "FINISHED", tags, metrics)
+
+
+def _run_params(spec: RunSpec, resolved: dict[str, Any]) -> dict[str, Any]:
+    """Arm, seed, grid values and step params as flat params, so the MLflow compare view can chart them."""
+    params: dict[str, Any] = {"arm": spec.arm, "seed": spec.seed, "dataset": spec.dataset}
+    params.update({f"grid.{k}": v for k, v in spec.grid})
+    for step in spec.steps:
+        params.update({f"treatment.{step.name}.{k}": v for k, v in flatten(step.params).items()})
+    params["treatment.steps"] = ",".join(s.name for s in spec.steps)
+    params.update(flatten(resolved["model"], "model"))
+    params.update(flatten(resolved["evaluation"], "evaluation"))
+    return params
+
+
+def _row(spec: RunSpec, run: TrackedRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "run_name": spec.name,
+        "arm": spec.arm,
+        "grid": spec.grid_label,
+        "grid_params": dict(spec.grid),
+        "seed": spec.seed,
+        **run.metrics,
+    }
+
+
+def _log_summary(tracker: Tracker, parent_id: str, config: ExperimentConfig, runs: pd.DataFrame) -> pd.DataFrame:
+    split = config.evaluation.split
+    arm_order = [config.control] + [a for a in config.arms if a != config.control]
+    table = summarize(runs, split, arm_order)
+    if table.empty:
+        return table
+    tracker.log_metrics(parent_id, summary_metrics(table))
+    tracker.log_frame(parent_id, table, "summary/summary.csv")
+    tracker.log_text(parent_id, to_markdown(table, split), "summary/summary.md")
+    tracker.log_frame(parent_id, runs.drop(columns=["grid_params"]), "summary/runs.csv")
+    for metric in (f"{split}/macro_f1", f"{split}/recall"):
+        figure = dose_response_figure(runs, metric, config.control)
+        if figure is not None:
+            import matplotlib.pyplot as plt
+
+            tracker.log_figure(parent_id, figure, f"plots/dose_response_{metric.split('/')[-1]}.png")
+            plt.close(figure)
+    return table
 
 
 def _dataset_source(name: str) -> str:
@@ -218,4 +320,4 @@ def _dataset_source(name: str) -> str:
     return info.files[0].url.rsplit("/", 1)[0] if info.files else f"smo-impact://{name}"
 
 
-__all__ = ["ExperimentResult", "prepare", "run_experiment", "__version__"]
+__all__ = ["ExperimentResult", "prepare", "run_experiment"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import pandas as pd
@@ -9,11 +10,32 @@ import pandas as pd
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 
 
+@dataclass
+class TrackedRun:
+    """A run as read back from the store."""
+
+    run_id: str
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
 class Tracker(Protocol):
     """Where runs, their parameters, metrics and artifacts go."""
 
-    def start_run(self, name: str, tags: dict[str, str], parent_id: str | None = None) -> str:
+    def start_run(
+        self, name: str, tags: dict[str, str], parent_id: str | None = None, start_time_ms: int | None = None
+    ) -> str:
         """Start a run (nested under ``parent_id`` when given); return its id."""
+        ...
+
+    def find_runs(self, tags: dict[str, str], statuses: tuple[str, ...] | None = None) -> list[TrackedRun]:
+        """Runs of this experiment whose tags include ``tags`` (optionally only some statuses)."""
+        ...
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a finished/failed run RUNNING again (a resumed parent)."""
         ...
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None: ...
@@ -34,7 +56,7 @@ class Tracker(Protocol):
         """Record the dataset a run used, with its content digest."""
         ...
 
-    def end_run(self, run_id: str, status: RunStatus = "FINISHED") -> None: ...
+    def end_run(self, run_id: str, status: RunStatus = "FINISHED", end_time_ms: int | None = None) -> None: ...
 
     @property
     def location(self) -> str:

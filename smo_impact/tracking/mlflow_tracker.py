@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from smo_impact.errors import TrackingError
-from smo_impact.tracking.base import RunStatus
+from smo_impact.tracking.base import RunStatus, TrackedRun
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _PARAM_VALUE_LIMIT = 6000
@@ -57,12 +57,35 @@ class MlflowTracker:
     def location(self) -> str:
         return self.uri
 
-    def start_run(self, name: str, tags: dict[str, str], parent_id: str | None = None) -> str:
+    def start_run(
+        self, name: str, tags: dict[str, str], parent_id: str | None = None, start_time_ms: int | None = None
+    ) -> str:
         all_tags = dict(tags)
         if parent_id:
             all_tags["mlflow.parentRunId"] = parent_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run = self.client.create_run(self.experiment_id, start_time=start_time_ms, run_name=name, tags=all_tags)
         return run.info.run_id
+
+    def find_runs(self, tags: dict[str, str], statuses: tuple[str, ...] | None = None) -> list[TrackedRun]:
+        clauses = [f"tags.`{k}` = '{_quote(v)}'" for k, v in tags.items()]
+        if statuses and len(statuses) == 1:  # the search grammar has no IN for status
+            clauses.append(f"attributes.status = '{statuses[0]}'")
+        found, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id], " and ".join(clauses), max_results=1000, page_token=token
+            )
+            found.extend(
+                TrackedRun(r.info.run_id, r.info.status, dict(r.data.tags), dict(r.data.metrics), dict(r.data.params))
+                for r in page
+                if not statuses or r.info.status in statuses
+            )
+            token = page.token
+            if not token:
+                return found
+
+    def reopen_run(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -126,8 +149,12 @@ class MlflowTracker:
             datasets=[DatasetInput(self._datasets[digest], [InputTag("mlflow.data.context", "training")])],
         )
 
-    def end_run(self, run_id: str, status: RunStatus = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status=status)
+    def end_run(self, run_id: str, status: RunStatus = "FINISHED", end_time_ms: int | None = None) -> None:
+        self.client.set_terminated(run_id, status=status, end_time=end_time_ms)
+
+
+def _quote(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _param_value(value: Any) -> str:

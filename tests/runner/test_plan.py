@@ -19,7 +19,7 @@ def test_plan_expands_arms_grid_and_seeds_control_first():
     assert len(set(names)) == len(names)
     run = next(r for r in runs if r.name.endswith("noise.rate=0.3,model.C=2.0,seed=4"))
     assert run.steps[1].params["rate"] == 0.3 and run.model.params["C"] == 2.0
-    assert run.steps[0].params == {"method": "majority", "tie": "positive"}
+    assert run.steps[0].params["method"] == "majority" and run.steps[0].params["tie"] == "positive"
 
 
 def test_run_keys_are_stable_and_distinct():
