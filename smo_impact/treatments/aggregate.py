@@ -1,15 +1,22 @@
-"""Aggregation: turn several judgements per item into one training label."""
+"""Aggregation: turn several judgements per item into one training label.
+
+Majority vote is ours (explicit tie rules); Dawid-Skene, one-coin Dawid-Skene, GLAD, MACE and Wawa
+come from crowd-kit, run inside :func:`isolated_global_rng` because crowd-kit seeds and draws from
+numpy's global generator.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from smo_impact.data.schema import vote_counts
-from smo_impact.treatments.base import LabelState, TreatmentParams
+from smo_impact.treatments.base import LabelState, TreatmentParams, change_rows, require_judgements
 
 TIE_RULES = ("positive", "negative", "random", "drop")
 
@@ -62,36 +69,150 @@ def majority_vote(
     return result.infer_objects()
 
 
+METHODS = ("majority", "dawid_skene", "one_coin_ds", "glad", "mace", "wawa")
+
+
+@contextmanager
+def isolated_global_rng(rng: np.random.Generator) -> Iterator[None]:
+    """Seed numpy's global RNG from ``rng`` for the block, then restore the caller's state.
+
+    crowd-kit calls ``np.random.seed``/``np.random.*`` inside ``fit``; this makes those draws a
+    function of the run seed and leaves global state exactly as it was.
+    """
+    saved = np.random.get_state()
+    np.random.seed(int(rng.integers(0, 2**32 - 1)))
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+def crowdkit_aggregate(
+    annotations: pd.DataFrame, method: str, n_iter: int, rng: np.random.Generator
+) -> tuple[pd.Series, pd.DataFrame, pd.Series]:
+    """Fit one crowd-kit aggregator.
+
+    Returns:
+        (labels per task, posterior task x label probabilities, estimated skill per worker).
+        Skill is method-specific: Dawid-Skene the mean diagonal of the rater's confusion matrix,
+        one-coin DS and Wawa the probability of a correct answer, GLAD the ability alpha, MACE the
+        posterior probability that the rater is not spamming.
+    """
+    from crowdkit.aggregation import GLAD, MACE, DawidSkene, OneCoinDawidSkene, Wawa
+
+    data = annotations[["task", "worker", "label"]].copy()
+    data["task"] = data["task"].astype(object)
+    data["worker"] = data["worker"].astype(object)
+    with isolated_global_rng(rng):
+        if method == "dawid_skene":
+            model: Any = DawidSkene(n_iter=n_iter).fit(data)
+            errors = model.errors_  # index (worker, observed), columns: true label
+            diag = errors.stack()
+            diag = diag[diag.index.get_level_values(1) == diag.index.get_level_values(2)]
+            skills = diag.groupby(level=0).mean()
+        elif method == "one_coin_ds":
+            model = OneCoinDawidSkene(n_iter=n_iter).fit(data)
+            skills = model.skills_
+        elif method == "glad":
+            model = GLAD(n_iter=n_iter, silent=True).fit(data)
+            skills = model.alphas_
+        elif method == "mace":
+            model = MACE(n_restarts=3, n_iter=n_iter, random_state=int(rng.integers(0, 2**31 - 1))).fit(data)
+            # spamming_ columns: [P(spamming), P(not spamming)] per worker, in first-seen order.
+            skills = pd.Series(model.spamming_[:, 1], index=pd.unique(data["worker"]))
+        elif method == "wawa":
+            model = Wawa().fit(data)
+            skills = model.skills_
+        else:
+            raise ValueError(f"unknown crowd-kit method {method!r}; choose from {sorted(METHODS[1:])}")
+    probas = getattr(model, "probas_", None)
+    if probas is None:  # Wawa has no posterior: use its skill-weighted vote shares
+        weighted = data.assign(w=data["worker"].map(skills).fillna(0.0).clip(lower=1e-9))
+        probas = weighted.pivot_table(index="task", columns="label", values="w", aggfunc="sum", fill_value=0.0)
+        probas = probas.div(probas.sum(axis=1), axis=0)
+    labels = model.labels_.rename("label")
+    labels.index.name = "task"
+    skills = skills.rename("skill")
+    skills.index.name = "worker"
+    return labels, probas, skills
+
+
 class Aggregate:
-    """Aggregate judgements into training labels (majority vote with a stated tie rule).
+    """Aggregate judgements into training labels.
+
+    ``majority`` is a vote with a stated tie rule; ``dawid_skene``, ``one_coin_ds``, ``glad``,
+    ``mace`` and ``wawa`` are crowd-kit's aggregators, which also estimate each rater's skill
+    (``skills_``, logged as the ``aggregate_skills`` artifact for the quality audit). With
+    ``soft: true`` the state also carries soft labels (the vote distribution for ``majority``, the
+    posterior for the others) for models that can train on them.
+
+    The change record lists the items whose label differs from a plain majority vote (ties to the
+    positive label) of the same judgements, i.e. what the chosen method changed; when the state
+    carries reference labels (judgements simulated or noised by an earlier step), it lists the
+    items whose label differs from the reference instead (``treatment/aggregate_vs_reference``).
 
     Metrics: ``treatment/aggregate_ties`` (items whose top labels tied) and
-    ``treatment/aggregate_dropped`` (items left out by ``tie: drop``).
+    ``treatment/aggregate_dropped`` (items left out by ``tie: drop``), and
+    ``treatment/aggregate_vs_majority`` (labels that differ from plain majority vote).
     """
 
     name: ClassVar[str] = "aggregate"
 
     class Params(TreatmentParams):
-        method: Literal["majority"] = Field("majority", description="Aggregation method.")
-        tie: Literal["positive", "negative", "random", "drop"] = Field(
-            "positive", description="What a tied vote becomes; positive = flag when in doubt."
+        method: Literal["majority", "dawid_skene", "one_coin_ds", "glad", "mace", "wawa"] = Field(
+            "majority", description="Aggregation method (all but majority from crowd-kit)."
         )
+        tie: Literal["positive", "negative", "random", "drop"] = Field(
+            "positive", description="What a tied majority vote becomes; positive = flag when in doubt."
+        )
+        soft: bool = Field(False, description="Also carry soft labels (vote distribution / posterior).")
+        n_iter: int = Field(100, ge=1, le=10_000, description="EM iterations for crowd-kit methods.")
 
     def __init__(self, params: Params) -> None:
         self.params = params
 
     def apply(self, state: LabelState, rng: np.random.Generator) -> LabelState:
-        labels = majority_vote(
-            state.annotations, state.labels_set, state.positive_label, self.params.tie, rng
-        )
-        counts = vote_counts(state.annotations, state.labels_set).to_numpy()
-        ties = int(((counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+        require_judgements(state, self.name)
+        p = self.params
+        counts = vote_counts(state.annotations, state.labels_set)
+        values = counts.to_numpy()
+        ties = int(((values == values.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+        plain = majority_vote(state.annotations, state.labels_set, state.positive_label, "positive")
+        soft: pd.DataFrame | None = None
+        if p.method == "majority":
+            labels = majority_vote(state.annotations, state.labels_set, state.positive_label, p.tie, rng)
+            self.skills_ = None
+            if p.soft:
+                soft = counts.div(counts.sum(axis=1), axis=0)
+        else:
+            labels, probas, skills = crowdkit_aggregate(state.annotations, p.method, p.n_iter, rng)
+            labels = labels.reindex(counts.index).infer_objects()
+            self.skills_ = skills.sort_index()
+            if p.soft:
+                soft = probas.reindex(index=counts.index, columns=list(state.labels_set), fill_value=0.0).astype(float)
         dropped = int(state.items["task"].nunique() - len(labels))
         self.labels_ = labels
         self.metrics_ = {
             "treatment/aggregate_ties": float(ties),
             "treatment/aggregate_dropped": float(dropped),
         }
+        differs = labels.ne(plain.reindex(labels.index))
+        self.metrics_["treatment/aggregate_vs_majority"] = float(differs.sum())
+        if self.skills_ is not None and len(self.skills_):
+            self.metrics_["treatment/aggregate_skill_mean"] = float(self.skills_.mean())
+            self.artifacts_ = {"aggregate_skills": self.skills_.to_frame()}
+        cause = f"aggregate method={p.method}" + (f" tie={p.tie}" if p.method == "majority" else "")
+        baseline = plain
+        if state.reference is not None:
+            # Judgements were simulated or noised: what matters is the distance from the truth.
+            baseline = state.reference.reindex(labels.index)
+            cause += " vs reference labels (before simulation/noise)"
+            differs = labels.ne(baseline)
+            self.metrics_["treatment/aggregate_vs_reference"] = float(differs.sum())
+        changed = labels.index[differs.to_numpy()]
+        changes = change_rows(changed, self.name, baseline.reindex(changed).to_numpy(), labels.reindex(changed).to_numpy(), cause)
         items = state.items[state.items["task"].isin(labels.index)]
         annotations = state.annotations[state.annotations["task"].isin(labels.index)]
-        return state.evolve(items=items, annotations=annotations, labels=labels)
+        if soft is not None:
+            soft = soft.reindex(labels.index)
+        return state.evolve(items=items, annotations=annotations, labels=labels, soft_labels=soft).with_changes(changes)

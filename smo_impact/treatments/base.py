@@ -36,6 +36,11 @@ class LabelState:
         labels: Training label per task (index ``task``); ``None`` until an aggregation step.
         soft_labels: Optional task x label vote distribution for soft-label training.
         changes: Change record: one row per training-label change (see ``CHANGE_COLUMNS``).
+        workers: Optional rater attributes keyed by ``worker`` (groups, cost per judgement, ...).
+        reference: Optional known-true label per task (simulated data, or the labels before a
+            noise step), used to count how many of a cleaning step's removals were truly wrong.
+        features: Optional cached training features (``rows(tasks)`` gives a matrix), for steps
+            that need a cheap model, e.g. out-of-fold probabilities for cleaning.
     """
 
     items: pd.DataFrame
@@ -45,6 +50,9 @@ class LabelState:
     labels: pd.Series | None = None
     soft_labels: pd.DataFrame | None = None
     changes: pd.DataFrame = None  # type: ignore[assignment]
+    workers: pd.DataFrame | None = None
+    reference: pd.Series | None = None
+    features: Any = None
 
     def __post_init__(self) -> None:
         if self.changes is None:
@@ -58,6 +66,44 @@ class LabelState:
             return self
         merged = rows if self.changes.empty else pd.concat([self.changes, rows], ignore_index=True)
         return replace(self, changes=merged[CHANGE_COLUMNS])
+
+
+def require_judgements(state: LabelState, step: str) -> None:
+    """Steps that work on raw judgements must run before aggregation."""
+    if state.labels is not None:
+        raise ValueError(
+            f"'{step}' works on individual judgements: put it before the 'aggregate' step of the arm"
+        )
+
+
+def require_labels(state: LabelState, step: str) -> pd.Series:
+    """Steps that work on training labels need an aggregation step before them."""
+    if state.labels is None:
+        raise ValueError(f"'{step}' needs aggregated labels: put an 'aggregate' step before it")
+    return state.labels
+
+
+def keep_tasks(state: LabelState, tasks: pd.Index | pd.Series | np.ndarray, **changes: Any) -> LabelState:
+    """A new state restricted to ``tasks`` (items, judgements, labels and soft labels)."""
+    tasks = pd.Index(tasks)
+    labels = state.labels if state.labels is None else state.labels[state.labels.index.isin(tasks)]
+    soft = state.soft_labels if state.soft_labels is None else state.soft_labels[state.soft_labels.index.isin(tasks)]
+    update: dict[str, Any] = {
+        "items": state.items[state.items["task"].isin(tasks)],
+        "annotations": state.annotations[state.annotations["task"].isin(tasks)],
+        "labels": labels,
+        "soft_labels": soft,
+    }
+    update.update(changes)
+    return state.evolve(**update)
+
+
+def change_rows(tasks: Any, step: str, before: Any, after: Any, cause: Any) -> pd.DataFrame:
+    """Change-record rows in ``CHANGE_COLUMNS`` order."""
+    return pd.DataFrame(
+        {"task": tasks, "step": step, "label_before": before, "label_after": after, "cause": cause},
+        columns=CHANGE_COLUMNS,
+    )
 
 
 class Treatment(Protocol):

@@ -1,14 +1,21 @@
-"""Label noise injection: what if a share of our training labels were wrong?"""
+"""Label noise injection: what if a share of our training labels were wrong?
+
+Symmetric or class-conditional (a transition matrix), optionally instance-dependent (flip
+probability rising with the item's human disagreement or a model's uncertainty) and restricted to
+a slice, applied to the aggregated training labels or to individual judgements.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from smo_impact.treatments.base import CHANGE_COLUMNS, LabelState, TreatmentParams
+from smo_impact.data.schema import vote_counts
+from smo_impact.treatments.aggregate import majority_vote
+from smo_impact.treatments.base import LabelState, TreatmentParams, change_rows, require_judgements
 
 
 def flip_matrix(before: pd.Series, after: pd.Series, labels_set: tuple) -> pd.DataFrame:
@@ -22,61 +29,193 @@ def flip_matrix(before: pd.Series, after: pd.Series, labels_set: tuple) -> pd.Da
     return pd.DataFrame(matrix, index=list(labels_set), columns=list(labels_set))
 
 
+def transition_matrix(labels_set: tuple, rate: float, transitions: dict | None) -> np.ndarray:
+    """Requested P(after | before): symmetric at ``rate``, or the off-diagonal ``transitions``.
+
+    Raises:
+        ValueError: naming the unknown label or the row whose flip probabilities exceed 1.
+    """
+    k = len(labels_set)
+    if transitions is None:
+        return np.full((k, k), rate / (k - 1)) * (1 - np.eye(k)) + np.eye(k) * (1 - rate)
+    names = {str(lab): i for i, lab in enumerate(labels_set)}
+    matrix = np.zeros((k, k))
+    for src, row in transitions.items():
+        for dst, prob in row.items():
+            for lab in (src, dst):
+                if str(lab) not in names:
+                    raise ValueError(
+                        f"noise.transitions: label {lab!r} is not in the label set {list(labels_set)}"
+                    )
+            if str(src) == str(dst):
+                raise ValueError(
+                    f"noise.transitions: give only flip probabilities (from != to), got {src!r} -> {dst!r}"
+                )
+            matrix[names[str(src)], names[str(dst)]] = prob
+    for i, lab in enumerate(labels_set):
+        if matrix[i].sum() > 1 + 1e-9:
+            raise ValueError(f"noise.transitions: flip probabilities from {lab!r} sum to {matrix[i].sum():.3f} > 1")
+        matrix[i, i] = 1 - matrix[i].sum()
+    return matrix
+
+
 class Noise:
-    """Symmetric label noise at the aggregated-label level.
+    """Label noise with a known, reported transition matrix.
 
-    Each training label flips with probability ``rate`` to a different label chosen uniformly
-    (binary: the other class). Seeded by the run's generator; the flips are drawn with one uniform
-    per item in task order, so at a fixed seed a higher rate flips a superset of the items a
-    lower rate flips (common random numbers make a sweep's dose-response smooth).
+    Each unit (an aggregated training label with ``level: aggregated``, a single judgement with
+    ``level: judgement``) leaves its label ``c`` with probability ``q_c`` = the off-diagonal mass of
+    row ``c`` of the requested matrix (symmetric: ``rate``; class-conditional: ``transitions``),
+    times the unit's instance weight, for units in ``slice`` only. Instance weights have mean 1
+    over the eligible units: ``disagreement`` uses the item's minority vote share, ``uncertainty``
+    ``1 - max P`` of out-of-fold probabilities from a cheap model (see :mod:`.oof`); weights are
+    capped so that no probability exceeds 1. Where a flip happens, the new label is drawn from the
+    row's off-diagonal distribution.
 
-    Metrics: ``treatment/realized_flip_rate``, ``treatment/labels_flipped`` and the realised
-    flip matrix ``treatment/flip_matrix/<from>_to_<to>``.
+    One uniform per unit in task order decides the flip, so at a fixed seed a higher rate flips
+    a superset of what a lower rate flips (common random numbers keep a sweep smooth).
+
+    Metrics: ``treatment/realized_flip_rate`` (over eligible units), ``treatment/labels_flipped``,
+    ``treatment/noise_units_eligible`` and the realised flip matrix
+    ``treatment/flip_matrix/<from>_to_<to>`` (over eligible units).
     """
 
     name: ClassVar[str] = "noise"
 
     class Params(TreatmentParams):
-        rate: float = Field(0.1, ge=0.0, le=1.0, description="Probability that a label flips.")
-        level: Literal["aggregated"] = Field(
-            "aggregated", description="Where noise is injected: the aggregated training label."
+        rate: float = Field(0.1, ge=0.0, le=1.0, description="Probability that a label flips (symmetric).")
+        transitions: dict[Any, dict[Any, float]] | None = Field(
+            None,
+            description="Class-conditional noise: {from: {to: probability}}, off-diagonal only; replaces rate.",
         )
+        instance: Literal["none", "disagreement", "uncertainty"] = Field(
+            "none", description="Scale each unit's flip probability by human disagreement or model uncertainty."
+        )
+        slice: dict[str, list[Any]] | None = Field(
+            None, description="Only items whose column has one of these values, e.g. {domain: [BLM]}."
+        )
+        level: Literal["aggregated", "judgement"] = Field(
+            "aggregated", description="Flip aggregated training labels, or individual judgements (before aggregate)."
+        )
+
+        @model_validator(mode="after")
+        def _rate_or_transitions(self) -> Noise.Params:
+            if self.transitions is not None and "rate" in self.model_fields_set:
+                raise ValueError("give either rate (symmetric) or transitions (class-conditional), not both")
+            for src, row in (self.transitions or {}).items():
+                for dst, prob in row.items():
+                    if not 0.0 <= prob <= 1.0:
+                        raise ValueError(f"transitions[{src!r}][{dst!r}] must be in [0, 1], got {prob}")
+            return self
 
     def __init__(self, params: Params) -> None:
         self.params = params
 
     def apply(self, state: LabelState, rng: np.random.Generator) -> LabelState:
-        if state.labels is None:
-            raise ValueError("noise needs aggregated labels: put an 'aggregate' step before it")
-        before = state.labels.sort_index()
-        uniforms = rng.random(len(before))
-        flip = uniforms < self.params.rate
+        p = self.params
+        if p.level == "aggregated":
+            if state.labels is None:
+                raise ValueError("noise needs aggregated labels: put an 'aggregate' step before it")
+            units = state.labels.sort_index()
+            tasks = units.index.to_numpy()
+            before_values = units.to_numpy()
+        else:
+            require_judgements(state, "noise (level: judgement)")
+            units = state.annotations.sort_values(["task", "worker"], kind="stable")
+            tasks = units["task"].to_numpy()
+            before_values = units["label"].to_numpy()
+
+        requested = transition_matrix(state.labels_set, p.rate, p.transitions)
         labels = np.asarray(state.labels_set, dtype=object)
         index_of = {lab: i for i, lab in enumerate(state.labels_set)}
-        current = np.array([index_of[v] for v in before.to_numpy()], dtype=int)
-        # Uniform choice among the other labels: shift by 1..k-1 positions.
-        shift = rng.integers(1, len(labels), size=len(before)) if len(labels) > 2 else np.ones(len(before), int)
-        new_index = np.where(flip, (current + shift) % len(labels), current)
-        after = pd.Series(labels[new_index], index=before.index, name="label").infer_objects()
+        current = np.array([index_of[v] for v in before_values], dtype=int)
+        eligible = self._eligible(state, tasks)
+        weight = self._instance_weights(state, tasks, eligible, rng)
 
-        matrix = flip_matrix(before, after, state.labels_set)
+        uniforms = rng.random(len(current))
+        leave = (1 - np.diag(requested))[current] * weight
+        flip = eligible & (uniforms < leave)
+        # Destination: the row's off-diagonal distribution (binary: the other class).
+        k = len(labels)
+        new_index = current.copy()
+        if k == 2:
+            new_index[flip] = 1 - current[flip]
+        elif flip.any():
+            off = requested * (1 - np.eye(k))
+            rows = off[current[flip]]
+            rows = rows / rows.sum(axis=1, keepdims=True)
+            draws = rng.random(int(flip.sum()))
+            new_index[flip] = (draws[:, None] > np.cumsum(rows, axis=1)).sum(axis=1)
+        after_values = labels[new_index]
+
+        before = pd.Series(before_values)
+        after = pd.Series(after_values).infer_objects()
+        matrix = flip_matrix(before[eligible], after[eligible], state.labels_set)
+        self.requested_matrix_ = pd.DataFrame(requested, index=list(state.labels_set), columns=list(state.labels_set))
         self.flip_matrix_ = matrix
-        self.flipped_ = before.index[flip]
+        self.flipped_ = pd.Index(tasks[flip])
+        n_eligible = int(eligible.sum())
         self.metrics_ = {
-            "treatment/realized_flip_rate": float(flip.mean()) if len(flip) else 0.0,
+            "treatment/realized_flip_rate": float(flip.sum() / n_eligible) if n_eligible else 0.0,
             "treatment/labels_flipped": float(flip.sum()),
+            "treatment/noise_units_eligible": float(n_eligible),
         }
         for a in state.labels_set:
             for b in state.labels_set:
                 self.metrics_[f"treatment/flip_matrix/{a}_to_{b}"] = float(matrix.loc[a, b])
-        changes = pd.DataFrame(
-            {
-                "task": before.index[flip],
-                "step": self.name,
-                "label_before": before.to_numpy()[flip],
-                "label_after": after.to_numpy()[flip],
-                "cause": f"symmetric noise rate={self.params.rate}",
-            },
-            columns=CHANGE_COLUMNS,
-        )
-        return state.evolve(labels=after).with_changes(changes)
+
+        kind = "class-conditional" if p.transitions is not None else f"symmetric rate={p.rate}"
+        if p.instance != "none":
+            kind += f", {p.instance}-dependent"
+        if p.level == "aggregated":
+            reference = state.reference if state.reference is not None else units
+            new_labels = pd.Series(after_values, index=units.index, name="label").infer_objects()
+            changes = change_rows(tasks[flip], self.name, before_values[flip], after_values[flip], f"{kind} noise")
+            return state.evolve(labels=new_labels, reference=reference).with_changes(changes)
+
+        reference = state.reference
+        if reference is None:
+            reference = majority_vote(state.annotations, state.labels_set, state.positive_label, "positive")
+        annotations = units.copy()
+        annotations["label"] = pd.Series(after_values, index=units.index).infer_objects()
+        workers = units["worker"].to_numpy()[flip]
+        causes = [f"{kind} noise on the judgement of worker {w}" for w in workers]
+        changes = change_rows(tasks[flip], self.name, before_values[flip], after_values[flip], causes)
+        return state.evolve(annotations=annotations, reference=reference).with_changes(changes)
+
+    def _eligible(self, state: LabelState, tasks: np.ndarray) -> np.ndarray:
+        """Units whose item is in the requested slice (all units without a slice)."""
+        if not self.params.slice:
+            return np.ones(len(tasks), dtype=bool)
+        items = state.items.set_index("task")
+        keep = pd.Series(True, index=items.index)
+        for column, values in self.params.slice.items():
+            if column not in items.columns:
+                raise ValueError(
+                    f"noise.slice: column '{column}' is not an item column; "
+                    f"found: {', '.join(sorted(map(str, items.columns)))}"
+                )
+            keep &= items[column].isin(values)
+        return keep.reindex(tasks).fillna(False).to_numpy(dtype=bool)
+
+    def _instance_weights(
+        self, state: LabelState, tasks: np.ndarray, eligible: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Per-unit multiplier of the flip probability, mean 1 over eligible units."""
+        if self.params.instance == "none":
+            return np.ones(len(tasks))
+        if self.params.instance == "disagreement":
+            counts = vote_counts(state.annotations, state.labels_set)
+            raw = 1 - counts.max(axis=1) / counts.sum(axis=1).clip(lower=1)
+        else:
+            from smo_impact.treatments.oof import out_of_fold_proba
+
+            labels = state.labels
+            if labels is None:
+                labels = majority_vote(state.annotations, state.labels_set, state.positive_label, "positive")
+            proba = out_of_fold_proba(state, labels, rng)
+            raw = pd.Series(1 - proba.max(axis=1), index=labels.index)
+        w = raw.reindex(tasks).fillna(0.0).to_numpy(dtype=float)
+        mean = w[eligible].mean() if eligible.any() else 0.0
+        if mean <= 0:
+            return np.ones(len(tasks))  # no disagreement anywhere: fall back to uniform noise
+        return w / mean

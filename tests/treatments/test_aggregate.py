@@ -44,6 +44,10 @@ def test_aggregate_step_reports_ties_and_does_not_mutate_input(tied):
     state = LabelState(items=items, annotations=binary, labels_set=(0, 1), positive_label=1)
     step = Aggregate(Aggregate.Params(tie="drop"))
     out = step.apply(state, np.random.default_rng(0))
-    assert step.metrics_ == {"treatment/aggregate_ties": 1.0, "treatment/aggregate_dropped": 1.0}
+    assert step.metrics_ == {
+        "treatment/aggregate_ties": 1.0,
+        "treatment/aggregate_dropped": 1.0,
+        "treatment/aggregate_vs_majority": 0.0,
+    }
     assert list(out.items["task"]) == ["b"]
     assert state.labels is None and len(state.items) == 2  # input untouched
