@@ -1,0 +1,1 @@
+"""Annotation quality: agreement, rater performance, item difficulty, KPI targets and the audit."""

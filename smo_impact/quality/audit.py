@@ -1,0 +1,149 @@
+"""The annotation-quality audit: every agreement, rater and item figure of one dataset, at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smo_impact.data.schema import SPLITS, AnnotationSet, vote_counts
+from smo_impact.errors import ConfigError
+from smo_impact.quality.agreement import (
+    FleissKappa,
+    fleiss_kappa,
+    krippendorff_alpha,
+    krippendorff_alpha_ci,
+    pairwise_cohen_kappa,
+    percent_agreement,
+)
+from smo_impact.quality.items import agreement_levels, item_difficulty
+from smo_impact.quality.raters import dawid_skene_skills, judgement_table, rater_slice_rates, rater_table
+from smo_impact.quality.slices import slice_agreement
+
+# Worker-table columns with more distinct values than this are identifiers, not groups.
+MAX_GROUPS = 20
+
+
+class QualityAudit:
+    """Audit the annotations of a dataset: agreement, raters, items and slices.
+
+    Args:
+        split: Audit only one split (``train``, ``dev``, ``test``); ``None`` audits all items.
+        min_shared: Rater pairs need this many shared items to get a Cohen's kappa.
+        min_judgements: Rater x slice cells need this many judgements to be reported.
+        n_boot: Bootstrap replicates for alpha's confidence interval (0: no interval).
+        confidence: Level of that interval.
+        gold_column: Items column holding a gold label (used when present, e.g. HateCheck).
+        dawid_skene: Estimate rater skills with crowd-kit's Dawid-Skene (a few seconds on 50k
+            judgements).
+        random_state: Seed of the bootstrap.
+
+    Attributes (after ``fit``):
+        summary_: Headline figures (dataset-level metrics, names as in targets files).
+        fleiss_: :class:`FleissKappa` with the design it was computed on.
+        raters_: Per-rater table (:func:`raters.rater_table`).
+        pairs_: Per-pair Cohen's kappa (:func:`agreement.pairwise_cohen_kappa`).
+        items_: Per-item difficulty (:func:`items.item_difficulty`).
+        levels_: Share of items per agreement level.
+        slices_: Agreement per item slice and rater group.
+        rater_slices_: Flag rates per rater and slice.
+    """
+
+    def __init__(
+        self,
+        split: str | None = None,
+        min_shared: int = 20,
+        min_judgements: int = 10,
+        n_boot: int = 1000,
+        confidence: float = 0.95,
+        gold_column: str = "gold",
+        dawid_skene: bool = True,
+        random_state: int = 0,
+    ) -> None:
+        if split is not None and split not in SPLITS:
+            raise ConfigError(f"audit split must be one of {', '.join(SPLITS)} or all; got {split!r}")
+        if not 0 < confidence < 1:
+            raise ConfigError(f"audit confidence must be in (0, 1); got {confidence}")
+        self.split = split
+        self.min_shared = min_shared
+        self.min_judgements = min_judgements
+        self.n_boot = n_boot
+        self.confidence = confidence
+        self.gold_column = gold_column
+        self.dawid_skene = dawid_skene
+        self.random_state = random_state
+
+    def fit(self, data: AnnotationSet, on_step: Callable[[str], None] | None = None) -> QualityAudit:
+        """Compute every figure; ``on_step`` is called with the name of each stage (progress)."""
+        step = on_step or (lambda name: None)
+        items = data.items if self.split is None else data.split(self.split)
+        annotations = data.annotations if self.split is None else data.split_annotations(self.split)
+        labels, positive = tuple(data.labels), data.positive_label
+        self.dataset_ = data.name
+        self.labels_ = labels
+        self.positive_label_ = positive
+
+        step("agreement")
+        counts = vote_counts(annotations, labels).to_numpy()
+        self.fleiss_: FleissKappa = fleiss_kappa(counts)
+        alpha = krippendorff_alpha(counts)
+        low, high = krippendorff_alpha_ci(
+            counts, np.random.default_rng(self.random_state), "nominal", self.n_boot, self.confidence
+        )
+        self.pairs_ = pairwise_cohen_kappa(annotations, labels, self.min_shared)
+
+        step("raters")
+        judgements = judgement_table(annotations, labels, positive)
+        gold = None
+        if self.gold_column in items.columns and items[self.gold_column].notna().any():
+            gold = items.set_index("task")[self.gold_column]
+        skills = dawid_skene_skills(annotations, labels) if self.dawid_skene else None
+        self.raters_ = rater_table(judgements, gold=gold, skills=skills)
+
+        step("items and slices")
+        self.items_ = item_difficulty(annotations, labels)
+        self.levels_ = agreement_levels(self.items_)
+        worker_columns: list[str] = []
+        if data.workers is not None:
+            worker_columns = [
+                c for c in data.workers.columns if c != "worker" and 1 < data.workers[c].nunique() <= MAX_GROUPS
+            ]
+        self.slices_ = slice_agreement(
+            annotations, labels, positive, items, data.slice_columns, data.workers, worker_columns
+        )
+        self.rater_slices_ = rater_slice_rates(judgements, items, data.slice_columns, self.min_judgements)
+
+        pairs_kappa = self.pairs_["kappa"].dropna()
+        summary: dict[str, Any] = {
+            "items": int((counts.sum(axis=1) > 0).sum()),
+            "judgements": len(annotations),
+            "raters": int(annotations["worker"].nunique()),
+            "judgements_per_item": float(counts.sum(axis=1).mean()) if len(counts) else float("nan"),
+            "positive_rate": float((annotations["label"] == positive).mean()) if len(annotations) else float("nan"),
+            "percent_agreement": percent_agreement(counts),
+            "fleiss_kappa": self.fleiss_.kappa,
+            "krippendorff_alpha": alpha,
+            "krippendorff_alpha_low": low,
+            "krippendorff_alpha_high": high,
+            "cohen_kappa_pairs": len(pairs_kappa),
+            "cohen_kappa_median": float(pairs_kappa.median()) if len(pairs_kappa) else float("nan"),
+            "unanimous_share": float((self.items_["agreement"] == 1.0)[self.items_["judgements"] >= 2].mean()),
+            "rater_agreement_mean": float(self.raters_["rater_agreement"].mean()),
+            "loo_agreement": float(judgements["loo_agreement"].mean()),
+        }
+        if len(labels) > 2:
+            summary["krippendorff_alpha_ordinal"] = krippendorff_alpha(counts, "ordinal")
+        if gold is not None:
+            truth = gold.reindex(annotations["task"].to_numpy()).to_numpy()
+            known = pd.notna(truth)
+            summary["gold_accuracy"] = float((annotations["label"].to_numpy()[known] == truth[known]).mean())
+        if skills is not None:
+            summary["ds_skill_mean"] = float(skills.mean())
+        self.summary_ = summary
+        return self
+
+    def figures(self) -> dict[str, float]:
+        """Headline figures as plain floats (for MLflow metrics ``quality/<name>``)."""
+        return {k: float(v) for k, v in self.summary_.items() if v is not None and v == v}

@@ -1,0 +1,105 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smo_impact.errors import ConfigError
+from smo_impact.quality.targets import Target, TargetsFile, evaluate_targets, load_targets
+
+
+def fake_audit() -> SimpleNamespace:
+    raters = pd.DataFrame(
+        {
+            "judgements": [120, 80, 60, 10],
+            "rater_agreement": [0.9, 0.65, 0.72, 0.2],
+            "flag_bias": [0.0, 0.3, -0.05, 0.9],
+        },
+        index=pd.Index(["a", "b", "c", "d"], name="worker"),
+    )
+    slices = pd.DataFrame(
+        {
+            "kind": ["item", "item", "rater"],
+            "slice": ["domain", "domain", "group"],
+            "value": ["BLM", "Covid", "target"],
+            "items": [500, 40, 300],
+            "krippendorff_alpha": [0.55, 0.1, 0.7],
+        }
+    )
+    rater_slices = pd.DataFrame(
+        {"worker": ["b", "c"], "slice": ["domain", "domain"], "value": ["BLM", "BLM"], "judgements": [40, 40], "flag_bias": [0.4, 0.0]}
+    )
+    return SimpleNamespace(
+        summary_={"krippendorff_alpha": 0.62, "percent_agreement": 0.7}, raters_=raters, slices_=slices, rater_slices_=rater_slices
+    )
+
+
+def test_dataset_target_passes_and_fails():
+    audit = fake_audit()
+    ok, bad = evaluate_targets(
+        [Target(metric="krippendorff_alpha", min=0.6), Target(metric="percent_agreement", min=0.8)], audit
+    )
+    assert ok.passed and ok.value == 0.62 and ok.failing.empty
+    assert not bad.passed and bad.value == 0.7
+    assert ok.target.label == "krippendorff_alpha >= 0.6"
+
+
+def test_per_rater_target_lists_failing_raters_worst_first_and_respects_the_floor():
+    (result,) = evaluate_targets([Target(metric="rater_agreement", per="rater", min=0.7, min_judgements=50)], fake_audit())
+    assert not result.passed
+    assert result.judged == 3  # d has 10 judgements: not judged
+    assert result.failing["who"].tolist() == ["b"]
+    assert result.failing.loc[0, "value"] == 0.65 and result.failing.loc[0, "n"] == 80
+    assert result.value == 0.65
+    assert result.target.label == "rater_agreement >= 0.7 for every rater with >= 50 judgements"
+    (lenient,) = evaluate_targets([Target(metric="rater_agreement", per="rater", min=0.6, min_judgements=50)], fake_audit())
+    assert lenient.passed and lenient.value == 0.65
+
+
+def test_two_sided_bias_target_and_slices():
+    bias, slices, cells = evaluate_targets(
+        [
+            Target(metric="flag_bias", per="rater", min=-0.2, max=0.2),
+            Target(metric="krippendorff_alpha", per="slice", min=0.5, min_items=100),
+            Target(metric="flag_bias", per="rater_slice", max=0.25),
+        ],
+        fake_audit(),
+    )
+    assert bias.failing["who"].tolist() == ["d", "b"]  # 0.9 is further out than 0.3
+    assert slices.passed and slices.judged == 2  # Covid (40 items) is below the floor
+    assert cells.failing["who"].tolist() == ["b @ domain=BLM"]
+
+
+def test_unavailable_metric_fails_with_a_note():
+    (result,) = evaluate_targets([Target(metric="gold_accuracy", min=0.9)], fake_audit())
+    assert not result.passed and np.isnan(result.value)
+    assert result.note == "'gold_accuracy' is not available for this dataset"
+
+
+def test_targets_file_reports_every_problem_with_its_path(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "targets:\n"
+        "  - {metric: krippendorf_alpha, min: 0.6}\n"
+        "  - {metric: rater_agreement, per: rater}\n"
+        "  - {metric: flag_bias, per: rater, min: 0.3, max: 0.1, colour: red}\n"
+        "  - {metric: positive_rate, per: team, min: 0}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_targets(path)
+    text = "\n".join(info.value.problems)
+    assert "targets[0]: Unknown metric 'krippendorf_alpha' for per=dataset. Did you mean 'krippendorff_alpha'? Available: cohen_kappa_median, ds_skill_mean," in text
+    assert "targets[1]: target 'rater_agreement' needs a bound: give min, max or both" in text
+    assert "targets[2].colour: unknown key (not allowed here)" in text
+    assert "targets[3].per: Input should be 'dataset', 'rater', 'slice' or 'rater_slice'" in text
+    assert info.value.source == str(path)
+    path.write_text("- {metric: x}\n")
+    with pytest.raises(ConfigError, match="a targets file must be a mapping with a 'targets' list, got list"):
+        load_targets(path)
+
+
+def test_load_targets_round_trip(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("targets:\n  - {metric: krippendorff_alpha, min: 0.6, name: overall alpha}\n")
+    spec = load_targets(path)
+    assert isinstance(spec, TargetsFile) and spec.targets[0].label == "overall alpha"
