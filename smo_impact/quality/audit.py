@@ -81,6 +81,9 @@ class QualityAudit:
         items = data.items if self.split is None else data.split(self.split)
         annotations = data.annotations if self.split is None else data.split_annotations(self.split)
         labels, positive = tuple(data.labels), data.positive_label
+        # A rater who labeled an item twice is one coder on that unit: keep their first judgement.
+        duplicated = annotations.duplicated(["task", "worker"])
+        annotations = annotations[~duplicated.to_numpy()]
         self.dataset_ = data.name
         self.labels_ = labels
         self.positive_label_ = positive
@@ -119,11 +122,13 @@ class QualityAudit:
         summary: dict[str, Any] = {
             "items": int((counts.sum(axis=1) > 0).sum()),
             "judgements": len(annotations),
+            "duplicate_judgements": int(duplicated.sum()),
             "raters": int(annotations["worker"].nunique()),
             "judgements_per_item": float(counts.sum(axis=1).mean()) if len(counts) else float("nan"),
             "positive_rate": float((annotations["label"] == positive).mean()) if len(annotations) else float("nan"),
             "percent_agreement": percent_agreement(counts),
             "fleiss_kappa": self.fleiss_.kappa,
+            "fleiss_balanced": self.fleiss_.balanced,
             "krippendorff_alpha": alpha,
             "krippendorff_alpha_low": low,
             "krippendorff_alpha_high": high,

@@ -13,6 +13,7 @@ from smo_impact.data.schema import AnnotationSet
 from smo_impact.evaluation.metrics import binary_metrics
 from smo_impact.models import MODELS
 from smo_impact.models.features import Features
+from smo_impact.quality.training import training_label_quality
 from smo_impact.runner.plan import RunSpec
 from smo_impact.treatments import TREATMENTS, LabelState
 from smo_impact.treatments.aggregate import majority_vote
@@ -89,6 +90,8 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
             "treatment/positive_rate": float((labels == ctx.dataset.positive_label).mean()),
         }
     )
+    # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
+    metrics.update(training_label_quality(state, ctx))
 
     # 2. Train on cached features of the kept items.
     model_cls = MODELS.get(spec.model.name)
