@@ -52,6 +52,9 @@ class AnnotationSet:
         positive_label: The label treated as the harmful/positive class in metrics.
         workers: Optional rater attributes keyed by ``worker``.
         slice_columns: Items columns usable as evaluation slices.
+        binary_positive: The dataset's documented default binary rule for a non-binary scale:
+            the raw labels that count as harmful (ConvAbuse: ``(-1, -2, -3)``). Empty when
+            ``labels`` is already binary. :meth:`binarized` applies it.
     """
 
     name: str
@@ -61,6 +64,7 @@ class AnnotationSet:
     positive_label: object = 1
     workers: pd.DataFrame | None = None
     slice_columns: tuple[str, ...] = ()
+    binary_positive: tuple = ()
     _digest: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +94,12 @@ class AnnotationSet:
                 f"{self.name}: label {_plain(row['label'])!r} (task '{row['task']}', worker "
                 f"'{row['worker']}') is outside the declared label set {list(self.labels)}"
             )
+        outside = [_plain(v) for v in self.binary_positive if v not in self.labels]
+        if outside:
+            raise DataError(
+                f"{self.name}: binary_positive {outside} is outside the declared label set "
+                f"{list(self.labels)}"
+            )
         unknown = ~self.annotations["task"].isin(self.items["task"])
         if unknown.any():
             raise DataError(
@@ -111,6 +121,27 @@ class AnnotationSet:
         """Items x labels matrix of vote counts (the human vote distribution, unnormalised)."""
         return vote_counts(self.annotations, self.labels)
 
+    def binarized(self) -> AnnotationSet:
+        """This dataset under its default binary rule: ``label`` becomes 1 if the raw label is in
+        ``binary_positive``, else 0; the raw label is kept in ``label_raw``.
+
+        Returns ``self`` when there is no rule (the labels are already the training scale).
+        """
+        if not self.binary_positive:
+            return self
+        annotations = self.annotations.copy()
+        annotations["label_raw"] = annotations["label"]
+        annotations["label"] = annotations["label"].isin(self.binary_positive).astype("int64")
+        return AnnotationSet(
+            name=self.name,
+            items=self.items,
+            annotations=annotations,
+            labels=(0, 1),
+            positive_label=1,
+            workers=self.workers,
+            slice_columns=self.slice_columns,
+        )
+
     # -- provenance -------------------------------------------------------------------------
     def digest(self) -> str:
         """A content digest, stable across runs and row order (sha256, hex, 16 chars)."""
@@ -118,6 +149,8 @@ class AnnotationSet:
             h = hashlib.sha256()
             h.update(self.name.encode())
             h.update(repr(tuple(self.labels)).encode())
+            if self.binary_positive:  # only when set, so digests of binary datasets do not move
+                h.update(repr(tuple(self.binary_positive)).encode())
             for frame, keys in (
                 (self.items, ["task"]),
                 (self.annotations, ["task", "worker"]),
@@ -134,13 +167,32 @@ class AnnotationSet:
         return self._digest[0]
 
     def summary(self) -> dict[str, object]:
-        """Counts a person checks first: items per split, judgements, raters, label shares."""
+        """Counts a person checks first: items, judgements and raters per split, judgements per
+        item, the label distribution (declared order) and per-slice item counts."""
         per_item = self.annotations.groupby("task").size()
+        split_of = self.items.set_index("task")["split"]
+        judgement_split = self.annotations["task"].map(split_of)
+        order = [s for s in SPLITS if (self.items["split"] == s).any()]
+        order += sorted(set(self.items["split"]) - set(order))
+        counts = self.annotations["label"].value_counts()
+        total = max(len(self.annotations), 1)
         return {
             "items": len(self.items),
-            "items_per_split": self.items["split"].value_counts().to_dict(),
+            "items_per_split": {s: int((self.items["split"] == s).sum()) for s in order},
             "judgements": len(self.annotations),
+            "judgements_per_split": {s: int((judgement_split == s).sum()) for s in order},
             "raters": int(self.annotations["worker"].nunique()),
+            "raters_per_split": {
+                s: int(self.annotations.loc[judgement_split == s, "worker"].nunique()) for s in order
+            },
             "judgements_per_item_mean": float(per_item.mean()) if len(per_item) else 0.0,
-            "label_shares": self.annotations["label"].value_counts(normalize=True).to_dict(),
+            "judgements_per_item_min": int(per_item.min()) if len(per_item) else 0,
+            "judgements_per_item_max": int(per_item.max()) if len(per_item) else 0,
+            "label_counts": {_plain(lab): int(counts.get(lab, 0)) for lab in self.labels},
+            "label_shares": {_plain(k): float(v) / total for k, v in counts.items()},
+            "slices": {
+                col: {_plain(k): int(v) for k, v in self.items[col].value_counts(dropna=False).items()}
+                for col in self.slice_columns
+                if col in self.items
+            },
         }

@@ -1,0 +1,217 @@
+"""Load the data an experiment names: a built-in dataset, or your own files.
+
+:func:`load_data` is the one entry point the runner uses. Your own data goes through one linear
+pipeline: read the file(s) -> turn the layout into long rows -> map columns -> coerce and check
+labels -> join the items and workers tables -> filter -> one split per item -> duplicates ->
+empty text -> leakage -> warnings -> :class:`AnnotationSet`. Every problem is a one-line
+:class:`~smo_impact.errors.DataError` naming file, column, row(s) and value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from smo_impact.data import layouts, readers
+from smo_impact.data.schema import ANNOTATION_COLUMNS, AnnotationSet
+from smo_impact.data.validation import (
+    BOOKKEEPING,
+    FILE,
+    ROW,
+    check_known_items,
+    check_not_empty,
+    check_text,
+    coerce_labels,
+    normalize_splits,
+    require_columns,
+    resolve_duplicates,
+    split_per_task,
+    text_leakage,
+    warn_sparse,
+)
+from smo_impact.errors import DataError
+
+if TYPE_CHECKING:
+    from smo_impact.config import DatasetSpec, TableSpec
+
+ITEM_LEVEL = ("text", "split")
+
+
+def load_data(spec: DatasetSpec) -> AnnotationSet:
+    """Load and validate the dataset a config names.
+
+    Built-in datasets (``spec.path`` unset) are read from the mirror or cache with checksums
+    verified, then pass the same checks as your own data under ``spec``'s policies. The
+    dataset's default binary rule is applied when ``spec.binarize`` (see
+    :meth:`AnnotationSet.binarized`).
+    """
+    data = _load_builtin(spec) if spec.path is None else load_own(spec)
+    return data.binarized() if spec.binarize else data
+
+
+def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
+    from smo_impact.data.catalog import get_info, load_dataset
+
+    info = get_info(spec.name)
+    data = load_dataset(spec.name)
+    source = f"dataset '{spec.name}'"
+    annotations = _filter(data.annotations, data.items, spec.where, source)
+    items = data.items
+    if spec.where:
+        items = items.loc[items["task"].isin(annotations["task"])]
+    annotations = resolve_duplicates(annotations, spec.duplicates, source)
+    check_text(items, source)
+    items = text_leakage(items, spec.leakage or info.leakage, source)
+    annotations = annotations.loc[annotations["task"].isin(items["task"])]
+    check_not_empty(annotations, source, "after dataset.where and dataset.leakage")
+    warn_sparse(annotations, source, spec.min_rater_judgements, raters_are_anonymous=False)
+    if len(items) == len(data.items) and len(annotations) == len(data.annotations):
+        return data
+    return AnnotationSet(
+        name=data.name,
+        items=items.reset_index(drop=True),
+        annotations=annotations.reset_index(drop=True),
+        labels=data.labels,
+        positive_label=data.positive_label,
+        workers=data.workers,
+        slice_columns=data.slice_columns,
+        binary_positive=data.binary_positive,
+    )
+
+
+def load_own(spec: DatasetSpec) -> AnnotationSet:
+    """Your own annotations, in any supported file format and layout (see :mod:`.layouts`)."""
+    labels = tuple(spec.labels or ())
+    files = ", ".join(Path(p).name for p in spec.paths)
+    source = files
+
+    # 1. Read every file into long rows (one per judgement), columns in our vocabulary.
+    parts = [_read_rows(path, spec, labels) for path in spec.paths]
+    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if FILE in rows and not isinstance(rows[FILE].dtype, pd.CategoricalDtype):
+        rows[FILE] = rows[FILE].astype("category")
+    if rows.empty:
+        raise DataError(f"{source}: no judgements found; expected at least one row")
+    needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*ITEM_LEVEL])
+    require_columns(rows, needs, source, spec.column_map)
+    rows["task"] = rows["task"].astype("str")
+    rows["worker"] = rows["worker"].astype("str")
+    rows = coerce_labels(rows, labels, source)
+
+    # 2. Item-level columns come from the items table when there is one, else from the rows.
+    item_columns = _unique([*ITEM_LEVEL, *spec.item_columns, *spec.slice_columns])
+    if spec.items is not None:
+        items_source = Path(spec.items.path).name
+        items = _read_side_table(spec.items, "task", ["task", *ITEM_LEVEL], spec.encoding)
+        if items["task"].duplicated().any():
+            dup = items.loc[items["task"].duplicated()].iloc[0]
+            raise DataError(f"{items_source}: task '{dup['task']}' appears twice (row {dup[ROW]}); the items table has one row per task")
+        check_known_items(rows, items, source, items_source)
+        clash = [c for c in items.columns if c in rows.columns and c not in ("task", *BOOKKEEPING)]
+        rows = rows.drop(columns=clash).merge(
+            items.drop(columns=list(BOOKKEEPING)), on="task", how="left", validate="many_to_one"
+        )
+        item_columns = _unique([*item_columns, *(c for c in items.columns if c not in BOOKKEEPING and c != "task")])
+    missing_slices = [c for c in spec.slice_columns if c not in rows.columns]
+    if missing_slices:
+        raise DataError(f"{source}: slice column(s) {missing_slices} (dataset.slice_columns) not found")
+    missing_items = [c for c in spec.item_columns if c not in rows.columns]
+    if missing_items:
+        raise DataError(f"{source}: item column(s) {missing_items} (dataset.item_columns) not found")
+
+    # 3. Filters, then one split per item.
+    rows = _filter(rows, None, spec.where, source)
+    rows = normalize_splits(rows, source)
+    leakage = spec.leakage or "error"
+    rows = split_per_task(rows, leakage, source)
+
+    # 4. Judgements: duplicates; items: text, leakage.
+    rows = resolve_duplicates(rows, spec.duplicates, source)
+    item_columns = [c for c in item_columns if c in rows.columns]
+    items = rows.drop_duplicates("task")[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING]]
+    check_text(items, source)
+    items = text_leakage(items, leakage, source)
+    rows = rows.loc[rows["task"].isin(items["task"])]
+    check_not_empty(rows, source, "after dataset.where and dataset.leakage")
+    anonymous = spec.layout == "count"
+    warn_sparse(rows, source, spec.min_rater_judgements, raters_are_anonymous=anonymous)
+
+    # 5. Workers table.
+    workers = None
+    if spec.workers is not None:
+        workers = _read_side_table(spec.workers, "worker", ["worker"], spec.encoding)
+        workers = workers.drop(columns=list(BOOKKEEPING)).drop_duplicates("worker", keep="first").reset_index(drop=True)
+
+    extra = [c for c in rows.columns if c not in (*item_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING)]
+    annotations = rows[[*ANNOTATION_COLUMNS, *extra]].reset_index(drop=True)
+    items = items.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
+    return AnnotationSet(
+        name=spec.name,
+        items=items,
+        annotations=annotations,
+        labels=labels,
+        positive_label=spec.positive_label if spec.positive_label is not None else labels[-1],
+        workers=workers,
+        slice_columns=tuple(spec.slice_columns),
+        binary_positive=tuple(spec.positive_labels or ()),
+    )
+
+
+def _read_rows(path: str, spec: DatasetSpec, labels: tuple) -> pd.DataFrame:
+    """One file -> long rows with our column names."""
+    fmt = spec.format or readers.infer_format(path)
+    name = Path(path).name
+    if fmt is None:
+        raise DataError(f"{path}: cannot tell the file format from its name; set dataset.format (csv, jsonl, parquet, hf, label_studio)")
+    if spec.layout == "label_studio" or fmt == "label_studio":
+        if spec.layout != "label_studio":
+            raise DataError(f"{path}: a .json file is read as a Label Studio export; set dataset.layout: label_studio (or dataset.format)")
+        return layouts.label_studio_rows(readers.read_label_studio(path, spec.encoding), spec.column_map, name, name)
+    table = readers.read_table(path, fmt, spec.encoding)
+    if table.empty:
+        raise DataError(f"{path}: no rows; expected one row per {'judgement' if spec.layout == 'long' else 'item'}")
+    table = layouts.rename(table, spec.column_map, name)
+    if spec.layout == "long":
+        return layouts.long_rows(table)
+    item_like = ["task", *ITEM_LEVEL, *spec.item_columns, *spec.slice_columns]
+    require_columns(table, ["task"], name, spec.column_map)
+    if spec.layout == "wide":
+        return layouts.wide_rows(table, spec.rater_columns, item_like, name)
+    return layouts.count_rows(table, labels, spec.count_columns, name)
+
+
+def _read_side_table(table: TableSpec, key: str, required: list[str], encoding: str) -> pd.DataFrame:
+    fmt = table.format or readers.infer_format(table.path)
+    if fmt not in ("csv", "jsonl", "parquet", "hf"):
+        raise DataError(f"{table.path}: cannot tell the table format; set format (csv, jsonl, parquet, hf)")
+    frame = readers.read_table(table.path, fmt, table.encoding or encoding)
+    name = Path(table.path).name
+    frame = layouts.rename(frame, table.column_map, name)
+    require_columns(frame, required, name, table.column_map)
+    frame[key] = frame[key].astype("str")
+    return frame
+
+
+def _filter(rows: pd.DataFrame, items: pd.DataFrame | None, where: dict[str, list[Any]], source: str) -> pd.DataFrame:
+    """Keep the judgements whose ``column`` value is listed in ``where`` (item columns allowed)."""
+    if not where:
+        return rows
+    keep = pd.Series(True, index=rows.index)
+    for column, values in where.items():
+        if column in rows.columns:
+            col = rows[column]
+        elif items is not None and column in items.columns:
+            col = rows["task"].map(items.set_index("task")[column])
+        else:
+            found = sorted(c for c in rows.columns if c not in BOOKKEEPING)
+            raise DataError(f"{source}: dataset.where names column '{column}', which does not exist; found: {', '.join(found)}")
+        keep &= col.isin(values) | col.astype("str").isin([str(v) for v in values])
+    out = rows.loc[keep]
+    check_not_empty(out, source, f"after dataset.where={where} ({len(rows)} judgements before)")
+    return out
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
