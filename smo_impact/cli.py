@@ -187,25 +187,82 @@ def datasets_list() -> None:
 
 
 @datasets_app.command("show")
-def datasets_show(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
-    """Summarize a dataset: items per split, judgements, raters, label shares."""
+def datasets_show(
+    name: Annotated[str, typer.Argument(help="Dataset name, or an experiment YAML whose dataset (e.g. your own files) to show.")],
+) -> None:
+    """Summarize a dataset: items, judgements and raters per split, judgements per item, label
+    distribution, per-slice counts, and (built-ins) the card: schema, fields, rater attributes."""
     from rich.table import Table
 
-    from smo_impact.data.catalog import get_info, load_dataset
+    from smo_impact.config import DatasetSpec, load_config
+    from smo_impact.data.catalog import DATASETS, get_info
+    from smo_impact.data.loader import load_data
 
-    info = get_info(name)
-    data = load_dataset(name)
+    if name.endswith((".yaml", ".yml")):
+        spec = load_config(name).dataset
+    else:
+        get_info(name)  # unknown names fail with a did-you-mean before any file is read
+        spec = DatasetSpec(name=name, binarize=False)
+    data = load_data(spec)
+    info = DATASETS.get(spec.name) if spec.path is None else None
     summary = data.summary()
-    table = Table(title=f"{name}  (digest {data.digest()})", title_justify="left", show_header=False)
-    table.add_row("description", info.description)
-    table.add_row("labels", info.label_meaning)
-    table.add_row("license", info.license)
-    table.add_row("citation", info.citation)
-    for key, value in summary.items():
-        table.add_row(key, str(value))
-    for column in info.slice_columns:
-        table.add_row(f"slice: {column}", str(data.items[column].value_counts().to_dict()))
-    console.print(table)
+
+    card = Table(title=f"{data.name}  (digest {data.digest()})", title_justify="left", show_header=False)
+    if info is not None:
+        card.add_row("description", info.description)
+        card.add_row("upstream", f"github.com/{info.upstream}" if info.upstream else "")
+        card.add_row("license", info.license)
+        card.add_row("citation", info.citation)
+        card.add_row("labels", info.label_meaning)
+        for field, meaning in {**info.item_fields}.items():
+            card.add_row(f"item: {field}", meaning)
+        for field, meaning in info.annotation_fields.items():
+            card.add_row(f"answer: {field}", meaning)
+        for field, meaning in info.rater_attributes.items():
+            card.add_row(f"rater: {field}", meaning)
+    else:
+        card.add_row("files", ", ".join(spec.paths))
+    card.add_row("labels (benign -> harmful)", ", ".join(map(str, data.labels)))
+    card.add_row("positive label", str(data.positive_label))
+    if data.binary_positive:
+        card.add_row("binary default", f"harmful = {', '.join(map(str, data.binary_positive))}")
+    card.add_row(
+        "judgements per item",
+        f"mean {summary['judgements_per_item_mean']:.2f}, min {summary['judgements_per_item_min']}, "
+        f"max {summary['judgements_per_item_max']}",
+    )
+    console.print(card)
+
+    splits = Table(title="per split", title_justify="left")
+    for column in ("split", "items", "judgements", "raters"):
+        splits.add_column(column, justify="left" if column == "split" else "right")
+    for split, n in summary["items_per_split"].items():
+        splits.add_row(split, str(n), str(summary["judgements_per_split"][split]), str(summary["raters_per_split"][split]))
+    splits.add_row("all", str(summary["items"]), str(summary["judgements"]), str(summary["raters"]), style="bold")
+    console.print(splits)
+
+    labels = Table(title="label distribution (judgements)", title_justify="left")
+    labels.add_column("label")
+    labels.add_column("judgements", justify="right")
+    labels.add_column("share", justify="right")
+    for label, n in summary["label_counts"].items():
+        labels.add_row(str(label), str(n), f"{n / max(summary['judgements'], 1):.1%}")
+    console.print(labels)
+
+    for column, counts in summary["slices"].items():
+        table = Table(title=f"slice: {column} (items)", title_justify="left")
+        table.add_column(column)
+        table.add_column("items", justify="right")
+        for value, n in counts.items():
+            table.add_row(str(value), str(n))
+        console.print(table)
+    if data.workers is not None:
+        workers = Table(title=f"raters with attributes: {len(data.workers)}", title_justify="left")
+        for column in data.workers.columns:
+            workers.add_column(str(column))
+        for row in data.workers.head(10).itertuples(index=False):
+            workers.add_row(*map(str, row))
+        console.print(workers)
 
 
 @datasets_app.command("fetch")

@@ -16,6 +16,7 @@ import yaml
 
 from smo_impact.config import ExperimentConfig
 from smo_impact.data.catalog import get_info, load_dataset
+from smo_impact.data.loader import load_data
 from smo_impact.data.schema import AnnotationSet
 from smo_impact.errors import SmoError
 from smo_impact.models import MODELS, FeatureCache
@@ -49,7 +50,7 @@ def prepare(
 
     ``dataset`` replaces the config's dataset (tests and notebooks pass data they built).
     """
-    dataset = dataset if dataset is not None else load_dataset(config.dataset.name)
+    dataset = dataset if dataset is not None else load_data(config.dataset)
     cache = cache or FeatureCache()
     model_cls = MODELS.get(config.model.name)
     # Features depend only on the featurizer params, which a sweep over model params may not change.
