@@ -48,6 +48,22 @@ class Featurizer(Protocol):
     def featurize(self, dataset: AnnotationSet) -> Features: ...
 
 
+class TextFeaturizer:
+    """The item texts themselves, for models that tokenize inside ``fit`` (fine-tuning).
+
+    Nothing to compute, so nothing is written to disk (``persist = False``).
+    """
+
+    persist = False
+
+    def cache_key(self) -> dict[str, Any]:
+        return {"featurizer": "text"}
+
+    def featurize(self, dataset: AnnotationSet) -> Features:
+        texts = dataset.items["text"].astype(str).to_numpy(dtype=object)
+        return Features(matrix=texts, tasks=pd.Index(dataset.items["task"]))
+
+
 @dataclass
 class CacheStats:
     memory_hits: int = 0
@@ -66,7 +82,8 @@ class FeatureCache:
 
     The disk directory defaults to ``$SMO_IMPACT_CACHE_DIR/features``; ``disk=False`` keeps
     everything in memory. Files carry a sha256 in a sidecar; a corrupt or truncated file is
-    detected, counted in ``stats.rebuilt_corrupt`` and rebuilt, never used.
+    detected, counted in ``stats.rebuilt_corrupt`` and rebuilt, never used. A featurizer with
+    ``persist = False`` (e.g. raw texts) is kept in memory only.
     """
 
     directory: Path | None = None
@@ -88,7 +105,8 @@ class FeatureCache:
         if key in self._memory:
             self.stats.memory_hits += 1
             return self._memory[key]
-        features = self._load(key) if self.disk else None
+        disk = self.disk and getattr(featurizer, "persist", True)
+        features = self._load(key) if disk else None
         if features is not None:
             self.stats.disk_hits += 1
         else:
@@ -96,7 +114,7 @@ class FeatureCache:
             start = time.perf_counter()
             features = featurizer.featurize(dataset)
             self.stats.featurize_seconds += time.perf_counter() - start
-            if self.disk:
+            if disk:
                 self._store(key, features)
         self._memory[key] = features
         return features

@@ -1,0 +1,192 @@
+"""Torch training pieces shared by the MLP head and fine-tuning.
+
+Soft-label cross-entropy, seeding that leaves the global RNG as it was, length-grouped batches,
+and the epoch loop with early stopping on the dev split. torch is imported by the callers' modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Monitor = Literal["dev/loss", "dev/macro_f1"]
+
+
+def soft_cross_entropy(logits, targets):
+    """Mean cross-entropy of ``logits`` (n x k) against target distributions ``targets`` (n x k).
+
+    With one-hot targets this is the usual cross-entropy; with the human vote distribution it
+    trains the model to reproduce the raters' disagreement.
+    """
+    import torch
+
+    return -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def target_distribution(y: np.ndarray, soft_positive: np.ndarray | None) -> np.ndarray:
+    """Training targets as n x 2 rows ``[P(negative), P(positive)]``: one-hot, or the vote share."""
+    p = np.asarray(y, dtype=np.float32) if soft_positive is None else np.asarray(soft_positive, dtype=np.float32)
+    if soft_positive is not None and (np.isnan(p).any() or (p < 0).any() or (p > 1).any()):
+        raise ValueError("soft labels must be probabilities in [0, 1] for every training item")
+    return np.stack([1.0 - p, p], axis=1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's RNG seeded, restoring the global RNG state afterwards."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None
+) -> list[np.ndarray]:
+    """Index batches of similar length, so dynamic padding pads little.
+
+    Shuffled items are cut into chunks of 50 batches, each chunk is sorted by length and cut into
+    batches, and the batch order is shuffled (the HF ``LengthGroupedSampler`` idea). With
+    ``rng=None`` the order is deterministic, longest first (for inference).
+    """
+    n = len(lengths)
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    chunk = n if rng is None else batch_size * 50
+    batches: list[np.ndarray] = []
+    for start in range(0, n, chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def dev_scores(proba_positive: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Dev metrics logged per epoch: hard-label log loss, accuracy and macro-F1 at 0.5."""
+    from sklearn.metrics import f1_score
+
+    p = np.clip(proba_positive, 1e-7, 1 - 1e-7)
+    predicted = (proba_positive >= 0.5).astype(int)
+    return {
+        "dev/loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        "dev/accuracy": float((predicted == y).mean()),
+        "dev/macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+    }
+
+
+@dataclass
+class History:
+    """What a training loop did: loss per step, dev metrics per epoch, the epoch kept."""
+
+    step_loss: list[float] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    epoch_end_steps: list[int] = field(default_factory=list)
+    best_epoch: int = 0
+    examples: int = 0
+    seconds: float = 0.0  # time in training steps only (dev evaluation excluded)
+
+    def curves(self) -> dict[str, list[tuple[int, float]]]:
+        """Metric name -> [(step, value)]: ``train/loss`` at every optimizer step; ``dev/*`` and
+        ``train/epoch`` at the step that ended each epoch (so both share the MLflow step axis)."""
+        out: dict[str, list[tuple[int, float]]] = {"train/loss": list(enumerate(self.step_loss, 1))}
+        for epoch, (step, scores) in enumerate(zip(self.epoch_end_steps, self.epochs), 1):
+            out.setdefault("train/epoch", []).append((step, float(epoch)))
+            for name, value in scores.items():
+                out.setdefault(name, []).append((step, value))
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Summary metrics for the run: epochs run, the kept epoch, throughput."""
+        return {
+            "train/epochs_run": float(len(self.epochs) or (1 if self.step_loss else 0)),
+            "train/best_epoch": float(self.best_epoch),
+            "train/steps": float(len(self.step_loss)),
+            "train/final_loss": self.step_loss[-1] if self.step_loss else float("nan"),
+            "train/seconds": self.seconds,
+            "train/examples_per_second": self.examples / self.seconds if self.seconds else 0.0,
+        }
+
+
+def train_epochs(
+    module: Any,
+    batches: Callable[[int], Iterable[tuple[Any, int]]],
+    loss_of: Callable[[Any, Any], Any],
+    optimizer: Any,
+    scheduler: Any | None,
+    epochs: int,
+    evaluate: Callable[[Any], dict[str, float]] | None = None,
+    monitor: Monitor = "dev/macro_f1",
+    patience: int = 1,
+    max_steps: int | None = None,
+    description: str = "training",
+) -> History:
+    """Train ``module`` for up to ``epochs``, keep the weights of the best dev epoch.
+
+    Args:
+        module: A torch module (put in train mode for steps, eval mode for ``evaluate``).
+        batches: ``epoch -> iterable of (batch, batch_size)``.
+        loss_of: ``(module, batch) -> scalar loss tensor``.
+        evaluate: ``module -> {"dev/loss": ..., "dev/macro_f1": ...}``; ``None`` trains all epochs.
+        monitor: The dev metric early stopping watches (loss: lower is better; F1: higher).
+        patience: Stop after this many epochs without improvement.
+        max_steps: Stop after this many optimizer steps (smoke runs, benchmarks).
+    """
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    history = History()
+    best_value: float | None = None
+    best_state: dict[str, Any] | None = None
+    stale = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as progress:
+        bar = progress.add_task(description, total=epochs)
+        for epoch in range(1, epochs + 1):
+            module.train()
+            epoch_start = time.perf_counter()
+            for batch, size in batches(epoch):
+                loss = loss_of(module, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                history.step_loss.append(float(loss.detach()))
+                history.examples += size
+                if max_steps is not None and len(history.step_loss) >= max_steps:
+                    break
+            history.seconds += time.perf_counter() - epoch_start
+            module.eval()
+            progress.advance(bar)
+            done = max_steps is not None and len(history.step_loss) >= max_steps
+            if evaluate is None:
+                history.best_epoch = epoch
+                if done:
+                    break
+                continue
+            with torch.inference_mode():
+                scores = evaluate(module)
+            history.epochs.append(scores)
+            history.epoch_end_steps.append(len(history.step_loss))
+            value = scores[monitor]
+            improved = best_value is None or (value < best_value if monitor == "dev/loss" else value > best_value)
+            if improved:
+                best_value, history.best_epoch, stale = value, epoch, 0
+                # Keep the best weights in memory (CPU copies: the live ones keep training).
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            else:
+                stale += 1
+            if done or stale >= patience:
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
