@@ -25,7 +25,7 @@ from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
 from smo_impact.runner.plan import RunSpec, plan_runs
-from smo_impact.runner.run import RunContext, build_context
+from smo_impact.runner.run import RunContext, RunResult, build_context
 from smo_impact.tracking.base import TrackedRun, Tracker
 
 # Callback the CLI uses for a progress bar: (run spec, done, total, status) -> None.
@@ -257,6 +257,7 @@ def _log_run(
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
         for name, frame in result.step_artifacts.items():
             tracker.log_text(run_id, frame.to_csv(), f"treatment/{name}.csv")
+        _log_training(tracker, run_id, result)
         tracker.end_run(run_id, "FINISHED", outcome.ended_ms or None)
     except KeyboardInterrupt:
         tracker.end_run(run_id, "KILLED")
@@ -267,6 +268,25 @@ def _log_run(
         outcome.error = f"while logging: {type(exc).__name__}: {exc}"
         return TrackedRun(run_id, "FAILED", tags)
     return TrackedRun(run_id, "FINISHED", tags, metrics)
+
+
+def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:
+    """Training curves as metric history (``train/loss`` by step, ``dev/*`` by epoch) and the model."""
+    by_step: dict[int, dict[str, float]] = {}
+    for name, points in result.curves.items():
+        for step, value in points:
+            by_step.setdefault(step, {})[name] = value
+    for step, values in sorted(by_step.items()):
+        tracker.log_metrics(run_id, values, step=step)
+    if result.model_files:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for relative, content in result.model_files.items():
+                (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / relative).write_bytes(content)
+            tracker.log_artifacts(run_id, tmp, "model")
 
 
 def _run_params(spec: RunSpec, resolved: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pandas as pd
 from smo_impact.data.schema import AnnotationSet
 from smo_impact.evaluation.metrics import binary_metrics
 from smo_impact.models import MODELS
+from smo_impact.models.base import DevSet
 from smo_impact.models.features import Features
 from smo_impact.quality.training import training_label_quality
 from smo_impact.runner.plan import RunSpec
@@ -31,6 +32,8 @@ class RunContext:
     eval_items: pd.DataFrame
     reference: pd.Series  # reference label per evaluation task
     threshold: float
+    dev_items: pd.DataFrame | None = None  # dev split, for models that stop early on it
+    dev_reference: pd.Series | None = None  # majority of all raters per dev task (untreated)
 
 
 @dataclass
@@ -41,6 +44,8 @@ class RunResult:
     changes: pd.DataFrame
     step_artifacts: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(step, value)]
+    model_files: dict[str, bytes] = field(default_factory=dict)  # the saved model, path -> content
 
 
 def build_context(dataset: AnnotationSet, features: Features, eval_split: str, threshold: float) -> RunContext:
@@ -58,7 +63,15 @@ def build_context(dataset: AnnotationSet, features: Features, eval_split: str, t
     reference = majority_vote(
         dataset.split_annotations(eval_split), dataset.labels, dataset.positive_label, "positive"
     ).reindex(eval_items["task"])
-    return RunContext(dataset, features, initial, untreated, eval_split, eval_items, reference, threshold)
+    dev_items = dataset.split("dev").reset_index(drop=True)
+    dev_reference = majority_vote(
+        dataset.split_annotations("dev"), dataset.labels, dataset.positive_label, "positive"
+    ).reindex(dev_items["task"])
+    has_dev = len(dev_items) > 0 and dev_reference.notna().all()
+    return RunContext(
+        dataset, features, initial, untreated, eval_split, eval_items, reference, threshold,
+        dev_items if has_dev else None, dev_reference if has_dev else None,
+    )
 
 
 def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
@@ -93,13 +106,22 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
     metrics.update(training_label_quality(state, ctx))
 
-    # 2. Train on cached features of the kept items.
+    # 2. Train on cached features of the kept items; models that ask (``fit_inputs``) also get
+    #    the dev split for early stopping and the arm's soft labels (see models/base.py).
     model_cls = MODELS.get(spec.model.name)
     model = model_cls(model_cls.Params.model_validate(spec.model.params))
     y_train = (labels.to_numpy() == ctx.dataset.positive_label).astype(int)
     if len(np.unique(y_train)) < 2:
         raise ValueError(f"training labels of run {spec.name} contain a single class; nothing to learn")
-    model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed)
+    fit_inputs = getattr(model_cls, "fit_inputs", frozenset())
+    extra: dict[str, Any] = {}
+    if "dev" in fit_inputs and ctx.dev_items is not None:
+        y_dev = (ctx.dev_reference.to_numpy() == ctx.dataset.positive_label).astype(int)
+        extra["dev"] = DevSet(ctx.features.rows(ctx.dev_items["task"]), y_dev)
+    if "soft_labels" in fit_inputs and state.soft_labels is not None:
+        extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, ctx.dataset.positive_label)
+    model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed, **extra)
+    metrics.update(getattr(model, "metrics_", {}))
 
     # 3. Evaluate against the reference labels of the evaluation split.
     proba = model.predict_proba(ctx.features.rows(ctx.eval_items["task"]))
@@ -120,4 +142,30 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
         changes=state.changes,
         step_artifacts=artifacts,
         seconds=time.perf_counter() - start,
+        curves=getattr(model, "curves_", {}),
+        model_files=_saved_files(model),
     )
+
+
+def _positive_share(soft_labels: pd.DataFrame, tasks: pd.Index, positive: Any) -> np.ndarray:
+    """P(positive) per training task from a task x label distribution (rows normalised here)."""
+    if positive not in soft_labels.columns:
+        raise ValueError(f"soft labels have no column for the positive label {positive!r}; columns: {list(soft_labels.columns)}")
+    table = soft_labels.reindex(tasks)
+    if table.isna().any().any():
+        missing = table.index[table.isna().any(axis=1)][:3].tolist()
+        raise ValueError(f"soft labels are missing for training task(s) {missing}")
+    totals = table.sum(axis=1).to_numpy(dtype=float)
+    return table[positive].to_numpy(dtype=float) / np.where(totals > 0, totals, 1.0)
+
+
+def _saved_files(model: Any) -> dict[str, bytes]:
+    """The model's ``save(directory)`` output as bytes, so it can travel back from a worker process."""
+    if not hasattr(model, "save"):
+        return {}
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp))
+        return {str(p.relative_to(tmp)): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}

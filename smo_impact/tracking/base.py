@@ -52,6 +52,10 @@ class Tracker(Protocol):
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None: ...
 
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str) -> None:
+        """Log every file under ``local_dir`` as artifacts under ``artifact_path`` (e.g. a saved model)."""
+        ...
+
     def log_dataset(self, run_id: str, frame: pd.DataFrame, name: str, digest: str, source: str) -> None:
         """Record the dataset a run used, with its content digest."""
         ...

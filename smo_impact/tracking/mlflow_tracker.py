@@ -133,6 +133,9 @@ class MlflowTracker:
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(run_id, figure, artifact_file)
 
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, local_dir, artifact_path)
+
     def log_dataset(self, run_id: str, frame: pd.DataFrame, name: str, digest: str, source: str) -> None:
         import mlflow.data
         from mlflow.data.http_dataset_source import HTTPDatasetSource
