@@ -6,6 +6,7 @@ This module is the method: read ``run_experiment`` top to bottom.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from smo_impact.config import ExperimentConfig
 from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.loader import load_data
 from smo_impact.data.schema import AnnotationSet
+from smo_impact.evaluation.benchmarks import BenchmarkResult, with_suite_items
+from smo_impact.evaluation.compare import compare_with_control
+from smo_impact.evaluation.gates import arm_verdicts
 from smo_impact.errors import SmoError
 from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
@@ -41,22 +45,38 @@ class ExperimentResult:
     cache_stats: dict[str, float] = field(default_factory=dict)
     computed: int = 0  # runs computed by this invocation
     reused: int = 0  # finished runs found in the store and skipped
+    gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # per treatment arm/grid: gate, reasons
+
+    @property
+    def gate_failed(self) -> bool:
+        """Whether a configured regression gate failed for some treatment arm."""
+        return not self.gates.empty and bool((self.gates["gate"] == "failed").any())
 
 
 def prepare(
-    config: ExperimentConfig, cache: FeatureCache | None = None, dataset: AnnotationSet | None = None
+    config: ExperimentConfig,
+    cache: FeatureCache | None = None,
+    dataset: AnnotationSet | None = None,
+    suites: dict[str, AnnotationSet] | None = None,
 ) -> tuple[AnnotationSet, RunContext, list[RunSpec], FeatureCache]:
     """Everything before the first run: load the data, featurize once, plan the runs.
 
-    ``dataset`` replaces the config's dataset (tests and notebooks pass data they built).
+    ``dataset`` replaces the config's dataset and ``suites`` the functional suites its evaluation
+    names (tests and notebooks pass data they built).
     """
     dataset = dataset if dataset is not None else load_data(config.dataset)
+    # Functional suites (evaluation.benchmarks[].suite) are built-in datasets scored on gold labels.
+    suites = suites if suites is not None else {
+        b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None
+    }
     cache = cache or FeatureCache()
     model_cls = MODELS.get(config.model.name)
     # Features depend only on the featurizer params, which a sweep over model params may not change.
     featurizer = model_cls(model_cls.Params.model_validate(config.model.params)).featurizer()
-    features = cache.get(dataset, featurizer)
-    context = build_context(dataset, features, config.evaluation.split, config.evaluation.threshold)
+    features = cache.get(with_suite_items(dataset, suites), featurizer)
+    context = build_context(
+        dataset, features, config.evaluation.split, config.evaluation.threshold, config.evaluation, suites
+    )
     return dataset, context, plan_runs(config), cache
 
 
@@ -77,9 +97,10 @@ def run_experiment(
     is reused. A run that raises is marked FAILED (traceback logged) and the sweep goes on; Ctrl-C
     marks the parent KILLED. Nothing is left RUNNING.
     """
-    # 1. Load and featurize before touching the tracking store: bad data fails with no run created.
-    dataset, context, specs, cache = prepare(config, cache, dataset)
+    # 1. Reach the tracking store (fails in seconds if it is down), then load data and featurize
+    #    before any run is created: bad data fails with nothing left in the store.
     tracker = tracker_factory()
+    dataset, context, specs, cache = prepare(config, cache, dataset)
     executor = executor or SequentialExecutor()
     digest = dataset.digest()
     keys = {spec.name: spec.key(config, digest) for spec in specs}
@@ -95,14 +116,21 @@ def run_experiment(
     done = len(logged)
     try:
         # 3. Compute and log: controls first, since treatment runs are compared with them.
+        control_scores: dict[str, dict[str, BenchmarkResult]] = {}
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
             for outcome in executor.run(phase, context) if phase else ():
                 spec = outcome.spec
                 control = _control_of(spec, specs)
                 control_run = logged.get(control.name) if control else None
-                run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest, control_run)
+                run = _log_run(
+                    outcome, config, context, tracker, parent_id, keys[spec.name], digest, control_run,
+                    control_scores.get(control.name) if control else None,
+                )
                 if run.status == "FINISHED":
                     logged[spec.name] = run
+                    if spec.is_control and outcome.result is not None:
+                        # Kept for the paired comparison of this seed's treatment runs.
+                        control_scores[spec.name] = outcome.result.benchmarks
                 else:
                     failures.append((spec.name, outcome.error or "unknown error"))
                 done += 1
@@ -113,6 +141,7 @@ def run_experiment(
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
+        gates = _log_gates(tracker, parent_id, config, runs)
         tracker.log_metrics(
             parent_id,
             {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows),
@@ -129,7 +158,8 @@ def run_experiment(
     finally:
         executor.close()
     return ExperimentResult(
-        parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo)
+        parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo),
+        gates=gates,
     )
 
 
@@ -214,8 +244,13 @@ def _log_run(
     key: str,
     digest: str,
     control: TrackedRun | None,
+    control_scores: dict[str, BenchmarkResult] | None = None,
 ) -> TrackedRun:
-    """Write one computed run to the store (start -> params -> metrics -> artifacts -> end)."""
+    """Write one computed run to the store (start -> params -> metrics -> artifacts -> end).
+
+    ``control_scores`` (the control run's per-benchmark predictions, when computed in this process)
+    adds the paired regression vs the control: new false negatives/positives, McNemar, paired CIs.
+    """
     spec, result = outcome.spec, outcome.result
     tags = {
         "smo.kind": "run",
@@ -243,15 +278,28 @@ def _log_run(
             return TrackedRun(run_id, "FAILED", tags)
 
         metrics = dict(result.metrics)
+        comparison = None
         if control is not None:
-            prefix = f"{context.eval_split}/"
-            metrics.update(
-                {f"delta/{k}": v - control.metrics[k] for k, v in result.metrics.items() if k.startswith(prefix) and k in control.metrics}
+            # Deltas, paired regressions and the gate verdict vs the control run of this seed.
+            comparison = compare_with_control(
+                result.metrics, control.metrics, config.evaluation, spec.seed, result.benchmarks,
+                control_scores, {b.namespace: b.slice_columns for b in context.benchmarks},
             )
+            metrics.update(comparison.metrics)
         metrics["time/run_seconds"] = result.seconds
         tracker.log_metrics(run_id, metrics)
         if config.tracking.log_predictions:
-            tracker.log_frame(run_id, result.predictions, f"predictions/{context.eval_split}.parquet")
+            for ns, scored in result.benchmarks.items():
+                tracker.log_frame(run_id, scored.predictions, f"predictions/{ns}.parquet")
+        for scored in result.benchmarks.values():
+            tracker.set_tags(run_id, scored.tags)
+            for path, frame in scored.artifacts.items():
+                tracker.log_frame(run_id, frame, path)
+        if comparison is not None:
+            if not comparison.regressed.empty:
+                tracker.log_frame(run_id, comparison.regressed, "regression/regressed_items.parquet")
+            if comparison.verdict is not None:
+                tracker.set_tags(run_id, comparison.verdict.tags())
         if not result.changes.empty:
             changes = result.changes.astype({"label_before": str, "label_after": str})
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
@@ -330,6 +378,25 @@ def _log_summary(tracker: Tracker, parent_id: str, config: ExperimentConfig, run
 
             tracker.log_figure(parent_id, figure, f"plots/dose_response_{metric.split('/')[-1]}.png")
             plt.close(figure)
+    return table
+
+
+def _log_gates(tracker: Tracker, parent_id: str, config: ExperimentConfig, runs: pd.DataFrame) -> pd.DataFrame:
+    """Gate each treatment arm/grid point on its mean over seeds; tag the parent with the verdicts."""
+    gates = config.evaluation.gates
+    if not gates.active or runs.empty:
+        return pd.DataFrame()
+    table = arm_verdicts(runs, gates, config.evaluation.namespaces, config.control)
+    if table.empty:
+        return table
+    tracker.log_frame(parent_id, table, "summary/gates.csv")
+    failed = table[table["gate"] == "failed"]
+    reasons = [f"{r.arm}[{r.grid}]: {r.reasons}" for r in failed.itertuples()]
+    tags = {"smo.gate": "failed" if reasons else "passed", "smo.gate_reasons": "; ".join(reasons)[:5000] or "-"}
+    for r in table.itertuples():
+        group = r.arm if r.grid == "-" else f"{r.arm}/{r.grid}"
+        tags["smo.gate." + re.sub(r"[^A-Za-z0-9_.\-/ ]", "_", group)] = r.gate
+    tracker.set_tags(parent_id, tags)
     return table
 
 

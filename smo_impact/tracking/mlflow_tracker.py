@@ -22,6 +22,33 @@ _BATCH = 100
 _SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD)", re.IGNORECASE)
 
 
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_server(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast, within ``timeout`` seconds, when a tracking server does not answer.
+
+    MLflow's own client retries with backoff for minutes; a user should learn in seconds, before
+    any data is loaded or model trained, that the server is down or the URI mistyped.
+    """
+    import urllib.error
+    import urllib.request
+
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            if response.status != 200:
+                raise TrackingError(f"MLflow tracking server {uri} answered {response.status} on /health")
+    except urllib.error.HTTPError as exc:
+        raise TrackingError(f"MLflow tracking server {uri} answered HTTP {exc.code} on /health") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(
+            f"cannot reach MLflow tracking server {uri} within {timeout:g} s ({reason}); "
+            "check MLFLOW_TRACKING_URI or start the server"
+        ) from None
+
+
 def resolve_tracking_uri(configured: str | None = None) -> str:
     """Config value, else $MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -30,7 +57,7 @@ def resolve_tracking_uri(configured: str | None = None) -> str:
 class MlflowTracker:
     """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
 
-    def __init__(self, uri: str | None, experiment: str) -> None:
+    def __init__(self, uri: str | None, experiment: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         from mlflow import MlflowClient
 
         # mlflow logs alembic migrations and a stream of INFO lines; keep the terminal for results.
@@ -41,6 +68,8 @@ class MlflowTracker:
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
         self._datasets: dict[str, Any] = {}
+        if self.uri.startswith(("http://", "https://")):
+            check_server(self.uri, timeout)
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
             found = self.client.get_experiment_by_name(experiment)
