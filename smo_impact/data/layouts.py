@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from smo_impact.data.schema import _plain
 from smo_impact.data.validation import BOOKKEEPING, FILE, ROW, require_columns
 from smo_impact.errors import DataError
 
@@ -76,7 +77,7 @@ def count_rows(frame: pd.DataFrame, labels: tuple, count_columns: dict[str, str]
         if bad.any():
             row = frame.loc[bad].iloc[0]
             raise DataError(
-                f"{source}: column '{column}' row {row[ROW]}: vote count {row[column]!r} is not a "
+                f"{source}: column '{column}' row {row[ROW]}: vote count {_plain(row[column])!r} is not a "
                 "non-negative integer"
             )
         counts.append(c.to_numpy(dtype=np.int64))
