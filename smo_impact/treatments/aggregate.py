@@ -7,6 +7,7 @@ numpy's global generator.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
@@ -98,18 +99,23 @@ def crowdkit_aggregate(
         one-coin DS and Wawa the probability of a correct answer, GLAD the ability alpha, MACE the
         posterior probability that the rater is not spamming.
     """
-    from crowdkit.aggregation import GLAD, MACE, DawidSkene, OneCoinDawidSkene, Wawa
+    from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
 
     data = annotations[["task", "worker", "label"]].copy()
     data["task"] = data["task"].astype(object)
     data["worker"] = data["worker"].astype(object)
-    with isolated_global_rng(rng):
+    with isolated_global_rng(rng), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # crowd-kit's pandas deprecation warnings, once per EM step
         if method == "dawid_skene":
             model: Any = DawidSkene(n_iter=n_iter).fit(data)
-            errors = model.errors_  # index (worker, observed), columns: true label
-            diag = errors.stack()
-            diag = diag[diag.index.get_level_values(1) == diag.index.get_level_values(2)]
-            skills = diag.groupby(level=0).mean()
+            # errors_: P(observed | true), index (worker, observed), columns true; a label a
+            # worker never gave has no row, i.e. probability 0 (always-one-class spammers).
+            classes = list(model.errors_.columns)
+            full = model.errors_.reindex(
+                pd.MultiIndex.from_product([pd.unique(data["worker"]), classes]), fill_value=0.0
+            )
+            correct = np.stack([full.xs(c, level=1)[c].to_numpy() for c in classes], axis=1)
+            skills = pd.Series(correct.mean(axis=1), index=full.index.get_level_values(0).unique())
         elif method == "one_coin_ds":
             model = OneCoinDawidSkene(n_iter=n_iter).fit(data)
             skills = model.skills_
@@ -121,15 +127,13 @@ def crowdkit_aggregate(
             # spamming_ columns: [P(spamming), P(not spamming)] per worker, in first-seen order.
             skills = pd.Series(model.spamming_[:, 1], index=pd.unique(data["worker"]))
         elif method == "wawa":
-            model = Wawa().fit(data)
-            skills = model.skills_
+            skills = Wawa().fit(data).skills_
+            # Wawa.predict trips over scikit-learn>=1.6's check_is_fitted; its own second stage
+            # is exactly this skill-weighted majority vote.
+            model = MajorityVote().fit(data, skills=skills)
         else:
             raise ValueError(f"unknown crowd-kit method {method!r}; choose from {sorted(METHODS[1:])}")
-    probas = getattr(model, "probas_", None)
-    if probas is None:  # Wawa has no posterior: use its skill-weighted vote shares
-        weighted = data.assign(w=data["worker"].map(skills).fillna(0.0).clip(lower=1e-9))
-        probas = weighted.pivot_table(index="task", columns="label", values="w", aggfunc="sum", fill_value=0.0)
-        probas = probas.div(probas.sum(axis=1), axis=0)
+    probas = model.probas_
     labels = model.labels_.rename("label")
     labels.index.name = "task"
     skills = skills.rename("skill")
@@ -166,7 +170,7 @@ class Aggregate:
             "positive", description="What a tied majority vote becomes; positive = flag when in doubt."
         )
         soft: bool = Field(False, description="Also carry soft labels (vote distribution / posterior).")
-        n_iter: int = Field(100, ge=1, le=10_000, description="EM iterations for crowd-kit methods.")
+        n_iter: int = Field(50, ge=1, le=10_000, description="Max EM iterations for crowd-kit methods.")
 
     def __init__(self, params: Params) -> None:
         self.params = params

@@ -51,3 +51,76 @@ def test_aggregate_step_reports_ties_and_does_not_mutate_input(tied):
     }
     assert list(out.items["task"]) == ["b"]
     assert state.labels is None and len(state.items) == 2  # input untouched
+
+
+# -- crowd-kit methods, soft labels, skills ------------------------------------------------------
+from smo_impact.treatments.simulate import SimulatePool  # noqa: E402
+
+
+def _simulated(spammer_fraction: float, seed: int = 0, n: int = 600, accuracy: float = 0.8) -> LabelState:
+    truth = pd.Series((np.arange(n) % 3 == 0).astype(int), index=[f"t{i:04d}" for i in range(n)])
+    items = pd.DataFrame({"task": truth.index, "text": "x", "split": "train"})
+    state = LabelState(items=items, annotations=pd.DataFrame(columns=["task", "worker", "label"]),
+                       labels_set=(0, 1), positive_label=1, labels=truth)
+    sim = SimulatePool(SimulatePool.Params(n_raters=20, per_item=5, accuracy=accuracy, accuracy_sd=0.05,
+                                           spammer_fraction=spammer_fraction, spammer="always_positive"))
+    return sim.apply(state, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dawid_skene_beats_majority_vote_with_spammers(seed):
+    # 4 of 20 raters always flag; honest raters are right 75% of the time.
+    state = _simulated(spammer_fraction=0.2, seed=seed, n=300, accuracy=0.75)
+    truth = state.reference
+    acc = {}
+    for method in ("majority", "dawid_skene"):
+        out = Aggregate(Aggregate.Params(method=method, n_iter=20)).apply(state, np.random.default_rng(0))
+        acc[method] = (out.labels.reindex(truth.index) == truth).mean()
+    assert acc["dawid_skene"] > acc["majority"] + 0.05, acc
+    assert acc["dawid_skene"] > 0.83
+
+
+@pytest.mark.parametrize(
+    "method", ["dawid_skene", "one_coin_ds", pytest.param("glad", marks=pytest.mark.slow), "mace", "wawa"]
+)
+def test_crowdkit_methods_expose_skills_leave_global_rng_alone_and_are_reproducible(method):
+    state = _simulated(spammer_fraction=0.25, n=60)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a = Aggregate(Aggregate.Params(method=method, n_iter=10, soft=True))
+    out = a.apply(state, np.random.default_rng(5))
+    assert (np.random.get_state()[1] == before).all()  # global RNG untouched
+    b = Aggregate(Aggregate.Params(method=method, n_iter=10, soft=True))
+    again = b.apply(state, np.random.default_rng(5))
+    assert out.labels.equals(again.labels)
+    assert set(a.skills_.index) == set(state.annotations["worker"])
+    # spammers (always positive) get lower skill than honest raters on average
+    spam = state.workers.set_index("worker")["type"] == "spammer"
+    assert a.skills_[spam[spam].index].mean() < a.skills_[spam[~spam].index].mean()
+    assert np.allclose(out.soft_labels.sum(axis=1), 1.0)
+    assert list(out.soft_labels.columns) == [0, 1]
+
+
+def test_majority_soft_labels_are_vote_shares(toy_annotations):
+    items = pd.DataFrame({"task": ["t1", "t2", "t3", "t4", "t5"], "text": "x", "split": "train"})
+    state = LabelState(items=items, annotations=toy_annotations, labels_set=(0, 1), positive_label=1)
+    out = Aggregate(Aggregate.Params(soft=True)).apply(state, np.random.default_rng(0))
+    assert out.soft_labels[1].to_dict() == {"t1": 1.0, "t2": 0.0, "t3": 0.6, "t4": 0.4, "t5": 0.8}
+    assert out.changes.empty  # plain majority: nothing changed vs majority
+
+
+def test_aggregate_change_record_against_reference():
+    state = _simulated(spammer_fraction=0.0, n=300)
+    out = Aggregate(Aggregate.Params()).apply(state, np.random.default_rng(0))
+    wrong = out.labels.ne(state.reference)
+    assert len(out.changes) == wrong.sum() > 0
+    assert (out.changes["label_before"].to_numpy() == state.reference[out.changes["task"]].to_numpy()).all()
+    assert out.changes["cause"].str.contains("vs reference").all()
+
+
+def test_aggregate_refuses_labels_already_aggregated(toy_annotations):
+    items = pd.DataFrame({"task": ["t1"], "text": "x", "split": "train"})
+    state = LabelState(items=items, annotations=toy_annotations, labels_set=(0, 1), positive_label=1,
+                       labels=pd.Series({"t1": 1}))
+    with pytest.raises(ValueError, match="put it before the 'aggregate' step"):
+        Aggregate(Aggregate.Params()).apply(state, np.random.default_rng(0))
