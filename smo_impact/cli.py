@@ -68,6 +68,9 @@ def run(
     ] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for local/ray.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-run runs already FINISHED in the store.")] = False,
+    gate: Annotated[
+        bool, typer.Option("--gate", help="Exit 3 when a regression gate (evaluation.gates) fails: for CI.")
+    ] = False,
 ) -> None:
     """Run an experiment: every arm x grid point x seed, logged to MLflow.
 
@@ -84,6 +87,11 @@ def run(
     from smo_impact.runner.executors import make_executor
 
     spec = load_config(config, overrides or [])
+    if gate and not spec.evaluation.gates.active:
+        raise ConfigError(
+            "--gate: evaluation.gates sets no gate; add max_drop, max_new_false_negatives or "
+            "max_new_false_positives", str(config)
+        )
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     execution = spec.execution
     pool = make_executor(executor or execution.executor, workers or execution.workers, execution.ray_address)
@@ -128,11 +136,20 @@ def run(
         f"(or: mlflow ui --backend-store-uri {uri}) and browse http://127.0.0.1:5000",
         highlight=False,
     )
+    if not result.gates.empty:
+        from rich.markup import escape
+
+        for row in result.gates.itertuples():
+            verdict = "[green]passed[/green]" if row.gate == "passed" else f"[red]failed[/red]: {escape(row.reasons)}"
+            console.print(f"gate {escape(f'{row.arm} [{row.grid}]')}: {verdict}", highlight=False, soft_wrap=True)
     if result.failures:
         err_console.print(f"[red]{len(result.failures)} run(s) failed[/red]:", highlight=False)
         for name, error in result.failures:
             err_console.print(f"  - {name}: {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    if gate and result.gate_failed:
+        err_console.print("[red]regression gate failed[/red] (see the gate lines above)", highlight=False)
+        raise typer.Exit(3)
 
 
 @app.command("list")
@@ -272,6 +289,105 @@ def datasets_fetch(name: Annotated[str, typer.Argument(help="Dataset name.")]) -
 
     for path in fetch_dataset(name):
         console.print(f"verified {path}", highlight=False)
+
+
+@app.command()
+def audit(
+    source: Annotated[str, typer.Argument(help="Built-in dataset name, an experiment YAML, or a dataset block YAML.")],
+    targets: Annotated[Optional[Path], typer.Option("--targets", "-t", help="Quality targets (KPI) YAML; see configs/targets/.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: audit/<dataset>).")] = None,
+    split: Annotated[str, typer.Option(help="Audit one split (train, dev, test) or all.")] = "all",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for alpha's interval (0: none).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    gold_column: Annotated[Optional[str], typer.Option(help="Items column with gold labels (default: auto).")] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Also log the audit as its own MLflow run.")] = False,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment for --mlflow.")] = "audit",
+    tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")] = None,
+) -> None:
+    """Audit annotation quality (agreement, raters, items, slices) against KPI targets.
+
+    Writes report.html / report.md with plots; exits 1 when a target fails (CI gate).
+    """
+    from rich.table import Table
+
+    from smo_impact.config import DatasetSpec, load_config, load_raw, pydantic_problems
+    from smo_impact.data.catalog import get_info, load_dataset
+    from smo_impact.data.loader import load_data
+    from smo_impact.quality.audit import QualityAudit
+    from smo_impact.quality.targets import evaluate_targets, load_targets
+    from smo_impact.report.audit import write_audit_report
+
+    # Everything the user wrote is checked before any data is read.
+    target_spec = load_targets(targets) if targets is not None else None
+    quality_audit = QualityAudit(
+        split=None if split == "all" else split, n_boot=bootstrap, gold_column=gold_column, random_state=seed
+    )
+    if source.endswith((".yaml", ".yml")):
+        raw = load_raw(source)
+        if "arms" in raw:
+            spec = load_config(source).dataset
+        else:
+            from pydantic import ValidationError
+
+            try:
+                spec = DatasetSpec.model_validate(raw)
+            except ValidationError as exc:
+                raise ConfigError(pydantic_problems(exc, "dataset"), source=source) from None
+    else:
+        get_info(source)  # unknown names fail with a did-you-mean before any file is read
+        spec = None
+
+    with console.status(f"loading {source}") as status:
+        # A built-in name is audited as published (raw rating scale, duplicates counted, not refused);
+        # a config is audited as its experiment sees the data.
+        data = load_dataset(source) if spec is None else load_data(spec)
+        quality_audit.fit(data, on_step=lambda step: status.update(f"auditing {data.name}: {step}"))
+        results = evaluate_targets(target_spec, quality_audit) if target_spec is not None else []
+        status.update("writing the report")
+        out_dir = out or Path("audit") / data.name
+        written = write_audit_report(quality_audit, results, out_dir)
+
+    summary = Table(title=f"{data.name}: annotation quality ({split})", title_justify="left", show_header=False)
+    for key, value in quality_audit.summary_.items():
+        summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(summary)
+    console.print(f"Fleiss' kappa: {quality_audit.fleiss_.note}", highlight=False)
+    if results:
+        verdicts = Table(title="quality targets", title_justify="left")
+        for column in ("target", "result", "value", "judged", "failing"):
+            verdicts.add_column(column, justify="left" if column in ("target", "result") else "right")
+        for r in results:
+            verdicts.add_row(
+                r.target.label,
+                "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]",
+                f"{r.value:.3f}",
+                str(r.judged),
+                str(len(r.failing)) + (f" ({r.note})" if r.note else ""),
+            )
+        console.print(verdicts)
+        for r in results:
+            if r.failing.empty:
+                continue
+            console.print(f"[red]failing[/red] {r.target.label}:", highlight=False)
+            for row in r.failing.head(20).itertuples(index=False):
+                console.print(f"  - {row.who}: {row.value:.3f} (n={row.n})", highlight=False)
+            if len(r.failing) > 20:
+                console.print(f"  ... and {len(r.failing) - 20} more (see {written['markdown']})", highlight=False)
+    console.print(f"Report: {written['html']} and {written['markdown']}", highlight=False)
+
+    if mlflow:
+        from smo_impact.report.audit import log_audit
+        from smo_impact.tracking.mlflow_tracker import MlflowTracker
+
+        tracker = MlflowTracker(tracking_uri, experiment)
+        params = {
+            "dataset": data.name, "split": split, "bootstrap": bootstrap, "seed": seed,
+            "targets": str(targets) if targets else "", "data_digest": data.digest(),
+        }
+        run_id = log_audit(tracker, quality_audit, results, written, params)
+        console.print(f"Logged to MLflow experiment '{experiment}' (run {run_id}) at {tracker.location}", highlight=False)
+    if any(not r.passed for r in results):
+        raise typer.Exit(1)
 
 
 def main() -> None:

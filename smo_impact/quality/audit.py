@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.data.schema import SPLITS, AnnotationSet, vote_counts
-from smo_impact.errors import ConfigError
+from smo_impact.errors import ConfigError, DataError
 from smo_impact.quality.agreement import (
     FleissKappa,
     fleiss_kappa,
@@ -22,6 +22,7 @@ from smo_impact.quality.items import agreement_levels, item_difficulty
 from smo_impact.quality.raters import dawid_skene_skills, judgement_table, rater_slice_rates, rater_table
 from smo_impact.quality.slices import slice_agreement
 
+GOLD_COLUMNS = ("gold_label", "gold")
 # Worker-table columns with more distinct values than this are identifiers, not groups.
 MAX_GROUPS = 20
 
@@ -35,7 +36,8 @@ class QualityAudit:
         min_judgements: Rater x slice cells need this many judgements to be reported.
         n_boot: Bootstrap replicates for alpha's confidence interval (0: no interval).
         confidence: Level of that interval.
-        gold_column: Items column holding a gold label (used when present, e.g. HateCheck).
+        gold_column: Items column holding a gold label; default: the first of ``GOLD_COLUMNS``
+            present whose values are declared labels (HateCheck's ``gold_label``).
         dawid_skene: Estimate rater skills with crowd-kit's Dawid-Skene (a few seconds on 50k
             judgements).
         random_state: Seed of the bootstrap.
@@ -58,7 +60,7 @@ class QualityAudit:
         min_judgements: int = 10,
         n_boot: int = 1000,
         confidence: float = 0.95,
-        gold_column: str = "gold",
+        gold_column: str | None = None,
         dawid_skene: bool = True,
         random_state: int = 0,
     ) -> None:
@@ -98,10 +100,11 @@ class QualityAudit:
         self.pairs_ = pairwise_cohen_kappa(annotations, labels, self.min_shared)
 
         step("raters")
-        judgements = judgement_table(annotations, labels, positive)
-        gold = None
-        if self.gold_column in items.columns and items[self.gold_column].notna().any():
-            gold = items.set_index("task")[self.gold_column]
+        # Flagging means a harmful label: the dataset's binary rule on a rating scale, else the positive label.
+        flag_labels = tuple(getattr(data, "binary_positive", ()) or ()) or (positive,)
+        self.flag_labels_ = flag_labels
+        judgements = judgement_table(annotations, labels, positive, flag_labels)
+        gold = self._gold(items, labels)
         skills = dawid_skene_skills(annotations, labels) if self.dawid_skene else None
         self.raters_ = rater_table(judgements, gold=gold, skills=skills)
 
@@ -114,7 +117,7 @@ class QualityAudit:
                 c for c in data.workers.columns if c != "worker" and 1 < data.workers[c].nunique() <= MAX_GROUPS
             ]
         self.slices_ = slice_agreement(
-            annotations, labels, positive, items, data.slice_columns, data.workers, worker_columns
+            annotations, labels, flag_labels, items, data.slice_columns, data.workers, worker_columns
         )
         self.rater_slices_ = rater_slice_rates(judgements, items, data.slice_columns, self.min_judgements)
 
@@ -125,7 +128,7 @@ class QualityAudit:
             "duplicate_judgements": int(duplicated.sum()),
             "raters": int(annotations["worker"].nunique()),
             "judgements_per_item": float(counts.sum(axis=1).mean()) if len(counts) else float("nan"),
-            "positive_rate": float((annotations["label"] == positive).mean()) if len(annotations) else float("nan"),
+            "positive_rate": float(judgements["flagged"].mean()) if len(annotations) else float("nan"),
             "percent_agreement": percent_agreement(counts),
             "fleiss_kappa": self.fleiss_.kappa,
             "fleiss_balanced": self.fleiss_.balanced,
@@ -148,6 +151,31 @@ class QualityAudit:
             summary["ds_skill_mean"] = float(skills.mean())
         self.summary_ = summary
         return self
+
+    def _gold(self, items: pd.DataFrame, labels: tuple) -> pd.Series | None:
+        """Gold label per task from the first gold column whose values are declared labels."""
+        candidates = [self.gold_column] if self.gold_column else list(GOLD_COLUMNS)
+        for column in candidates:
+            if column not in items.columns or items[column].isna().all():
+                if self.gold_column:
+                    raise DataError(
+                        f"gold column '{column}' is not in the items table of this dataset; "
+                        f"items columns: {', '.join(map(str, items.columns))}"
+                    )
+                continue
+            values = items[column].dropna()
+            outside = ~values.isin(labels)
+            if outside.any():
+                if self.gold_column:
+                    raise DataError(
+                        f"gold column '{column}' holds {values[outside].iloc[0]!r}, which is not a declared "
+                        f"label {list(labels)}; name a gold column in the label vocabulary"
+                    )
+                continue
+            self.gold_column_ = column
+            return items.set_index("task")[column]
+        self.gold_column_ = None
+        return None
 
     def figures(self) -> dict[str, float]:
         """Headline figures as plain floats (for MLflow metrics ``quality/<name>``)."""

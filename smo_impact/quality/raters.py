@@ -14,13 +14,20 @@ import pandas as pd
 from smo_impact.data.schema import vote_counts
 
 
-def judgement_table(annotations: pd.DataFrame, labels: tuple | list, positive_label: object) -> pd.DataFrame:
+def judgement_table(
+    annotations: pd.DataFrame,
+    labels: tuple | list,
+    positive_label: object,
+    flag_labels: tuple | list | None = None,
+) -> pd.DataFrame:
     """Each judgement compared with the other judgements on the same item.
 
     Args:
         annotations: Judgements (``task``, ``worker``, ``label``).
         labels: The declared label set, in order.
         positive_label: The label that counts as flagging an item.
+        flag_labels: Labels that count as flagging when there are several (a rating scale's
+            harmful grades, e.g. ConvAbuse's -1..-3); default: ``positive_label`` alone.
 
     Returns:
         ``task``, ``worker``, ``label`` plus ``others`` (judgements by the other raters of the
@@ -39,12 +46,12 @@ def judgement_table(annotations: pd.DataFrame, labels: tuple | list, positive_la
     is_top = others == others.max(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         credit = is_top[np.arange(len(frame)), label_col] / is_top.sum(axis=1)
-        pos = list(labels).index(positive_label)
-        others_flag = others[:, pos] / n_others
+        flag_cols = pd.Index(list(labels)).get_indexer(list(flag_labels or [positive_label]))
+        others_flag = others[:, flag_cols].sum(axis=1) / n_others
     has_others = n_others > 0
     frame["others"] = n_others.astype(int)
     frame["loo_agreement"] = np.where(has_others, credit, np.nan)
-    frame["flagged"] = (label_col == pos).astype(float)
+    frame["flagged"] = np.isin(label_col, flag_cols).astype(float)
     frame["others_flag_rate"] = np.where(has_others, others_flag, np.nan)
     return frame
 
