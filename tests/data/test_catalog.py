@@ -126,3 +126,16 @@ def test_builtin_digests_are_stable(mirror):
         slice_columns=a.slice_columns,
     )
     assert a.digest() == load_dataset("hs-brexit").digest() == shuffled.digest()
+
+
+def test_convabuse_binary_default_reaches_the_runner(mirror):
+    """`aggregate` alone works on a 5-point severity scale: the loader applies the documented rule."""
+    from smo_impact.config import validate
+    from smo_impact.runner.experiment import prepare
+
+    config = validate({"name": "t", "dataset": {"name": "convabuse-lewidi"}, "arms": {"control": ["aggregate"]}})
+    dataset, context, specs, _ = prepare(config)
+    assert dataset.labels == (0, 1) and dataset.positive_label == 1
+    raw = load_dataset("convabuse-lewidi").annotations
+    assert int(dataset.annotations["label"].sum()) == int(raw["label"].isin([-1, -2, -3]).sum())
+    assert len(specs) == 1
