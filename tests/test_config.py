@@ -47,6 +47,12 @@ def test_every_building_block_is_valid_yaml_and_composes(path, tmp_path):
         needs_labels = "aggregate" not in block
         base["arms"] = {"control": ["aggregate"], "x": (["aggregate"] if needs_labels else []) + [ref]}
         base["sweep"] = {}
+    elif kind == "targets":
+        # Quality targets are not composed into experiments: `smo-impact audit --targets` reads them.
+        from smo_impact.quality.targets import load_targets
+
+        assert load_targets(path).targets
+        return
     else:
         pytest.fail(f"unknown building-block folder {kind}")
     cfg = tmp_path / "e.yaml"
