@@ -57,6 +57,8 @@ def build_context(dataset: AnnotationSet, features: Features, eval_split: str, t
         annotations=train_annotations,
         labels_set=tuple(dataset.labels),
         positive_label=dataset.positive_label,
+        workers=dataset.workers,
+        features=features,
     )
     untreated = majority_vote(train_annotations, dataset.labels, dataset.positive_label, "positive")
     eval_items = dataset.split(eval_split).reset_index(drop=True)
@@ -90,6 +92,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
         metrics.update(treatment.metrics_)
         if hasattr(treatment, "flip_matrix_"):
             artifacts[f"{step.name}_flip_matrix"] = treatment.flip_matrix_
+        artifacts.update(getattr(treatment, "artifacts_", {}))  # e.g. rater skills, simulated confusions
     labels = state.labels
     if labels is None:
         raise ValueError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
@@ -100,7 +103,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
             "treatment/judgements_kept": float(len(state.annotations)),
             "treatment/labels_changed": float(changed.sum()),
             "treatment/label_change_rate": float(changed.mean()) if len(labels) else 0.0,
-            "treatment/positive_rate": float((labels == ctx.dataset.positive_label).mean()),
+            "treatment/positive_rate": float((labels == state.positive_label).mean()),
         }
     )
     # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
@@ -110,7 +113,8 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     #    the dev split for early stopping and the arm's soft labels (see models/base.py).
     model_cls = MODELS.get(spec.model.name)
     model = model_cls(model_cls.Params.model_validate(spec.model.params))
-    y_train = (labels.to_numpy() == ctx.dataset.positive_label).astype(int)
+    # A guideline step may redefine the label set: the state's positive label is the one to train on.
+    y_train = (labels.to_numpy() == state.positive_label).astype(int)
     if len(np.unique(y_train)) < 2:
         raise ValueError(f"training labels of run {spec.name} contain a single class; nothing to learn")
     fit_inputs = getattr(model_cls, "fit_inputs", frozenset())
@@ -119,7 +123,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
         y_dev = (ctx.dev_reference.to_numpy() == ctx.dataset.positive_label).astype(int)
         extra["dev"] = DevSet(ctx.features.rows(ctx.dev_items["task"]), y_dev)
     if "soft_labels" in fit_inputs and state.soft_labels is not None:
-        extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, ctx.dataset.positive_label)
+        extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, state.positive_label)
     model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed, **extra)
     metrics.update(getattr(model, "metrics_", {}))
 
