@@ -205,14 +205,116 @@ class ModelSpec(Spec):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_\-.]+$"  # MLflow-legal, no '/': a benchmark's metric prefix
+RESERVED_NAMESPACES = ("delta", "regression", "treatment", "summary", "time", "features", "runs", "quality")
+SUITES = ("hatecheck",)
+
+
+class BenchmarkSpec(Spec):
+    """One more set the model is scored on, logged under its own namespace (``<name>/<metric>``).
+
+    Either a dataset ``split`` whose reference label is produced by the ``reference`` treatment
+    pipeline applied to that split's judgements (default: majority of all raters, ``[aggregate]``;
+    a rater group's view is ``[rater_pool: {...}, aggregate]``), or a functional ``suite``
+    (``hatecheck``) scored against its gold labels.
+    """
+
+    name: str = Field(pattern=NAMESPACE_PATTERN, description="Metric namespace, e.g. view_target_group.")
+    split: Literal["test", "dev"] | None = None
+    suite: Literal["hatecheck"] | None = None
+    reference: list[StepSpec] | None = Field(None, description="Treatment steps giving the reference label.")
+    slices: list[str] | None = Field(None, description="Item columns to slice by; default: the dataset's.")
+
+    @model_validator(mode="after")
+    def _split_or_suite(self) -> BenchmarkSpec:
+        if (self.split is None) == (self.suite is None):
+            raise ValueError(f"benchmark '{self.name}' needs exactly one of split (test, dev) or suite (hatecheck)")
+        if self.suite is not None and self.reference is not None:
+            raise ValueError(f"benchmark '{self.name}': a suite is scored against its gold labels; remove reference")
+        return self
+
+
+class GateSpec(Spec):
+    """Regression gates: when a treatment run or arm fails against the control of the same seed.
+
+    A drop is ``control - treatment`` for metrics where higher is better and ``treatment - control``
+    for those where lower is better (fpr, ece, brier, ...). With ``require_significance`` a
+    violation counts only when it is significant at ``alpha``: per run by McNemar's test against
+    the control, per arm by a one-sample t-test of the per-seed deltas.
+    """
+
+    max_drop: dict[str, float] = Field(default_factory=dict, description="'<namespace>/<metric>': largest tolerated drop.")
+    max_new_false_negatives: int | None = Field(None, ge=0, description="Per benchmark, vs the control run.")
+    max_new_false_positives: int | None = Field(None, ge=0, description="Per benchmark, vs the control run.")
+    require_significance: bool = False
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+
+    @field_validator("max_drop")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for metric, drop in value.items():
+            if drop < 0:
+                raise ValueError(f"max_drop.{metric} must be >= 0 (a tolerated drop), got {drop}")
+        return value
+
+    @property
+    def active(self) -> bool:
+        return bool(self.max_drop) or self.max_new_false_negatives is not None or self.max_new_false_positives is not None
+
+
 class EvaluationSpec(Spec):
-    """How every run is scored."""
+    """How every run is scored: the primary benchmark (``split`` against ``reference``, namespace
+    ``<split>``), extra ``benchmarks``, bootstrap intervals, and regression ``gates``."""
 
     split: Literal["test", "dev"] = "test"
     reference: Literal["majority"] = Field(
         "majority", description="Reference label policy: majority of all raters, untreated data."
     )
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Decision threshold on P(positive).")
+    slices: list[str] | None = Field(None, description="Slice columns of the primary benchmark; default: the dataset's.")
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
+    bootstrap: int = Field(1000, ge=0, le=100_000, description="Bootstrap resamples for intervals; 0: none.")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Coverage of bootstrap intervals.")
+    gates: GateSpec = Field(default_factory=GateSpec)
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Metric namespaces of every benchmark, the primary one first."""
+        return [self.split, *(b.name for b in self.benchmarks)]
+
+    def problems(self, treatments: Any, datasets: Any) -> list[str]:
+        """Every problem with benchmark names, reference pipelines and gate metrics (for validate)."""
+        problems: list[str] = []
+        seen = {self.split}
+        for i, bench in enumerate(self.benchmarks):
+            where = f"evaluation.benchmarks[{i}]"
+            if bench.name in seen or bench.name in RESERVED_NAMESPACES:
+                problems.append(
+                    f"{where}.name: namespace '{bench.name}' is taken; not one of "
+                    f"{', '.join(sorted({*seen, *RESERVED_NAMESPACES}))}"
+                )
+            seen.add(bench.name)
+            if bench.suite is not None and bench.suite not in datasets:
+                problems.append(
+                    f"{where}.suite: suite '{bench.suite}' reads the built-in dataset '{bench.suite}', "
+                    f"which is not registered; datasets: {', '.join(sorted(datasets.names()))}"
+                )
+            for j, step in enumerate(bench.reference or []):
+                if step.name not in treatments:
+                    problems.append(f"{where}.reference[{j}]: " + unknown_name_message("treatment", step.name, treatments.names()))
+                    continue
+                try:
+                    treatments.get(step.name).Params.model_validate(step.params)
+                except ValidationError as exc:
+                    problems.extend(pydantic_problems(exc, f"{where}.reference[{j}].{step.name}"))
+        for metric in self.gates.max_drop:
+            namespace, _, name = metric.partition("/")
+            if namespace not in seen or not name:
+                problems.append(
+                    f"evaluation.gates.max_drop.{metric}: name a benchmark metric '<namespace>/<metric>' "
+                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
+                )
+        return problems
 
 
 class TrackingSpec(Spec):
@@ -488,6 +590,8 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
             model_params = MODELS.get(config.model.name).Params.model_validate(config.model.params).model_dump(mode="json")
         except ValidationError as exc:
             problems.extend(pydantic_problems(exc, "model.params"))
+
+    problems.extend(config.evaluation.problems(TREATMENTS, DATASETS))
 
     for arm, grid in config.sweep.items():
         if arm not in config.arms:

@@ -109,7 +109,7 @@ def paired_regression(
     for column in slice_columns:
         if column not in control:
             continue
-        values = control[column].astype(str).to_numpy()
+        values = control[column].astype(str).fillna("(none)").to_numpy()
         for value in sorted(set(values)):
             in_slice = values == value
             key = f"slice/{column}/{metric_safe(value)}"

@@ -24,8 +24,9 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     """
     if runs.empty:
         return pd.DataFrame()
-    metric_cols = [f"{split}/{m}" for m in HEADLINE_METRICS]
+    metric_cols = [f"{split}/{m}" for m in (*HEADLINE_METRICS, "recall_at_fpr_0.01")]
     metric_cols += [f"delta/{c}" for c in metric_cols]
+    metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives"]
     metric_cols += ["treatment/realized_flip_rate", "treatment/label_change_rate"]
     metric_cols = [c for c in metric_cols if c in runs.columns]
     grouped = runs.groupby(["arm", "grid"], sort=False)[metric_cols]
@@ -46,7 +47,7 @@ def summary_metrics(table: pd.DataFrame) -> dict[str, float]:
         group = row["arm"] if row["grid"] == "-" else f"{row['arm']}/{row['grid']}"
         group = re.sub(r"[^A-Za-z0-9_\-./]", "_", group.replace("=", "_").replace(",", "/"))
         for col, value in row.items():
-            if col in ("arm", "grid") or pd.isna(value):
+            if col in ("arm", "grid", "gate") or pd.isna(value):
                 continue
             out[f"summary/{group}/{col}"] = float(value)
     return out
@@ -67,10 +68,16 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
         (f"{split}/recall", "recall"),
         (f"delta/{split}/macro_f1", "Δ macro-F1"),
         (f"delta/{split}/recall", "Δ recall"),
+        (f"{split}/recall_at_fpr_0.01", "recall@1%FPR"),
+        (f"regression/{split}/new_false_negatives", "new FN"),
+        (f"regression/{split}/new_false_positives", "new FP"),
         ("treatment/realized_flip_rate", "flip rate"),
     ]
     columns = [(c, label) for c, label in columns if f"{c}_mean" in table.columns]
     header = ["arm", "grid", "n", *[label for _, label in columns]]
+    has_gate = "gate" in table.columns
+    if has_gate:
+        header.append("gate")
     rows = []
     for _, row in table.iterrows():
         cells = [str(row["arm"]), str(row["grid"]), str(int(row["seeds"]))]
@@ -80,7 +87,10 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
                 cells.append("")
             else:
                 sign = "+" if col.startswith("delta/") and mean >= 0 else ""
-                cells.append(f"{sign}{mean:.3f}±{0.0 if pd.isna(std) else std:.3f}")
+                precision = 1 if col.startswith("regression/") else 3  # counts of items
+                cells.append(f"{sign}{mean:.{precision}f}±{0.0 if pd.isna(std) else std:.{precision}f}")
+        if has_gate:
+            cells.append("" if pd.isna(row["gate"]) else str(row["gate"]))
         rows.append(cells)
     return header, rows
 

@@ -88,6 +88,7 @@ def run_experiment(
     dataset: AnnotationSet | None = None,
     executor: Executor | None = None,
     force: bool = False,
+    suites: dict[str, AnnotationSet] | None = None,
 ) -> ExperimentResult:
     """Run every planned run not already finished in the store; log each as a child of one parent.
 
@@ -100,7 +101,7 @@ def run_experiment(
     # 1. Reach the tracking store (fails in seconds if it is down), then load data and featurize
     #    before any run is created: bad data fails with nothing left in the store.
     tracker = tracker_factory()
-    dataset, context, specs, cache = prepare(config, cache, dataset)
+    dataset, context, specs, cache = prepare(config, cache, dataset, suites)
     executor = executor or SequentialExecutor()
     digest = dataset.digest()
     keys = {spec.name: spec.key(config, digest) for spec in specs}
@@ -142,6 +143,8 @@ def run_experiment(
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
         gates = _log_gates(tracker, parent_id, config, runs)
+        if not gates.empty:  # the terminal summary shows each arm's verdict
+            table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
         tracker.log_metrics(
             parent_id,
             {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.data.schema import AnnotationSet
-from smo_impact.evaluation.metrics import binary_metrics
+from smo_impact.evaluation.benchmarks import Benchmark, BenchmarkResult, build_benchmarks, score_benchmark
 from smo_impact.models import MODELS
 from smo_impact.models.base import DevSet
 from smo_impact.models.features import Features
@@ -18,6 +18,10 @@ from smo_impact.quality.training import training_label_quality
 from smo_impact.runner.plan import RunSpec
 from smo_impact.treatments import TREATMENTS, LabelState
 from smo_impact.treatments.aggregate import majority_vote
+
+
+# Evaluation randomness (bootstrap) is its own stream of the run seed, apart from the steps'.
+EVALUATION_STREAM = 6
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class RunContext:
     threshold: float
     dev_items: pd.DataFrame | None = None  # dev split, for models that stop early on it
     dev_reference: pd.Series | None = None  # majority of all raters per dev task (untreated)
+    benchmarks: tuple[Benchmark, ...] = ()  # scored in every run; the primary one (eval_split) first
+    bootstrap: int = 1000  # resamples for confidence intervals
+    confidence: float = 0.95
 
 
 @dataclass
@@ -46,10 +53,22 @@ class RunResult:
     seconds: float = 0.0
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(step, value)]
     model_files: dict[str, bytes] = field(default_factory=dict)  # the saved model, path -> content
+    benchmarks: dict[str, BenchmarkResult] = field(default_factory=dict)  # score per benchmark namespace
 
 
-def build_context(dataset: AnnotationSet, features: Features, eval_split: str, threshold: float) -> RunContext:
-    """The untreated training state and the reference labels of the evaluation split."""
+def build_context(
+    dataset: AnnotationSet,
+    features: Features,
+    eval_split: str,
+    threshold: float,
+    evaluation: Any = None,
+    suites: dict[str, AnnotationSet] | None = None,
+) -> RunContext:
+    """The untreated training state, the reference labels of the evaluation split, the benchmarks.
+
+    ``evaluation`` (an EvaluationSpec) adds its benchmarks and bootstrap settings; ``suites`` are the
+    loaded functional suites they name (their items must be in ``features``).
+    """
     train_items = dataset.split("train").reset_index(drop=True)
     train_annotations = dataset.split_annotations("train").reset_index(drop=True)
     initial = LabelState(
@@ -70,9 +89,16 @@ def build_context(dataset: AnnotationSet, features: Features, eval_split: str, t
         dataset.split_annotations("dev"), dataset.labels, dataset.positive_label, "positive"
     ).reindex(dev_items["task"])
     has_dev = len(dev_items) > 0 and dev_reference.notna().all()
+    if evaluation is None:
+        from smo_impact.config import EvaluationSpec
+
+        evaluation = EvaluationSpec(split=eval_split, threshold=threshold)
     return RunContext(
         dataset, features, initial, untreated, eval_split, eval_items, reference, threshold,
         dev_items if has_dev else None, dev_reference if has_dev else None,
+        benchmarks=tuple(build_benchmarks(dataset, evaluation, suites)),
+        bootstrap=evaluation.bootstrap,
+        confidence=evaluation.confidence,
     )
 
 
@@ -127,18 +153,15 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed, **extra)
     metrics.update(getattr(model, "metrics_", {}))
 
-    # 3. Evaluate against the reference labels of the evaluation split.
-    proba = model.predict_proba(ctx.features.rows(ctx.eval_items["task"]))
-    score = proba[:, list(model.classes_).index(1)]
-    y_true = (ctx.reference.to_numpy() == ctx.dataset.positive_label).astype(int)
-    split_metrics = binary_metrics(y_true, score, ctx.threshold)
-    metrics.update({f"{ctx.eval_split}/{k}": v for k, v in split_metrics.items()})
-
-    keep = ["task", "text", *[c for c in ctx.dataset.slice_columns if c in ctx.eval_items]]
-    predictions = ctx.eval_items[keep].copy()
-    predictions["reference"] = y_true
-    predictions["score"] = score
-    predictions["predicted"] = (score >= ctx.threshold).astype(int)
+    # 3. Evaluate on every benchmark against its reference labels; bootstrap seeded from the run seed.
+    scored: dict[str, BenchmarkResult] = {}
+    for i, bench in enumerate(ctx.benchmarks):
+        proba = model.predict_proba(ctx.features.rows(bench.items["task"]))
+        score = proba[:, list(model.classes_).index(1)]
+        rng = np.random.default_rng([spec.seed, EVALUATION_STREAM, i])
+        scored[bench.namespace] = score_benchmark(bench, score, ctx.threshold, rng, ctx.bootstrap, ctx.confidence)
+        metrics.update(scored[bench.namespace].metrics)
+    predictions = scored[ctx.eval_split].predictions
     return RunResult(
         spec=spec,
         metrics=metrics,
@@ -148,6 +171,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
         seconds=time.perf_counter() - start,
         curves=getattr(model, "curves_", {}),
         model_files=_saved_files(model),
+        benchmarks=scored,
     )
 
 

@@ -1,0 +1,158 @@
+"""Regression gates: pass/fail verdicts for a treatment run and for a whole arm, with reasons.
+
+A run is compared with the control run of the same seed (its ``delta/*`` and ``regression/*``
+metrics); an arm (one grid point of it) with the mean over its seeds, and a one-sample t-test of
+the per-seed deltas says whether the difference is more than seed-to-seed variation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from smo_impact.evaluation.metrics import LOWER_IS_BETTER
+
+if TYPE_CHECKING:
+    from smo_impact.config import GateSpec
+
+PASSED, FAILED = "passed", "failed"
+
+
+@dataclass
+class GateVerdict:
+    """A gate decision: ``passed`` and, when it failed, one reason per violated gate."""
+
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return PASSED if self.passed else FAILED
+
+    def tags(self, prefix: str = "smo.gate") -> dict[str, str]:
+        return {prefix: self.status, f"{prefix}_reasons": "; ".join(self.reasons)[:5000] or "-"}
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a larger value of ``<namespace>/.../<name>`` is worse (fpr, ece, failed cases, ...)."""
+    name = metric.rsplit("/", 1)[-1]
+    return name in LOWER_IS_BETTER or metric.split("/")[1:2] == ["fpr_gap"] or name == "failed_cases"
+
+
+def _drop(metric: str, delta: float) -> float:
+    return delta if lower_is_better(metric) else -delta
+
+
+def run_verdict(metrics: Mapping[str, float], gates: GateSpec, namespaces: list[str]) -> GateVerdict:
+    """Gate one treatment run on its deltas and regressions vs the control run of its seed.
+
+    Args:
+        metrics: The run's metrics, including ``delta/<ns>/<metric>`` and
+            ``regression/<ns>/{new_false_negatives,new_false_positives,mcnemar_pvalue}``.
+        gates: The configured gates.
+        namespaces: Benchmark namespaces whose regressions are gated.
+    """
+    reasons: list[str] = []
+
+    def significant(ns: str) -> tuple[bool, str]:
+        p = metrics.get(f"regression/{ns}/mcnemar_pvalue", float("nan"))
+        return (not gates.require_significance or p < gates.alpha), f"McNemar p={p:.3g}"
+
+    for metric, tolerated in gates.max_drop.items():
+        delta = metrics.get(f"delta/{metric}", float("nan"))
+        if np.isnan(delta):
+            reasons.append(f"{metric}: no delta vs control to check max_drop {tolerated:g}")
+            continue
+        drop = _drop(metric, delta)
+        ok_sig, why = significant(metric.split("/", 1)[0])
+        if drop > tolerated and ok_sig:
+            reasons.append(f"{metric} dropped {drop:.4f} > max_drop {tolerated:g} ({why})")
+    for kind, limit in (("false_negatives", gates.max_new_false_negatives), ("false_positives", gates.max_new_false_positives)):
+        if limit is None:
+            continue
+        for ns in namespaces:
+            count = metrics.get(f"regression/{ns}/new_{kind}")
+            if count is None or np.isnan(count):
+                continue
+            ok_sig, why = significant(ns)
+            if count > limit and ok_sig:
+                reasons.append(f"{ns}: {int(count)} new {kind.replace('_', ' ')} > max {limit} ({why})")
+    return GateVerdict(not reasons, reasons)
+
+
+def across_seeds(values: np.ndarray | pd.Series) -> tuple[float, float, float]:
+    """Mean, sample std and two-sided one-sample t-test p-value (H0: mean 0) of per-seed values.
+
+    The p-value is NaN with fewer than two seeds or when every seed gives the same value.
+    """
+    from scipy.stats import ttest_1samp
+
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    std = float(x.std(ddof=1)) if len(x) > 1 else float("nan")
+    p = float(ttest_1samp(x, 0.0).pvalue) if len(x) > 1 and std > 0 else float("nan")
+    return float(x.mean()), std, p
+
+
+def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], control: str) -> pd.DataFrame:
+    """Gate every treatment arm/grid point on the mean over its seeds.
+
+    With ``require_significance`` a violation counts when the t-test across seeds (of the drop;
+    for new errors, of new minus fixed errors) gives p < alpha, or, where it cannot be computed (one seed, or identical seeds), when every run's
+    McNemar test does.
+
+    Returns:
+        One row per (arm, grid): ``arm, grid, seeds, gate, reasons`` and, per gated quantity,
+        ``<quantity>_mean``, ``<quantity>_std``, ``<quantity>_p``.
+    """
+    rows = []
+    treated = runs[runs["arm"] != control] if "arm" in runs else runs.iloc[0:0]
+    for (arm, grid), group in treated.groupby(["arm", "grid"], sort=False):
+        row: dict[str, object] = {"arm": arm, "grid": grid, "seeds": len(group)}
+        reasons: list[str] = []
+
+        def check(quantity: str, values: pd.Series, ns: str, limit: float, label: str, tested: pd.Series | None = None) -> None:
+            mean, std, _ = across_seeds(values)
+            p = across_seeds(values if tested is None else tested)[2]
+            row[f"{quantity}_mean"], row[f"{quantity}_std"], row[f"{quantity}_p"] = mean, std, p
+            if np.isnan(mean) or mean <= limit:
+                return
+            if gates.require_significance:
+                if np.isnan(p):
+                    pcol = f"regression/{ns}/mcnemar_pvalue"
+                    ok = pcol in group and bool((group[pcol] < gates.alpha).all())
+                    why = "McNemar p<alpha in every seed" if ok else ""
+                else:
+                    ok, why = p < gates.alpha, f"t-test across seeds p={p:.3g}"
+                if not ok:
+                    return
+            else:
+                why = f"t-test across seeds p={p:.3g}" if not np.isnan(p) else f"{len(values)} seed(s)"
+            reasons.append(f"{label} {mean:.4f} > {limit:g} ({why})")
+
+        for metric, tolerated in gates.max_drop.items():
+            column = f"delta/{metric}"
+            if column not in group:
+                reasons.append(f"{metric}: no delta vs control to check max_drop {tolerated:g}")
+                continue
+            drops = group[column] if lower_is_better(metric) else -group[column]
+            check(f"drop/{metric}", drops, metric.split("/", 1)[0], tolerated, f"mean drop of {metric}")
+        for kind, limit in (("false_negatives", gates.max_new_false_negatives), ("false_positives", gates.max_new_false_positives)):
+            if limit is None:
+                continue
+            for ns in namespaces:
+                column = f"regression/{ns}/new_{kind}"
+                if column in group:
+                    # New errors are counts >= 0; what is tested across seeds is the net change.
+                    net = group[column] - group.get(f"regression/{ns}/fixed_{kind}", 0.0)
+                    check(f"{ns}/new_{kind}", group[column], ns, limit, f"{ns}: mean new {kind.replace('_', ' ')}", net)
+        row["gate"] = FAILED if reasons else PASSED
+        row["reasons"] = "; ".join(reasons)
+        rows.append(row)
+    return pd.DataFrame(rows)
