@@ -159,7 +159,13 @@ class Finetune:
 
     def save(self, directory: Path) -> None:
         """``save_pretrained`` (safetensors weights) with the tokenizer, loadable by transformers."""
+        from transformers.utils import logging as hf_logging
+
         directory = Path(directory)
-        self.model_.save_pretrained(directory, safe_serialization=True)
+        hf_logging.disable_progress_bar()  # a "Writing model shards" bar per run is noise in a sweep
+        try:
+            self.model_.save_pretrained(directory, safe_serialization=True)
+        finally:
+            hf_logging.enable_progress_bar()
         self.tokenizer_.save_pretrained(directory)
         (directory / "smo_model.json").write_text(json.dumps({"name": self.name, "params": self.params.model_dump()}, indent=2))

@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from smo_impact.models.training import (
+    History,
+    length_grouped_batches,
+    seeded,
+    soft_cross_entropy,
+    target_distribution,
+)
+
+
+def test_soft_label_loss_equals_hand_computed_value():
+    # Row 1: logits (0, ln 3) -> softmax (1/4, 3/4); votes 2 of 5 say offensive -> target (0.6, 0.4).
+    #   loss = -(0.6 ln 1/4 + 0.4 ln 3/4) = 0.6 * 1.386294 + 0.4 * 0.287682 = 0.946850
+    # Row 2: logits (2, 0), hard target (1, 0): loss = ln(1 + e^-2) = 0.126928
+    logits = torch.tensor([[0.0, math.log(3.0)], [2.0, 0.0]])
+    targets = torch.as_tensor(target_distribution(np.array([0, 0]), np.array([0.4, 0.0])))
+    assert np.allclose(targets.numpy(), [[0.6, 0.4], [1.0, 0.0]])
+    assert float(soft_cross_entropy(logits, targets)) == pytest.approx((0.946850 + 0.126928) / 2, abs=1e-6)
+
+
+def test_one_hot_targets_give_the_usual_cross_entropy():
+    logits = torch.tensor([[0.3, -1.2], [0.5, 2.0], [-0.1, 0.0]])
+    y = np.array([0, 1, 1])
+    expected = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
+    assert float(soft_cross_entropy(logits, torch.as_tensor(target_distribution(y, None)))) == pytest.approx(float(expected))
+
+
+def test_soft_labels_must_be_probabilities():
+    with pytest.raises(ValueError, match=r"soft labels must be probabilities in \[0, 1\]"):
+        target_distribution(np.array([0, 1]), np.array([0.5, np.nan]))
+
+
+def test_length_grouped_batches_cover_every_item_once_and_pad_little():
+    lengths = np.random.default_rng(0).integers(3, 100, size=1000)
+    batches = length_grouped_batches(lengths, 10, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    # Same seed, same batches; a batch spans a narrow length range compared with random batching.
+    again = length_grouped_batches(lengths, 10, np.random.default_rng(1))
+    assert all((a == b).all() for a, b in zip(batches, again))
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    random_spread = np.mean([np.ptp(lengths[i : i + 10]) for i in range(0, 1000, 10)])
+    assert spread < random_spread / 5
+    # Inference order: deterministic, longest first.
+    first = length_grouped_batches(np.array([2, 9, 5]), 2, None)
+    assert [b.tolist() for b in first] == [[1, 2], [0]]
+
+
+def test_seeded_repeats_draws_and_leaves_the_global_rng_alone():
+    before = torch.random.get_rng_state()
+    with seeded(7):
+        a = torch.rand(3)
+    with seeded(7):
+        b = torch.rand(3)
+    assert torch.equal(a, b)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_history_curves_put_dev_metrics_on_the_step_that_ended_each_epoch():
+    history = History(step_loss=[0.9, 0.7, 0.6, 0.5], epochs=[{"dev/loss": 0.8}, {"dev/loss": 0.6}], epoch_end_steps=[2, 4], best_epoch=2)
+    curves = history.curves()
+    assert curves["train/loss"] == [(1, 0.9), (2, 0.7), (3, 0.6), (4, 0.5)]
+    assert curves["dev/loss"] == [(2, 0.8), (4, 0.6)]
+    assert curves["train/epoch"] == [(2, 1.0), (4, 2.0)]
+    assert history.metrics()["train/epochs_run"] == 2.0
