@@ -1,0 +1,156 @@
+import warnings
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+from smo_impact.data.schema import AnnotationSet
+from smo_impact.errors import ConfigError, DataError
+from smo_impact.quality.audit import QualityAudit
+from tests.conftest import make_text_dataset
+
+
+def dense(annotations: pd.DataFrame) -> np.ndarray:
+    return annotations.pivot(index="worker", columns="task", values="label").to_numpy(float)
+
+
+@pytest.fixture(scope="module")
+def toy_audit():
+    data = make_text_dataset(n_items=150, workers_per_item=3, seed=1)
+    workers = pd.DataFrame({"worker": [f"w{i}" for i in range(20)], "team": ["red"] * 10 + ["blue"] * 10})
+    data = AnnotationSet(data.name, data.items, data.annotations, workers=workers, slice_columns=("domain",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return data, QualityAudit(min_shared=2, n_boot=200, random_state=0).fit(data)
+
+
+def test_audit_figures_equal_the_reference_packages(toy_audit):
+    data, audit = toy_audit
+    s = audit.summary_
+    assert (s["items"], s["judgements"], s["raters"], s["duplicate_judgements"]) == (150, 450, 20, 0)
+    assert s["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(dense(data.annotations), level_of_measurement="nominal"))
+    counts = data.vote_counts().to_numpy()
+    assert s["fleiss_kappa"] == pytest.approx(sm_fleiss_kappa(counts)) and s["fleiss_balanced"] is True
+    assert s["krippendorff_alpha_low"] < s["krippendorff_alpha"] < s["krippendorff_alpha_high"]
+    pair = audit.pairs_.iloc[0]
+    table = data.annotations.pivot(index="task", columns="worker", values="label")
+    both = table[[pair["worker_a"], pair["worker_b"]]].dropna()
+    assert pair["shared_items"] == len(both)
+    assert pair["kappa"] == pytest.approx(cohen_kappa_score(both.iloc[:, 0], both.iloc[:, 1]))
+    assert s["cohen_kappa_median"] == pytest.approx(audit.pairs_["kappa"].median())
+
+
+def test_audit_tables(toy_audit):
+    data, audit = toy_audit
+    assert len(audit.raters_) == 20 and audit.raters_["judgements"].sum() == 450
+    assert audit.raters_["ds_skill"].between(0, 1).all()
+    assert audit.levels_["level"].tolist() == ["3/3", "2/3"]
+    assert audit.levels_["share"].sum() == pytest.approx(1.0)
+    assert s_unanimous(audit) == pytest.approx(audit.levels_.loc[0, "share"])
+    slices = audit.slices_.set_index(["kind", "slice", "value"])
+    assert slices.loc[("item", "domain", "a"), "items"] == 75
+    assert slices.loc[("rater", "team", "red"), "judgements"] == int(data.annotations["worker"].isin([f"w{i}" for i in range(10)]).sum())
+    assert set(audit.rater_slices_["slice"]) == {"domain"}
+
+
+def s_unanimous(audit) -> float:
+    return audit.summary_["unanimous_share"]
+
+
+def test_split_gold_and_bad_arguments():
+    data = make_text_dataset(n_items=100, workers_per_item=3, seed=2)
+    items = data.items.assign(gold_label=data.items["truth"])
+    data = AnnotationSet(data.name, items, data.annotations, slice_columns=("domain",))
+    audit = QualityAudit(split="train", n_boot=0, dawid_skene=False).fit(data)
+    assert audit.summary_["items"] == 60
+    assert audit.gold_column_ == "gold_label"
+    # Raters agree with the truth 85% of the time (make_text_dataset); 180 judgements.
+    assert 0.78 < audit.summary_["gold_accuracy"] < 0.92
+    assert np.isnan(audit.summary_["krippendorff_alpha_low"])  # n_boot=0: no interval
+    with pytest.raises(ConfigError, match="audit split must be one of train, dev, test or all; got 'validation'"):
+        QualityAudit(split="validation")
+    with pytest.raises(DataError, match=r"gold column 'domain' holds 'a', which is not a declared label \[0, 1\]"):
+        QualityAudit(n_boot=0, dawid_skene=False, gold_column="domain").fit(data)
+
+
+def test_rating_scale_flags_count_every_harmful_grade():
+    # Scale 1 (benign) .. -1 (harmful); harmful = {0, -1}. Two raters, three items.
+    annotations = pd.DataFrame(
+        {"task": ["a", "a", "b", "b", "c", "c"], "worker": ["x", "y"] * 3, "label": [1, 1, 0, -1, -1, -1]}
+    )
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": "t", "split": "train"})
+    data = AnnotationSet("scale", items, annotations, labels=(1, 0, -1), positive_label=-1, binary_positive=(0, -1))
+    audit = QualityAudit(n_boot=0, dawid_skene=False).fit(data)
+    assert audit.summary_["positive_rate"] == pytest.approx(4 / 6)
+    assert audit.raters_.loc["x", "flag_rate"] == pytest.approx(2 / 3)
+    # b is 0 vs -1: adjacent grades. Ordinal alpha is higher than nominal.
+    assert audit.summary_["krippendorff_alpha_ordinal"] > audit.summary_["krippendorff_alpha"]
+    reliability = np.array([[1, 0, -1], [1, -1, -1]], dtype=float)
+    expected = krippendorff.alpha(reliability, level_of_measurement="ordinal", value_domain=[1, 0, -1])
+    assert audit.summary_["krippendorff_alpha_ordinal"] == pytest.approx(expected)
+
+
+def test_duplicate_judgements_are_counted_and_dropped(toy_annotations):
+    doubled = pd.concat([toy_annotations, toy_annotations.iloc[[0]]], ignore_index=True)
+    items = pd.DataFrame({"task": [f"t{i}" for i in range(1, 6)], "text": "x", "split": "train"})
+    audit = QualityAudit(n_boot=0, dawid_skene=False).fit(AnnotationSet("dup", items, doubled))
+    assert audit.summary_["duplicate_judgements"] == 1 and audit.summary_["judgements"] == 25
+    assert audit.summary_["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(dense(toy_annotations), level_of_measurement="nominal"))
+
+
+# -- the built-in datasets (data mirror) -------------------------------------------------------
+# Figures pinned from the mirror (sha256-verified files), so a change in loaders or metrics shows.
+MIRROR_FIGURES = {
+    "md-agreement": {"items": 10753, "judgements": 53764, "raters": 819, "krippendorff_alpha": 0.358709,
+                     "percent_agreement": 0.711736, "fleiss_balanced": False, "cohen_kappa_pairs": 1020},
+    "hs-brexit": {"items": 1120, "judgements": 6720, "raters": 6, "krippendorff_alpha": 0.347462,
+                  "fleiss_kappa": 0.347365, "fleiss_balanced": True, "unanimous_share": 0.691964},
+    "armis": {"items": 943, "judgements": 2829, "raters": 3, "krippendorff_alpha": 0.524180, "fleiss_kappa": 0.524012},
+    "convabuse-lewidi": {"items": 4050, "raters": 8, "krippendorff_alpha": 0.435492,
+                         "krippendorff_alpha_ordinal": 0.657875, "fleiss_balanced": False},
+    "convabuse": {"items": 4185, "raters": 8, "krippendorff_alpha": 0.437374, "krippendorff_alpha_ordinal": 0.659766},
+    "hatecheck": {"items": 3728, "judgements": 18640, "raters": 10, "krippendorff_alpha": 0.939019,
+                  "gold_accuracy": 0.986964},
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(MIRROR_FIGURES))
+def test_audit_of_each_builtin_dataset_is_stable(mirror, name):
+    from smo_impact.data.catalog import load_dataset
+
+    data = load_dataset(name)
+    first = QualityAudit(n_boot=100, dawid_skene=False).fit(data)
+    for key, expected in MIRROR_FIGURES[name].items():
+        got = first.summary_[key]
+        assert got == (pytest.approx(expected, abs=1e-6) if isinstance(expected, float) else expected), key
+    again = QualityAudit(n_boot=100, dawid_skene=False).fit(data)
+    assert again.summary_ == first.summary_  # bootstrap seeded: identical, CI included
+
+
+@pytest.mark.integration
+def test_md_agreement_alpha_equals_krippendorff_on_the_819_rater_matrix(mirror):
+    from smo_impact.data.catalog import load_dataset
+
+    data = load_dataset("md-agreement")
+    audit = QualityAudit(n_boot=0, dawid_skene=False).fit(data)
+    # The rater x item matrix keeps one judgement per (worker, task), as the audit does.
+    workers, w = np.unique(data.annotations["worker"], return_inverse=True)
+    tasks, t = np.unique(data.annotations["task"], return_inverse=True)
+    matrix = np.full((len(workers), len(tasks)), np.nan)
+    matrix[w, t] = data.annotations["label"].to_numpy()
+    assert audit.summary_["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(matrix, level_of_measurement="nominal"), abs=1e-12)
+
+
+@pytest.mark.integration
+def test_hs_brexit_target_group_raters_agree_differently_from_control(mirror):
+    from smo_impact.data.catalog import load_dataset
+
+    audit = QualityAudit(n_boot=0, dawid_skene=False).fit(load_dataset("hs-brexit"))
+    groups = audit.slices_[(audit.slices_["kind"] == "rater") & (audit.slices_["slice"] == "group")].set_index("value")
+    assert groups.loc["control", "krippendorff_alpha"] == pytest.approx(0.581572, abs=1e-6)
+    assert groups.loc["target", "krippendorff_alpha"] == pytest.approx(0.433744, abs=1e-6)
+    assert groups.loc["target", "positive_rate"] < groups.loc["control", "positive_rate"]
