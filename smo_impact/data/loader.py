@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from smo_impact.data import layouts, readers
-from smo_impact.data.schema import ANNOTATION_COLUMNS, AnnotationSet
+from smo_impact.data.schema import ANNOTATION_COLUMNS, AnnotationSet, isin
 from smo_impact.data.validation import (
     BOOKKEEPING,
     FILE,
@@ -60,11 +60,11 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
     annotations = _filter(data.annotations, data.items, spec.where, source)
     items = data.items
     if spec.where:
-        items = items.loc[items["task"].isin(annotations["task"])]
+        items = items.loc[isin(items["task"], annotations["task"])]
     annotations = resolve_duplicates(annotations, spec.duplicates, source)
     check_text(items, source)
     items = text_leakage(items, spec.leakage or info.leakage, source)
-    annotations = annotations.loc[annotations["task"].isin(items["task"])]
+    annotations = annotations.loc[isin(annotations["task"], items["task"])]
     check_not_empty(annotations, source, "after dataset.where and dataset.leakage")
     warn_sparse(annotations, source, spec.min_rater_judgements, raters_are_anonymous=False)
     if len(items) == len(data.items) and len(annotations) == len(data.annotations):
@@ -133,7 +133,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     items = rows.drop_duplicates("task")[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING]]
     check_text(items, source)
     items = text_leakage(items, leakage, source)
-    rows = rows.loc[rows["task"].isin(items["task"])]
+    rows = rows.loc[isin(rows["task"], items["task"])]
     check_not_empty(rows, source, "after dataset.where and dataset.leakage")
     anonymous = spec.layout == "count"
     warn_sparse(rows, source, spec.min_rater_judgements, raters_are_anonymous=anonymous)

@@ -26,6 +26,27 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def isin(values: pd.Series, allowed: pd.Series | list) -> np.ndarray:
+    """``values.isin(allowed)`` as a bool array, fast for text keys.
+
+    pandas 3's ``str`` dtype ``isin`` turns every allowed value into a pyarrow scalar in Python
+    (5 s for 200k task ids); pyarrow's ``is_in`` kernel does the same in 0.3 s.
+    """
+    allowed = allowed if isinstance(allowed, pd.Series) else pd.Series(list(allowed), dtype=object)
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            haystack = pa.array(allowed, from_pandas=True).cast(pa.large_string())
+            needles = pa.array(values, from_pandas=True).cast(pa.large_string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass  # not all text: pandas handles mixed types
+        else:
+            return pc.is_in(needles, value_set=haystack).fill_null(False).to_numpy(zero_copy_only=False)
+    return values.isin(allowed).to_numpy(dtype=bool)
+
+
 def vote_counts(annotations: pd.DataFrame, labels: tuple | list) -> pd.DataFrame:
     """Tasks x declared labels matrix of vote counts, tasks sorted.
 
@@ -100,7 +121,7 @@ class AnnotationSet:
                 f"{self.name}: binary_positive {outside} is outside the declared label set "
                 f"{list(self.labels)}"
             )
-        unknown = ~self.annotations["task"].isin(self.items["task"])
+        unknown = ~isin(self.annotations["task"], self.items["task"])
         if unknown.any():
             raise DataError(
                 f"{self.name}: {int(unknown.sum())} annotation(s) refer to unknown items, "
@@ -115,7 +136,7 @@ class AnnotationSet:
     def split_annotations(self, name: str) -> pd.DataFrame:
         """Judgements on the items of one split."""
         tasks = self.split(name)["task"]
-        return self.annotations.loc[self.annotations["task"].isin(tasks)]
+        return self.annotations.loc[isin(self.annotations["task"], tasks)]
 
     def vote_counts(self) -> pd.DataFrame:
         """Items x labels matrix of vote counts (the human vote distribution, unnormalised)."""

@@ -28,3 +28,12 @@ def test_missing_column_and_unknown_items(toy_annotations):
         AnnotationSet(name="toy", items=_items(["t1"]), annotations=toy_annotations.rename(columns={"worker": "rater"}))
     with pytest.raises(DataError, match="refer to unknown items, e.g. task 't2'"):
         AnnotationSet(name="toy", items=_items(["t1"]), annotations=toy_annotations)
+
+
+def test_isin_matches_pandas_on_text_numbers_and_missing_values():
+    from smo_impact.data.schema import isin
+
+    values = pd.Series(["a", "b", None, "c"], dtype="str")
+    assert isin(values, pd.Series(["c", "a"])).tolist() == [True, False, False, True]
+    assert isin(pd.Series([1, 2, 3]), [3]).tolist() == [False, False, True]
+    assert isin(pd.Series(["1", 2], dtype=object), ["1"]).tolist() == [True, False]  # mixed: pandas path
