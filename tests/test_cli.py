@@ -97,3 +97,51 @@ def test_run_end_to_end_prints_summary(tmp_path, mirror):
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
     noisy = next(r for r in runs if r.data.tags.get("smo.arm") == "noisy")
     assert noisy.data.params["treatment.noise.rate"] == "0.3"
+
+
+def _own_csv_experiment(tmp_path: Path, gates: dict) -> Path:
+    """A tiny own-data experiment (long CSV, no mirror needed) with regression gates."""
+    from tests.conftest import make_text_dataset
+
+    data = make_text_dataset(300)
+    table = data.annotations.merge(data.items[["task", "text", "split", "domain"]], on="task")
+    table.to_csv(tmp_path / "ann.csv", index=False)
+    config = {
+        "name": "gated",
+        "dataset": {"name": "toy", "path": str(tmp_path / "ann.csv"), "layout": "long", "labels": [0, 1],
+                    "positive_label": 1, "slice_columns": ["domain"]},
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.4}}]},
+        "seeds": [0],
+        "model": {"name": "tfidf_logreg", "params": {"min_df": 1}},
+        "evaluation": {"bootstrap": 100, "gates": gates},
+    }
+    return _write(tmp_path, config)
+
+
+def test_run_gate_exits_3_when_a_gate_fails(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    failing = _own_csv_experiment(tmp_path, {"max_new_false_negatives": 0})
+    result = cli("run", str(failing), "--gate", cwd=tmp_path, env=env)
+    assert result.returncode == 3, result.stderr
+    assert "gate noisy [-]: failed: test: mean new false negatives" in " ".join(result.stdout.split())
+    assert "regression gate failed" in result.stderr
+
+
+@pytest.mark.slow
+def test_run_gate_exits_0_when_gates_pass_or_without_gate_flag(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    # Without --gate a failed verdict is shown but the exit code stays 0.
+    result = cli("run", str(_own_csv_experiment(tmp_path, {"max_new_false_negatives": 0})), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "gate noisy [-]: failed" in result.stdout
+    passing = _own_csv_experiment(tmp_path, {"max_new_false_negatives": 10_000})
+    result = cli("run", str(passing), "--gate", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "gate noisy [-]: passed" in result.stdout
+
+
+def test_run_gate_without_gates_is_a_config_error(tmp_path):
+    result = cli("run", str(_write(tmp_path, GOOD)), "--gate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--gate: evaluation.gates sets no gate" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()

@@ -17,7 +17,7 @@ BOOTSTRAP_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "fpr",
 def resample_counts(n_items: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """How often each item is drawn in each resample: an int matrix (n_resamples x n_items)."""
     draws = rng.integers(0, n_items, size=(n_resamples, n_items))
-    offsets = (np.arange(n_resamples) * n_items)[:, None]
+    offsets = (np.arange(n_resamples, dtype=np.int64) * n_items)[:, None]
     return np.bincount((draws + offsets).ravel(), minlength=n_resamples * n_items).reshape(n_resamples, n_items)
 
 
@@ -30,11 +30,10 @@ def weighted_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float, we
     y = np.asarray(y_true).astype(bool)
     score = np.asarray(score, dtype=float)
     pred = score >= threshold
-    w = np.atleast_2d(np.asarray(weights, dtype=float))
-    tp = w[:, y & pred].sum(axis=1)
-    fn = w[:, y & ~pred].sum(axis=1)
-    fp = w[:, ~y & pred].sum(axis=1)
-    tn = w[:, ~y & ~pred].sum(axis=1)
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    # One matrix product gives the four confusion counts of every resample.
+    cells = np.stack([y & pred, y & ~pred, ~y & pred, ~y & ~pred], axis=1).astype(np.float64)
+    tp, fn, fp, tn = (w @ cells).T
     with np.errstate(divide="ignore", invalid="ignore"):
         total = tp + fn + fp + tn
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
@@ -54,12 +53,15 @@ def weighted_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float, we
 
 def _weighted_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     """ROC-AUC with item weights: P(score_pos > score_neg) + 0.5 P(tie), per row of ``w``."""
-    order = np.argsort(score, kind="stable")
-    s_sorted = score[order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])  # tied scores form a group
-    w_sorted = w[:, order]
-    pos = np.add.reduceat(w_sorted * y[order], starts, axis=1)
-    neg = np.add.reduceat(w_sorted * ~y[order], starts, axis=1)
+    import scipy.sparse as sp
+
+    # Items with the same score form one group; sparse indicator products sum each resample's
+    # positive and negative weight per group (one pass over the weights, no per-resample sort).
+    _, group = np.unique(score, return_inverse=True)
+    rows = np.arange(len(score))
+    shape = (len(score), int(group.max()) + 1 if len(score) else 0)
+    pos = np.asarray((sp.csr_matrix((y.astype(float), (rows, group)), shape=shape).T @ w.T).T)
+    neg = np.asarray((sp.csr_matrix(((~y).astype(float), (rows, group)), shape=shape).T @ w.T).T)
     neg_below = np.cumsum(neg, axis=1) - neg
     with np.errstate(divide="ignore", invalid="ignore"):
         pairs = pos.sum(axis=1) * neg.sum(axis=1)

@@ -96,7 +96,9 @@ def across_seeds(values: np.ndarray | pd.Series) -> tuple[float, float, float]:
     if len(x) == 0:
         return float("nan"), float("nan"), float("nan")
     std = float(x.std(ddof=1)) if len(x) > 1 else float("nan")
-    p = float(ttest_1samp(x, 0.0).pvalue) if len(x) > 1 and std > 0 else float("nan")
+    # Seeds that agree up to rounding have no spread to test (and scipy warns about it).
+    spread = len(x) > 1 and std > 1e-9 * max(1.0, abs(float(x.mean())))
+    p = float(ttest_1samp(x, 0.0).pvalue) if spread else float("nan")
     return float(x.mean()), std, p
 
 
