@@ -20,6 +20,7 @@ from smo_impact.data.validation import (
     BOOKKEEPING,
     FILE,
     ROW,
+    check_item_consistency,
     check_known_items,
     check_not_empty,
     check_text,
@@ -131,6 +132,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     rows = resolve_duplicates(rows, spec.duplicates, source)
     item_columns = [c for c in item_columns if c in rows.columns]
     items = rows.drop_duplicates("task")[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING]]
+    check_item_consistency(rows, [c for c in item_columns if c not in ("task", "split")], source)
     check_text(items, source)
     items = text_leakage(items, leakage, source)
     rows = rows.loc[isin(rows["task"], items["task"])]

@@ -157,6 +157,22 @@ def check_known_items(annotations: pd.DataFrame, items: pd.DataFrame, source: st
         )
 
 
+def check_item_consistency(rows: pd.DataFrame, columns: list[str], source: str) -> None:
+    """In a row-per-judgement file, an item's text and other item columns must agree across its
+    rows: otherwise which one the model sees would depend on row order."""
+    for column in columns:
+        pairs = rows[["task", column]].drop_duplicates()
+        clash = pairs["task"].duplicated(keep=False)
+        if clash.any():
+            task = pairs.loc[clash, "task"].iloc[0]
+            these = rows["task"] == task
+            raise DataError(
+                f"{source}: item '{task}' has {int(clash.sum())} different values in item column "
+                f"'{column}' at {where(rows, these, 'several rows')}, e.g. "
+                f"{_examples(rows.loc[these, column])}; an item's {column} must be the same in every row"
+            )
+
+
 def check_text(items: pd.DataFrame, source: str) -> None:
     """Items need text: the model reads nothing else."""
     empty = items["text"].isna() | (items["text"].astype("str").str.strip() == "")

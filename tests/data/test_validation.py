@@ -181,7 +181,7 @@ def test_warnings_for_single_judgement_items_and_sparse_raters(tmp_path):
 
 def test_cli_prints_one_line_and_exits_2(tmp_path):
     frame = judgements()
-    frame.loc[0, "text"] = ""
+    frame.loc[frame["task"] == "a", "text"] = ""
     frame.to_csv(tmp_path / "judgements.csv", index=False)
     config = {
         "name": "own",
@@ -198,4 +198,15 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "1 item(s) with empty text in column 'text', e.g. task 'a' at judgements.csv row 1" in lines[0]
+    assert lines[0].startswith("error: judgements.csv: 1 item(s) with empty text in column 'text', e.g. task 'a' at judgements.csv row 1;")
+
+
+def test_item_text_must_agree_across_its_rows(tmp_path):
+    frame = judgements()
+    frame.loc[4, "text"] = "second text, edited"
+    with pytest.raises(
+        DataError,
+        match=r"item 'b' has 2 different values in item column 'text' at judgements.csv rows 4, 5, 6, e.g. 'second text', "
+        r"'second text, edited'; an item's text must be the same in every row",
+    ):
+        load(tmp_path, frame)
