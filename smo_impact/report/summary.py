@@ -28,6 +28,7 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     metric_cols += [f"delta/{c}" for c in metric_cols]
     metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives"]
     metric_cols += ["treatment/realized_flip_rate", "treatment/label_change_rate"]
+    metric_cols += ["treatment/items_kept", "treatment/cost"]  # what an arm trained on and paid
     metric_cols = [c for c in metric_cols if c in runs.columns]
     grouped = runs.groupby(["arm", "grid"], sort=False)[metric_cols]
     table = grouped.agg(["mean", "std"])
@@ -72,8 +73,12 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
         (f"regression/{split}/new_false_negatives", "new FN"),
         (f"regression/{split}/new_false_positives", "new FP"),
         ("treatment/realized_flip_rate", "flip rate"),
+        ("treatment/items_kept", "items"),
+        ("treatment/cost", "cost"),
     ]
     columns = [(c, label) for c, label in columns if f"{c}_mean" in table.columns]
+    # Items kept is news only where arms differ (rater pools, budgets, cleaning).
+    columns = [(c, label) for c, label in columns if c != "treatment/items_kept" or table[f"{c}_mean"].nunique() > 1]
     header = ["arm", "grid", "n", *[label for _, label in columns]]
     has_gate = "gate" in table.columns
     if has_gate:
@@ -88,6 +93,7 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
             else:
                 sign = "+" if col.startswith("delta/") and mean >= 0 else ""
                 precision = 1 if col.startswith("regression/") else 3  # counts of items
+                precision = 0 if col in ("treatment/items_kept", "treatment/cost") else precision
                 cells.append(f"{sign}{mean:.{precision}f}±{0.0 if pd.isna(std) else std:.{precision}f}")
         if has_gate:
             cells.append("" if pd.isna(row["gate"]) else str(row["gate"]))
