@@ -148,6 +148,12 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     if "dev" in fit_inputs and ctx.dev_items is not None:
         y_dev = (ctx.dev_reference.to_numpy() == ctx.dataset.positive_label).astype(int)
         extra["dev"] = DevSet(ctx.features.rows(ctx.dev_items["task"]), y_dev)
+    if state.soft_labels is not None and "soft_labels" not in fit_inputs:
+        raise ValueError(
+            f"arm '{spec.arm}' produces soft labels (aggregate soft: true) but model '{spec.model.name}' "
+            "trains on hard labels only; use a model that takes soft labels (e.g. embedding_logreg) "
+            "or drop soft: true"
+        )
     if "soft_labels" in fit_inputs and state.soft_labels is not None:
         extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, state.positive_label)
     model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed, **extra)
