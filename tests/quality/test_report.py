@@ -44,3 +44,23 @@ def test_figures_skip_what_there_is_nothing_to_plot_for():
     data = AnnotationSet(data.name, data.items, data.annotations)  # no slice columns
     audit = QualityAudit(n_boot=0, dawid_skene=False).fit(data)
     assert set(audit_figures(audit, min_judgements=1)) == {"rater_agreement", "rater_bias", "agreement_levels"}
+
+
+def test_log_audit_to_mlflow_as_its_own_run(tmp_path):
+    from mlflow import MlflowClient
+
+    from smo_impact.report.audit import log_audit
+    from smo_impact.tracking.mlflow_tracker import MlflowTracker
+
+    audit = small_audit()
+    results = evaluate_targets([Target(metric="krippendorff_alpha", min=0.99)], audit)
+    written = write_audit_report(audit, results, tmp_path / "out")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = log_audit(MlflowTracker(uri, "audit"), audit, results, written, {"dataset": "toy"})
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "audit:toy"
+    assert run.data.tags["smo.audit.verdict"] == "FAIL" and run.data.params["dataset"] == "toy"
+    assert run.data.metrics["quality/krippendorff_alpha"] == audit.summary_["krippendorff_alpha"]
+    assert run.data.metrics["targets/failed"] == 1.0
+    artifacts = {a.path for a in MlflowClient(uri).list_artifacts(run_id, "audit")}
+    assert {"audit/report.html", "audit/report.md", "audit/raters.csv", "audit/targets.csv", "audit/rater_bias.png"} <= artifacts
