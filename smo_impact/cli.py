@@ -6,6 +6,7 @@ Every user-input error (config, data, tracking store) ends as one line on stderr
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -390,8 +391,20 @@ def audit(
         raise typer.Exit(1)
 
 
+def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Data warnings (single-judgement items, sparse raters, kept leakage) as one readable line."""
+    if category.__name__ == "DataWarning":  # by name: importing the data package here costs pandas
+        err_console.print(f"[yellow]warning[/yellow]: {message}", highlight=False, soft_wrap=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main() -> None:
     """Console-script entry point: user errors become one line and exit code 2."""
+    warnings.showwarning = _show_data_warning
     try:
         app()
     except SmoError as exc:
