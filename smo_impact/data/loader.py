@@ -9,6 +9,7 @@ empty text -> leakage -> warnings -> :class:`AnnotationSet`. Every problem is a 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from smo_impact.data.validation import (
     check_item_consistency,
     check_known_items,
     check_not_empty,
+    DataWarning,
     check_text,
     coerce_labels,
     normalize_splits,
@@ -110,6 +112,16 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
             dup = items.loc[items["task"].duplicated()].iloc[0]
             raise DataError(f"{items_source}: task '{dup['task']}' appears twice (row {dup[ROW]}); the items table has one row per task")
         check_known_items(rows, items, source, items_source)
+        rated = isin(items["task"], rows["task"])
+        if not rated.all():
+            warnings.warn(
+                f"{items_source}: {int((~rated).sum())} item(s) have no judgements and are left out, e.g. "
+                f"task '{items.loc[~rated, 'task'].iloc[0]}'",
+                DataWarning,
+                stacklevel=3,
+            )
+        if "text" in items.columns:
+            check_text(items.loc[rated], items_source)  # point at the items file's own rows
         clash = [c for c in items.columns if c in rows.columns and c not in ("task", *BOOKKEEPING)]
         rows = rows.drop(columns=clash).merge(
             items.drop(columns=list(BOOKKEEPING)), on="task", how="left", validate="many_to_one"
@@ -143,8 +155,23 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     # 5. Workers table.
     workers = None
     if spec.workers is not None:
+        workers_source = Path(spec.workers.path).name
         workers = _read_side_table(spec.workers, "worker", ["worker"], spec.encoding)
-        workers = workers.drop(columns=list(BOOKKEEPING)).drop_duplicates("worker", keep="first").reset_index(drop=True)
+        if workers["worker"].duplicated().any():
+            dup = workers.loc[workers["worker"].duplicated()].iloc[0]
+            raise DataError(
+                f"{workers_source}: worker '{dup['worker']}' appears twice (row {dup[ROW]}); the workers "
+                "table has one row per worker"
+            )
+        unknown = ~isin(pd.Series(rows["worker"].unique()), workers["worker"])
+        if unknown.any():
+            warnings.warn(
+                f"{workers_source}: {int(unknown.sum())} rater(s) with judgements have no row here, e.g. "
+                f"worker '{rows['worker'].unique()[unknown][0]}'; their attributes are missing",
+                DataWarning,
+                stacklevel=3,
+            )
+        workers = workers.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
 
     extra = [c for c in rows.columns if c not in (*item_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING)]
     annotations = rows[[*ANNOTATION_COLUMNS, *extra]].reset_index(drop=True)

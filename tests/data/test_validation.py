@@ -210,3 +210,22 @@ def test_item_text_must_agree_across_its_rows(tmp_path):
         r"'second text, edited'; an item's text must be the same in every row",
     ):
         load(tmp_path, frame)
+
+
+def test_items_and_workers_tables_are_checked_against_their_own_rows(tmp_path):
+    judgements().drop(columns=["text", "split"]).to_csv(tmp_path / "judgements.csv", index=False)
+    items = pd.DataFrame({"task": ["a", "b", "c", "z"], "text": ["first", "", "third", "unrated"], "split": ["train", "train", "test", "dev"]})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    spec = {"name": "mine", "path": str(tmp_path / "judgements.csv"), "labels": [0, 1], "items": {"path": str(tmp_path / "items.csv")}}
+    with pytest.warns(DataWarning, match=r"items.csv: 1 item\(s\) have no judgements and are left out, e.g. task 'z'"):
+        with pytest.raises(DataError, match=r"items.csv: 1 item\(s\) with empty text in column 'text', e.g. task 'b' at items.csv row 2"):
+            load_data(DatasetSpec(**spec))
+    items.loc[1, "text"] = "second"
+    items.iloc[:3].to_csv(tmp_path / "items.csv", index=False)
+    pd.DataFrame({"worker": ["r1", "r2", "r2"], "pool": ["a", "b", "c"]}).to_csv(tmp_path / "workers.csv", index=False)
+    with pytest.raises(DataError, match=r"workers.csv: worker 'r2' appears twice \(row 3\); the workers table has one row per worker"):
+        load_data(DatasetSpec(**spec, workers={"path": str(tmp_path / "workers.csv")}))
+    pd.DataFrame({"worker": ["r1", "r2"], "pool": ["a", "b"]}).to_csv(tmp_path / "workers.csv", index=False)
+    with pytest.warns(DataWarning, match=r"workers.csv: 1 rater\(s\) with judgements have no row here, e.g. worker 'r3'"):
+        data = load_data(DatasetSpec(**spec, workers={"path": str(tmp_path / "workers.csv")}))
+    assert data.workers["pool"].tolist() == ["a", "b"]
