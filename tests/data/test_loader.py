@@ -227,3 +227,14 @@ def test_experiment_runs_end_to_end_on_own_csv(tmp_path):
     assert results["control"].metrics["test/macro_f1"] > 0.8  # 'bad' words make the toy task learnable
     assert results["noisy"].metrics["test/macro_f1"] < results["control"].metrics["test/macro_f1"]
     assert set(results["control"].predictions["domain"]) == {"a", "b"}
+
+
+def test_multiclass_count_columns_named_like_the_labels(tmp_path):
+    # Davidson-style per-class vote counts: hate=1, offensive=2, neither=0
+    pd.DataFrame(
+        {"task": ["x", "y"], "text": ["tweet x", "tweet y"], "split": ["train", "test"], "neither": [0, 3], "offensive": [2, 0], "hate": [1, 0]}
+    ).to_csv(tmp_path / "counts.csv", index=False)
+    data = load_data(spec(path=str(tmp_path / "counts.csv"), layout="count", labels=["neither", "offensive", "hate"]))
+    counts = data.vote_counts()
+    assert counts.loc["x"].tolist() == [0, 2, 1] and counts.loc["y"].tolist() == [3, 0, 0]
+    assert data.positive_label == "hate"
