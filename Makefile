@@ -38,6 +38,7 @@ test-all: setup
 
 bench: setup
 	$(PY) benchmarks/bench_quickstart_sweep.py
+	$(PY) benchmarks/bench_load_validate.py
 
 ui: setup
 	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (store: $(MLFLOW_TRACKING_URI))"
