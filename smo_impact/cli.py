@@ -191,6 +191,8 @@ def datasets_list() -> None:
 
     table = Table(title_justify="left")
     table.add_column("name")
+    table.add_column("items per split")
+    table.add_column("raters", justify="right")
     table.add_column("labels")
     table.add_column("available")
     table.add_column("description")
@@ -200,7 +202,8 @@ def datasets_list() -> None:
             available = "[green]yes[/green]"
         except SmoError:
             available = "[yellow]no[/yellow]"
-        table.add_row(name, info.label_meaning, available, info.description)
+        splits = " / ".join(f"{split} {n}" for split, n in info.splits.items())
+        table.add_row(name, splits, str(info.raters or ""), info.label_meaning, available, info.description)
     console.print(table)
 
 
