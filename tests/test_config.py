@@ -47,6 +47,12 @@ def test_every_building_block_is_valid_yaml_and_composes(path, tmp_path):
         needs_labels = "aggregate" not in block
         base["arms"] = {"control": ["aggregate"], "x": (["aggregate"] if needs_labels else []) + [ref]}
         base["sweep"] = {}
+    elif kind == "guidelines":
+        # A guideline relabels raw judgements, so it comes before the aggregation step.
+        block = yaml.safe_load(path.read_text())
+        assert set(block) == {"guideline"}
+        base["arms"] = {"control": ["aggregate"], "x": [ref, "aggregate"]}
+        base["sweep"] = {}
     elif kind == "targets":
         # Quality targets are not composed into experiments: `smo-impact audit --targets` reads them.
         from smo_impact.quality.targets import load_targets
@@ -85,12 +91,12 @@ def test_reports_every_problem_at_once_with_paths_and_allowed_values():
         validate(raw)
     problems = info.value.problems
     text = "\n".join(problems)
-    assert "arms.noisy[1]: Unknown treatment 'label_nosie'. Did you mean 'noise'? Available: aggregate, noise" in text
+    assert "arms.noisy[1]: Unknown treatment 'label_nosie'. Did you mean 'noise'? Available: aggregate, budget, clean, guideline, noise, rater_pool, simulate_pool" in text
     assert "arms.loud[1].noise.rate: Input should be less than or equal to 1" in text
     assert "arms.loud[1].noise.colour: unknown key" in text
     assert "model.params.C: Input should be greater than 0" in text
     assert "sweep.noisy.noise.rate: arm 'noisy' has no step 'noise'" in text
-    assert "sweep.loud.noise.sigma: 'noise' has no parameter 'sigma'; parameters: level, rate" in text
+    assert "sweep.loud.noise.sigma: 'noise' has no parameter 'sigma'; parameters: instance, level, rate, slice, transitions" in text
     assert len(problems) == 6
 
 
