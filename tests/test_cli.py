@@ -145,3 +145,17 @@ def test_run_gate_without_gates_is_a_config_error(tmp_path):
     assert result.returncode == 2
     assert "--gate: evaluation.gates sets no gate" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.integration
+def test_datasets_show_prints_the_full_summary(mirror, tmp_path):
+    done = cli("datasets", "show", "hs-brexit", cwd=tmp_path, env={"SMO_IMPACT_DATA_DIR": str(mirror)})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for expected in ("hs-brexit  (digest", "answer: offensive", "rater: group", "per split", "label distribution"):
+        assert expected in out
+    assert "│ train │   784 │       4704 │      6 │" in out  # items, judgements, raters of the train split
+    assert "│ 1     │        869 │ 12.9% │" in out  # hate speech judgements
+    unknown = cli("datasets", "show", "hs-brexti", cwd=tmp_path, env={"SMO_IMPACT_DATA_DIR": str(mirror)})
+    assert unknown.returncode == 2
+    assert "Did you mean 'hs-brexit'?" in unknown.stderr
