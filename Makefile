@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 UI_PORT ?= 5000
 
-.PHONY: setup demo test test-slow test-all bench ui clean
+.PHONY: setup demo test test-slow test-all bench bench-finetune bench-embedding-cache ui clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,13 @@ test-all: setup
 bench: setup
 	$(PY) benchmarks/bench_quickstart_sweep.py
 	$(PY) benchmarks/bench_load_validate.py
+
+# Transformer benchmarks (minutes on 2 CPU cores; on a busy machine try SMO_IMPACT_TORCH_THREADS=1).
+bench-finetune: setup
+	$(PY) benchmarks/bench_finetune.py
+
+bench-embedding-cache: setup
+	$(PY) benchmarks/bench_embedding_cache.py
 
 ui: setup
 	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (store: $(MLFLOW_TRACKING_URI))"

@@ -126,7 +126,10 @@ def load_classifier(name: str, num_labels: int, init_seed: int):
 
 
 def _load(name: str, loader):
+    from transformers.utils import logging as hf_logging
+
     source = _source(name)
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run is noise in a sweep
     try:
         return loader(source)
     except OSError as exc:
@@ -135,6 +138,8 @@ def _load(name: str, loader):
             f"model.params.encoder: cannot load '{name}' ({first}); offline, use 'minilm', 'tiny' "
             "or a local directory saved with save_pretrained"
         ) from None
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
