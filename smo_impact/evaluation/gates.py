@@ -77,6 +77,9 @@ def run_verdict(metrics: Mapping[str, float], gates: GateSpec, namespaces: list[
         for ns in namespaces:
             count = metrics.get(f"regression/{ns}/new_{kind}")
             if count is None or np.isnan(count):
+                if f"delta/{ns}/n" in metrics:  # compared with a control, but not item by item
+                    reasons.append(f"{ns}: no paired comparison to count new {kind.replace('_', ' ')} "
+                                   "(control run reused from the store; rerun with --force)")
                 continue
             ok_sig, why = significant(ns)
             if count > limit and ok_sig:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from smo_impact.evaluation.gates import across_seeds
 from smo_impact.evaluation.metrics import HEADLINE_METRICS
 
 
@@ -18,7 +19,8 @@ def results_frame(rows: Iterable[dict]) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.DataFrame:
     """Mean and std over seeds of the headline metrics and their deltas vs control.
 
-    Returns one row per (arm, grid) with columns ``<metric>_mean`` / ``<metric>_std`` for every
+    Returns one row per (arm, grid) with columns ``<metric>_mean`` / ``<metric>_std`` (and
+    ``<delta metric>_p``, a one-sample t-test of the per-seed deltas) for every
     ``{split}/<headline>``, ``delta/{split}/<headline>`` and ``treatment/realized_flip_rate``
     present, plus ``seeds`` (finished runs in the group).
     """
@@ -33,6 +35,9 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     grouped = runs.groupby(["arm", "grid"], sort=False)[metric_cols]
     table = grouped.agg(["mean", "std"])
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    # A test across seeds: is the mean delta vs control more than seed-to-seed variation?
+    for col in [c for c in metric_cols if c.startswith("delta/")]:
+        table[f"{col}_p"] = runs.groupby(["arm", "grid"], sort=False)[col].agg(lambda v: across_seeds(v)[2])
     table["seeds"] = runs.groupby(["arm", "grid"], sort=False).size()
     table = table.reset_index()
     order = {arm: i for i, arm in enumerate(arm_order)}

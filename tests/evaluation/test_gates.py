@@ -81,3 +81,10 @@ def test_arm_verdicts_use_the_mean_over_seeds():
     table = arm_verdicts(runs, significant, ["test"], "control").set_index("arm")
     # mild's mean drop 0.0067 > 0.005, but across seeds it is not significant
     assert table.loc["mild", "gate"] == "passed" and table.loc["noisy", "gate"] == "failed"
+
+
+def test_missing_paired_comparison_fails_a_count_gate():
+    verdict = run_verdict({"delta/test/n": 0.0}, GateSpec(max_new_false_negatives=3), ["test"])
+    assert verdict.reasons == [
+        "test: no paired comparison to count new false negatives (control run reused from the store; rerun with --force)"
+    ]
