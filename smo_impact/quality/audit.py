@@ -177,6 +177,6 @@ class QualityAudit:
         self.gold_column_ = None
         return None
 
-    def figures(self) -> dict[str, float]:
+    def as_metrics(self) -> dict[str, float]:
         """Headline figures as plain floats (for MLflow metrics ``quality/<name>``)."""
         return {k: float(v) for k, v in self.summary_.items() if v is not None and v == v}

@@ -159,9 +159,10 @@ def evaluate_targets(targets: TargetsFile | list[Target], audit: Any) -> list[Ta
     results = []
     for target in targets.targets if isinstance(targets, TargetsFile) else targets:
         if target.per == "dataset":
-            value = audit.summary_.get(target.metric, float("nan"))
-            note = "" if target.metric in audit.summary_ else f"'{target.metric}' is not available for this dataset"
-            results.append(TargetResult(target, target.passes(float(value)), float(value), 1, note=note))
+            available = target.metric in audit.summary_
+            value = float(audit.summary_[target.metric]) if available else float("nan")
+            note = "" if available else f"'{target.metric}' is not available for this dataset"
+            results.append(TargetResult(target, target.passes(value), value, int(available), note=note))
             continue
         if target.per == "rater":
             table = audit.raters_

@@ -51,8 +51,8 @@ def training_label_quality(state: LabelState, ctx: RunContext) -> dict[str, floa
     labels = state.labels
     if labels is None:
         return metrics
-    training = labels.reindex(judgements["task"].to_numpy()).to_numpy()
-    known = ~labels.reindex(judgements["task"].to_numpy()).isna().to_numpy()
+    per_judgement = labels.reindex(judgements["task"].to_numpy())
+    training, known = per_judgement.to_numpy(), per_judgement.notna().to_numpy()
     metrics["quality/rater_accuracy"] = (
         float((judgements["label"].to_numpy()[known] == training[known]).mean()) if known.any() else float("nan")
     )

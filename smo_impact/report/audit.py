@@ -258,7 +258,7 @@ def log_audit(tracker: Any, audit: Any, results: list[Any], written: dict[str, P
     status = "FAILED"
     try:
         tracker.log_params(run_id, params)
-        metrics = {f"quality/{k}": v for k, v in audit.figures().items()}
+        metrics = {f"quality/{k}": v for k, v in audit.as_metrics().items()}
         if results:
             metrics.update({"targets/passed": float(len(results) - failed), "targets/failed": float(failed)})
         tracker.log_metrics(run_id, metrics)
