@@ -385,7 +385,23 @@ def _log_summary(tracker: Tracker, parent_id: str, config: ExperimentConfig, run
 
 
 def _log_gates(tracker: Tracker, parent_id: str, config: ExperimentConfig, runs: pd.DataFrame) -> pd.DataFrame:
-    """Gate each treatment arm/grid point on its mean over seeds; tag the parent with the verdicts."""
+    """Gate each treatment arm/grid point on its mean over seeds; tag the parent with the verdicts.
+
+    Also plots, per benchmark, the regressions vs control and a functional suite's accuracy per
+    functionality (``plots/regressions_<ns>.png``, ``plots/functional_<ns>.png``).
+    """
+    import matplotlib.pyplot as plt
+
+    from smo_impact.report.regression_plots import functional_figure, regressions_figure
+
+    for bench in config.evaluation.benchmarks if not runs.empty else ():
+        if bench.suite is not None and (figure := functional_figure(runs, bench.name)) is not None:
+            tracker.log_figure(parent_id, figure, f"plots/functional_{bench.name}.png")
+            plt.close(figure)
+    for ns in config.evaluation.namespaces if not runs.empty else ():
+        if (figure := regressions_figure(runs, ns, config.control)) is not None:
+            tracker.log_figure(parent_id, figure, f"plots/regressions_{ns}.png")
+            plt.close(figure)
     gates = config.evaluation.gates
     if not gates.active or runs.empty:
         return pd.DataFrame()

@@ -76,6 +76,8 @@ def test_regressions_are_paired_logged_and_gated(store, tmp_path):
     assert result.summary.set_index("arm").loc["noisy", "gate"] == "failed"
     assert "delta/test/macro_f1_p" in result.summary.columns  # t-test across the two seeds
     assert "gates.csv" in {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "summary")}
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/regressions_test.png", "plots/regressions_dev_view.png"} <= plots
 
 
 def test_generous_gates_pass(store):
@@ -120,3 +122,8 @@ def test_functional_suite_is_scored_in_every_run(store, tmp_path):
     assert control["hatecheck/functionality/derog_h/accuracy"] == 1.0
     assert control["hatecheck/target/gay_people/accuracy"] == 1.0
     assert "regression/hatecheck/new_false_negatives" in result.runs.columns
+    client = MlflowClient(store)
+    assert "plots/functional_hatecheck.png" in {a.path for a in client.list_artifacts(result.parent_run_id, "plots")}
+    noisy = result.runs.set_index("arm").loc["noisy", "run_id"]
+    failed = {a.path for a in client.list_artifacts(noisy, "functional")}
+    assert {"functional/hatecheck_failed_cases.parquet", "functional/hatecheck_per_functionality.csv"} <= failed
