@@ -40,6 +40,7 @@ class QualityAudit:
             present whose values are declared labels (HateCheck's ``gold_label``).
         dawid_skene: Estimate rater skills with crowd-kit's Dawid-Skene (a few seconds on 50k
             judgements).
+        ds_iter: Most EM iterations of Dawid-Skene (it stops earlier once converged).
         random_state: Seed of the bootstrap.
 
     Attributes (after ``fit``):
@@ -62,6 +63,7 @@ class QualityAudit:
         confidence: float = 0.95,
         gold_column: str | None = None,
         dawid_skene: bool = True,
+        ds_iter: int = 100,
         random_state: int = 0,
     ) -> None:
         if split is not None and split not in SPLITS:
@@ -75,6 +77,7 @@ class QualityAudit:
         self.confidence = confidence
         self.gold_column = gold_column
         self.dawid_skene = dawid_skene
+        self.ds_iter = ds_iter
         self.random_state = random_state
 
     def fit(self, data: AnnotationSet, on_step: Callable[[str], None] | None = None) -> QualityAudit:
@@ -105,7 +108,7 @@ class QualityAudit:
         self.flag_labels_ = flag_labels
         judgements = judgement_table(annotations, labels, positive, flag_labels)
         gold = self._gold(items, labels)
-        skills = dawid_skene_skills(annotations, labels) if self.dawid_skene else None
+        skills = dawid_skene_skills(annotations, labels, self.ds_iter) if self.dawid_skene else None
         self.raters_ = rater_table(judgements, gold=gold, skills=skills)
 
         step("items and slices")

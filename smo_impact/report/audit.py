@@ -1,7 +1,7 @@
 """The audit report: Markdown and self-contained HTML (plots embedded as PNG), plus the plots.
 
 Plots: agreement by slice, the distribution of per-rater agreement, per-rater bias (flag rate vs
-agreement) and the agreement-level histogram.
+agreement), the distribution of pairwise Cohen's kappa and the agreement-level histogram.
 """
 
 from __future__ import annotations
@@ -80,6 +80,18 @@ def audit_figures(audit: Any, min_judgements: int = PLOT_MIN_JUDGEMENTS) -> dict
         ax.legend(loc="lower left")
         fig.tight_layout()
         figures["rater_bias"] = fig
+
+    kappas = audit.pairs_["kappa"].dropna()
+    if len(kappas) >= 3:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.hist(kappas, bins=min(30, max(5, len(kappas) // 5)), color="tab:blue", edgecolor="white")
+        ax.axvline(kappas.median(), color="black", linestyle="--", label=f"median {kappas.median():.2f}")
+        ax.set_xlabel("Cohen's kappa")
+        ax.set_ylabel("rater pairs")
+        ax.set_title(f"Cohen's kappa per rater pair ({len(kappas)} pairs with >= {int(audit.pairs_['shared_items'].min())} shared items)")
+        ax.legend()
+        fig.tight_layout()
+        figures["pair_kappa"] = fig
 
     levels = audit.levels_
     if not levels.empty:

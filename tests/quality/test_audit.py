@@ -24,7 +24,7 @@ def toy_audit():
     data = AnnotationSet(data.name, data.items, data.annotations, workers=workers, slice_columns=("domain",))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return data, QualityAudit(min_shared=2, n_boot=200, random_state=0).fit(data)
+        return data, QualityAudit(min_shared=2, n_boot=200, ds_iter=10, random_state=0).fit(data)
 
 
 def test_audit_figures_equal_the_reference_packages(toy_audit):

@@ -23,10 +23,10 @@ def test_report_files_plots_and_failing_raters(tmp_path):
         audit,
     )
     written = write_audit_report(audit, results, tmp_path / "out")
-    assert {"agreement_by_slice", "rater_agreement", "rater_bias", "agreement_levels"} <= set(written)
+    assert {"agreement_by_slice", "rater_agreement", "rater_bias", "pair_kappa", "agreement_levels"} <= set(written)
     html = written["html"].read_text()
-    # Self-contained: the four plots are embedded, nothing is loaded from elsewhere.
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
+    # Self-contained: the five plots are embedded, nothing is loaded from elsewhere.
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 5
     assert not re.search(r'src="(?!data:)', html)
     assert "1 of 2 targets pass." in html and '<td class="FAIL">FAIL</td>' in html
     markdown = written["markdown"].read_text()
