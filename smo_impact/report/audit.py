@@ -124,7 +124,7 @@ def _markdown_table(frame: pd.DataFrame, max_rows: int = 25) -> str:
     shown = frame.head(max_rows)
     lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    more = f"\n_{len(frame) - max_rows} more rows not shown._\n" if len(frame) > max_rows else "\n"
+    more = f"\n_{len(frame) - max_rows} more rows in the CSV files._\n" if len(frame) > max_rows else "\n"
     return "\n".join(lines) + "\n" + more
 
 
@@ -177,7 +177,8 @@ def render_markdown(audit: Any, results: list[Any], figure_files: dict[str, str]
         if text:
             parts.append(text + "\n")
         if table is not None:
-            parts.append(_markdown_table(table))
+            # Failing raters/slices are listed in full: they are what the reader must act on.
+            parts.append(_markdown_table(table, len(table) if title.startswith("Failing") else 25))
     if figure_files:
         parts.append("## Plots\n")
         parts += [f"![{name}]({file})\n" for name, file in figure_files.items()]
@@ -205,7 +206,7 @@ def render_html(audit: Any, results: list[Any], figures: dict[str, bytes]) -> st
         if text:
             body.append(f"<p>{html.escape(text)}</p>")
         if table is not None:
-            shown = table.head(50)
+            shown = table if title.startswith("Failing") else table.head(50)
             cells = shown.map(_fmt) if not shown.empty else shown
             markup = cells.to_html(index=False, escape=True, border=0)
             for verdict in ("PASS", "FAIL"):

@@ -34,6 +34,7 @@ def test_report_files_plots_and_failing_raters(tmp_path):
     assert "## Failing: rater_agreement >= 0.99 for every rater with >= 5 judgements" in markdown
     worst = results[1].failing.iloc[0]
     assert f"| {worst['who']} | {worst['value']:.3f} | {worst['n']} |" in markdown
+    assert all(f"| {who} |" in markdown for who in results[1].failing["who"])  # listed in full
     assert "![rater_bias](rater_bias.png)" in markdown and (tmp_path / "out" / "rater_bias.png").stat().st_size > 5000
     raters = pd.read_csv(written["raters.csv"])
     assert len(raters) == 20 and raters["judgements"].sum() == 360
