@@ -44,3 +44,34 @@ def test_fewer_judgements_change_alpha_but_not_noise(toy_annotations):
     # coincidences o00 = 3, o11 = 10, o01 = o10 = 1 (n0 = 4, n1 = 11, n = 15):
     # alpha = 1 - (n - 1) * 2 / (2 * n0 * n1) = 1 - 14 * 2 / 88
     assert metrics["quality/krippendorff_alpha"] == pytest.approx(1 - 28 / 88)
+
+
+def test_every_run_logs_quality_of_its_training_labels():
+    from smo_impact.config import validate
+    from smo_impact.runner.experiment import prepare
+    from smo_impact.runner.run import execute_run
+    from tests.conftest import make_text_dataset
+
+    config = validate(
+        {
+            "name": "q",
+            "dataset": {"name": "md-agreement"},  # replaced by the generated data below
+            "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.3}}]},
+            "seeds": [0],
+            "evaluation": {"bootstrap": 0},
+        }
+    )
+    data = make_text_dataset(n_items=200, workers_per_item=3, seed=0)
+    _, context, specs, _ = prepare(config, dataset=data)
+    metrics = {spec.arm: execute_run(spec, context).metrics for spec in specs}
+    control, noisy = metrics["control"], metrics["noisy"]
+    assert control["quality/label_noise"] == 0.0
+    # The realized noise is the share of labels the noise step flipped.
+    assert noisy["quality/label_noise"] == pytest.approx(noisy["treatment/label_change_rate"])
+    assert 0.2 < noisy["quality/label_noise"] < 0.4
+    # The judgements are untouched by label noise: alpha is the same; raters now match fewer labels.
+    assert noisy["quality/krippendorff_alpha"] == control["quality/krippendorff_alpha"]
+    assert noisy["quality/rater_accuracy"] < control["quality/rater_accuracy"]
+    train = data.split_annotations("train")
+    matrix = train.pivot(index="worker", columns="task", values="label").to_numpy(float)
+    assert control["quality/krippendorff_alpha"] == pytest.approx(krippendorff.alpha(matrix, level_of_measurement="nominal"))
