@@ -85,6 +85,10 @@ class QualityAudit:
         step = on_step or (lambda name: None)
         items = data.items if self.split is None else data.split(self.split)
         annotations = data.annotations if self.split is None else data.split_annotations(self.split)
+        if annotations.empty:
+            where = f"split '{self.split}' of " if self.split else ""
+            splits = ", ".join(sorted(map(str, data.items["split"].unique())))
+            raise DataError(f"nothing to audit: {where}dataset '{data.name}' has no judgements (splits with items: {splits})")
         labels, positive = tuple(data.labels), data.positive_label
         # A rater who labeled an item twice is one coder on that unit: keep their first judgement.
         duplicated = annotations.duplicated(["task", "worker"])

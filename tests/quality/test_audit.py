@@ -72,6 +72,9 @@ def test_split_gold_and_bad_arguments():
     assert np.isnan(audit.summary_["krippendorff_alpha_low"])  # n_boot=0: no interval
     with pytest.raises(ConfigError, match="audit split must be one of train, dev, test or all; got 'validation'"):
         QualityAudit(split="validation")
+    no_train = AnnotationSet(data.name, items.assign(split="test"), data.annotations)
+    with pytest.raises(DataError, match="nothing to audit: split 'train' of dataset 'toy' has no judgements \\(splits with items: test\\)"):
+        QualityAudit(split="train").fit(no_train)
     with pytest.raises(DataError, match=r"gold column 'domain' holds 'a', which is not a declared label \[0, 1\]"):
         QualityAudit(n_boot=0, dawid_skene=False, gold_column="domain").fit(data)
 
