@@ -45,7 +45,8 @@ class SimulatePool:
     ``simulated_confusions`` artifact).
 
     Metrics: ``treatment/sim_raters``, ``treatment/sim_spammers``, ``treatment/sim_judgements``,
-    ``treatment/sim_judgement_accuracy``, ``treatment/sim_realized_fpr`` / ``fnr``, ``treatment/cost``.
+    ``treatment/sim_judgement_accuracy``, ``treatment/sim_realized_fpr`` / ``fnr``, and
+    ``treatment/cost`` when ``cost_per_judgement`` is set.
     """
 
     name: ClassVar[str] = "simulate_pool"
@@ -130,8 +131,9 @@ class SimulatePool:
             "treatment/sim_judgement_accuracy": float(correct.mean()),
             "treatment/sim_realized_fpr": float(says_pos[~is_pos].mean()) if (~is_pos).any() else 0.0,
             "treatment/sim_realized_fnr": float((~says_pos[is_pos]).mean()) if is_pos.any() else 0.0,
-            "treatment/cost": float(len(annotations) * p.cost_per_judgement),
         }
+        if p.cost_per_judgement > 0:  # no cost model given: report none rather than a cost of 0
+            self.metrics_["treatment/cost"] = float(len(annotations) * p.cost_per_judgement)
         self.artifacts_ = {"simulated_confusions": self.confusions_}
         workers = raters.copy()
         return state.evolve(annotations=annotations, labels=None, soft_labels=None, reference=truth, workers=workers)
