@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -374,6 +375,10 @@ class ExperimentConfig(Spec):
     def _non_empty_arms(cls, value: dict[str, list[StepSpec]]) -> dict[str, list[StepSpec]]:
         if not value:
             raise ValueError("at least one arm is required")
+        # Arm names end up in run names, metric names and file names: keep them plain.
+        bad = sorted(a for a in value if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(a)))
+        if bad:
+            raise ValueError(f"arm names may use letters, digits, _ and - only; got {bad}")
         return value
 
     @property
@@ -493,6 +498,8 @@ def load_raw(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> d
     """Read an experiment YAML, resolve ``from:`` includes, apply overrides."""
     path = Path(path)
     data = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path} is empty: an experiment config needs at least dataset and arms")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an experiment config must be a YAML mapping, got {type(data).__name__}")
     data = _resolve_includes(data, path.resolve().parent, (path.resolve(),))
@@ -574,11 +581,20 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
             if step.name in seen:
                 problems.append(f"{where}: treatment '{step.name}' appears twice in arm '{arm}'")
             seen.add(step.name)
+            treatment_cls = TREATMENTS.get(step.name)
             try:
-                params = TREATMENTS.get(step.name).Params.model_validate(step.params)
+                params = treatment_cls.Params.model_validate(step.params)
             except ValidationError as exc:
                 problems.extend(pydantic_problems(exc, f"{where}.{step.name}"))
                 continue
+            # A step that transforms aggregated labels needs an earlier step that produces them.
+            # `requires_labels` is a bool, or a function of the step's params (noise: level=aggregated).
+            requires = getattr(treatment_cls, "requires_labels", False)
+            requires = requires(params) if callable(requires) else requires
+            if requires and not any(
+                getattr(TREATMENTS.get(s.name), "produces_labels", False) for s in steps[:i] if s.name in TREATMENTS
+            ):
+                problems.append(f"{where}: '{step.name}' works on aggregated labels; put an 'aggregate' step before it")
             resolved_steps.append(StepSpec(name=step.name, params=params.model_dump(mode="json")))
         resolved_arms[arm] = resolved_steps
 

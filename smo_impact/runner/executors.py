@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from smo_impact.errors import SmoError
 from smo_impact.runner.plan import RunSpec
 from smo_impact.runner.run import RunContext, RunResult, execute_run
 
@@ -29,6 +30,7 @@ class Outcome:
     result: RunResult | None
     error: str | None = None  # "ExceptionType: message"
     traceback: str | None = None
+    user_error: SmoError | None = None  # bad config/data found mid-run: every run would hit it
     started_ms: int = 0
     ended_ms: int = 0
 
@@ -39,6 +41,16 @@ def compute(spec: RunSpec, context: RunContext) -> Outcome:
     try:
         result = execute_run(spec, context)
         return Outcome(spec, result, started_ms=started, ended_ms=int(time.time() * 1000))
+    except SmoError as exc:
+        return Outcome(
+            spec,
+            None,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+            user_error=exc,
+            started_ms=started,
+            ended_ms=int(time.time() * 1000),
+        )
     except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash
         return Outcome(
             spec,

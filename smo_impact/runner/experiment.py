@@ -127,6 +127,9 @@ def run_experiment(
                     outcome, config, context, tracker, parent_id, keys[spec.name], digest, control_run,
                     control_scores.get(control.name) if control else None,
                 )
+                if outcome.user_error is not None:
+                    # A config/data problem that surfaced mid-run would fail every run: stop, exit 2.
+                    raise outcome.user_error
                 if run.status == "FINISHED":
                     logged[spec.name] = run
                     if spec.is_control and outcome.result is not None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.data.schema import AnnotationSet
+from smo_impact.errors import DataError
 from smo_impact.evaluation.benchmarks import Benchmark, BenchmarkResult, build_benchmarks, score_benchmark
 from smo_impact.models import MODELS
 from smo_impact.models.base import DevSet
@@ -114,7 +115,13 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     for step, seed_seq in zip(spec.steps, step_seeds):
         treatment_cls = TREATMENTS.get(step.name)
         treatment = treatment_cls(treatment_cls.Params.model_validate(step.params))
-        state = treatment.apply(state, np.random.default_rng(seed_seq))
+        try:
+            state = treatment.apply(state, np.random.default_rng(seed_seq))
+        except (ValueError, KeyError) as exc:
+            # By convention a treatment raises ValueError for data it cannot treat (a pool that
+            # selects no one, a column the data lacks): a data/config problem, not a crash.
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise DataError(f"arm '{spec.arm}', step '{step.name}': {message}") from exc
         metrics.update(treatment.metrics_)
         if hasattr(treatment, "flip_matrix_"):
             artifacts[f"{step.name}_flip_matrix"] = treatment.flip_matrix_

@@ -18,8 +18,22 @@ from smo_impact.tracking.base import RunStatus, TrackedRun
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _PARAM_VALUE_LIMIT = 6000
 _BATCH = 100
-# Never log values of environment-like keys that look like secrets.
-_SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD)", re.IGNORECASE)
+# Secrets never reach the store: values of secret-looking keys, passwords inside URLs, and the
+# values of secret-looking environment variables are replaced by "***" in params and tags.
+_SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+
+
+def redact(key: str, value: Any, check_key: bool = True) -> str:
+    """The text to log for ``key: value``, with secrets masked."""
+    text = "" if value is None else str(value)
+    if check_key and _SECRET.search(key.rsplit(".", 1)[-1]):
+        return "***"
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    for name, secret in os.environ.items():
+        if len(secret) >= 6 and _SECRET.search(name) and secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 CONNECT_TIMEOUT_S = 5.0
@@ -92,6 +106,7 @@ class MlflowTracker:
         all_tags = dict(tags)
         if parent_id:
             all_tags["mlflow.parentRunId"] = parent_id
+        all_tags = {k: redact(k, v, check_key=False) for k, v in all_tags.items()}
         run = self.client.create_run(self.experiment_id, start_time=start_time_ms, run_name=name, tags=all_tags)
         return run.info.run_id
 
@@ -119,11 +134,7 @@ class MlflowTracker:
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        entries = [
-            Param(str(k)[:250], _param_value(v))
-            for k, v in params.items()
-            if not _SECRET.search(str(k))
-        ]
+        entries = [Param(str(k)[:250], _param_value(redact(str(k), v))) for k, v in params.items()]
         for i in range(0, len(entries), _BATCH):
             self.client.log_batch(run_id, params=entries[i : i + _BATCH])
 
@@ -144,7 +155,7 @@ class MlflowTracker:
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, redact(k, v, check_key=False)) for k, v in tags.items()])
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)

@@ -161,6 +161,7 @@ class Aggregate:
     """
 
     name: ClassVar[str] = "aggregate"
+    produces_labels: ClassVar[bool] = True  # later steps may work on aggregated labels
 
     class Params(TreatmentParams):
         method: Literal["majority", "dawid_skene", "one_coin_ds", "glad", "mace", "wawa"] = Field(

@@ -81,6 +81,11 @@ class Noise:
 
     name: ClassVar[str] = "noise"
 
+    @staticmethod
+    def requires_labels(params: Noise.Params) -> bool:
+        """Aggregated-level noise needs an 'aggregate' step before it (checked at validation)."""
+        return params.level == "aggregated"
+
     class Params(TreatmentParams):
         rate: float = Field(0.1, ge=0.0, le=1.0, description="Probability that a label flips (symmetric).")
         transitions: dict[Any, dict[Any, float]] | None = Field(
