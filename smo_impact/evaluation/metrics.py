@@ -115,10 +115,12 @@ def binary_metrics(
         "fpr": float(y_pred[negatives].mean()) if negatives.any() else float("nan"),
         "fnr": float(1 - y_pred[~negatives].mean()) if (~negatives).any() else float("nan"),
     }
+    # One ROC curve serves every operating point.
+    fpr, tpr, _ = roc_curve(y_true, score) if both_classes else (None, None, None)
     for level in FPR_LEVELS:
-        out[f"recall_at_fpr_{level}"] = recall_at_fpr(y_true, score, level)
+        out[f"recall_at_fpr_{level}"] = float(tpr[fpr <= level + _EPS].max()) if both_classes else float("nan")
     for level in RECALL_LEVELS:
-        out[f"fpr_at_recall_{level}"] = fpr_at_recall(y_true, score, level)
+        out[f"fpr_at_recall_{level}"] = float(fpr[tpr >= level - _EPS].min()) if both_classes else float("nan")
     out["ece"] = expected_calibration_error(y_true, score)
     out["brier"] = float(brier_score_loss(y_true, score, pos_label=1)) if len(y_true) else float("nan")
     if soft_target is not None:

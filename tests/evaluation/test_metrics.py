@@ -9,7 +9,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from smo_impact.evaluation.metrics import binary_metrics
+from smo_impact.evaluation.metrics import binary_metrics, fpr_at_recall, recall_at_fpr
 
 
 def test_binary_metrics_hand_computed():
@@ -68,3 +68,13 @@ def test_metrics_match_sklearn_on_random_scores():
     assert m["f1"] == pytest.approx(f1_score(y, pred))
     assert m["pr_auc"] == pytest.approx(average_precision_score(y, s))
     assert m["fpr"] == pytest.approx(confusion_matrix(y, pred)[0, 1] / np.sum(y == 0))
+
+
+def test_operating_points_agree_with_the_standalone_functions():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    s = rng.random(200) * 0.6 + y * 0.3
+    m = binary_metrics(y, s)
+    assert m["recall_at_fpr_0.05"] == recall_at_fpr(y, s, 0.05)
+    assert m["fpr_at_recall_0.9"] == fpr_at_recall(y, s, 0.9)
+    assert np.isnan(binary_metrics(np.ones(3), np.array([0.2, 0.6, 0.9]))["recall_at_fpr_0.01"])
