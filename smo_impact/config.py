@@ -208,7 +208,6 @@ class ModelSpec(Spec):
 
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_\-.]+$"  # MLflow-legal, no '/': a benchmark's metric prefix
 RESERVED_NAMESPACES = ("delta", "regression", "treatment", "summary", "time", "features", "runs", "quality")
-SUITES = ("hatecheck",)
 
 
 class BenchmarkSpec(Spec):

@@ -78,15 +78,13 @@ def reference_state(dataset: AnnotationSet, split: str, steps: list[StepSpec] | 
     from smo_impact.treatments import TREATMENTS, LabelState
 
     steps = [s if isinstance(s, StepSpec) else StepSpec.model_validate(s) for s in (steps or DEFAULT_REFERENCE)]
-    fields = {
-        "items": dataset.split(split).reset_index(drop=True),
-        "annotations": dataset.split_annotations(split).reset_index(drop=True),
-        "labels_set": tuple(dataset.labels),
-        "positive_label": dataset.positive_label,
-    }
-    if "workers" in LabelState.__dataclass_fields__:  # rater attributes, for rater_pool by attribute
-        fields["workers"] = dataset.workers
-    state = LabelState(**fields)
+    state = LabelState(
+        items=dataset.split(split).reset_index(drop=True),
+        annotations=dataset.split_annotations(split).reset_index(drop=True),
+        labels_set=tuple(dataset.labels),
+        positive_label=dataset.positive_label,
+        workers=dataset.workers,  # rater attributes, for rater_pool by attribute
+    )
     seeds = np.random.SeedSequence(REFERENCE_SEED).spawn(len(steps))
     for step, seed in zip(steps, seeds):
         cls = TREATMENTS.get(step.name)

@@ -14,7 +14,6 @@ from smo_impact.data.schema import AnnotationSet
 from smo_impact.errors import ConfigError, DataError
 from smo_impact.evaluation.benchmarks import build_benchmarks, score_benchmark, split_benchmark, with_suite_items
 from smo_impact.treatments import TREATMENTS
-from smo_impact.treatments.aggregate import majority_vote
 from smo_impact.treatments.base import TreatmentParams
 from tests.conftest import make_text_dataset
 
