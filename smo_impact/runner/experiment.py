@@ -117,7 +117,12 @@ def run_experiment(
     done = len(logged)
     try:
         # 3. Compute and log: controls first, since treatment runs are compared with them.
-        control_scores: dict[str, dict[str, BenchmarkResult]] = {}
+        control_scores: dict[str, dict[str, BenchmarkResult]] = {
+            # Controls reused from the store: their logged predictions allow the paired comparison.
+            c.name: _stored_scores(tracker, logged[c.name].run_id, config.evaluation.namespaces)
+            for c in specs
+            if c.is_control and c.name in logged and any(_control_of(s, specs) == c for s in todo)
+        }
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
             for outcome in executor.run(phase, context) if phase else ():
                 spec = outcome.spec
@@ -232,6 +237,13 @@ def _open_parent(tracker: Tracker, config: ExperimentConfig, dataset: Annotation
         tracker.end_run(parent_id, "FAILED")
         raise
     return parent_id
+
+
+def _stored_scores(tracker: Tracker, run_id: str, namespaces: list[str]) -> dict[str, BenchmarkResult]:
+    """A stored run's per-benchmark predictions (``predictions/<ns>.parquet``), as far as logged."""
+    load = getattr(tracker, "load_frame", None)
+    frames = {ns: load(run_id, f"predictions/{ns}.parquet") for ns in namespaces} if load else {}
+    return {ns: BenchmarkResult({}, frame) for ns, frame in frames.items() if frame is not None}
 
 
 def _control_of(spec: RunSpec, specs: list[RunSpec]) -> RunSpec | None:

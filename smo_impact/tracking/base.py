@@ -52,6 +52,11 @@ class Tracker(Protocol):
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None: ...
 
+    def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:
+        """A table logged with ``log_frame`` (None when absent): a resumed sweep reads its stored
+        control predictions back to compare new treatment runs with them item by item."""
+        ...
+
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str) -> None:
         """Log every file under ``local_dir`` as artifacts under ``artifact_path`` (e.g. a saved model)."""
         ...

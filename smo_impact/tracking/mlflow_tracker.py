@@ -170,6 +170,17 @@ class MlflowTracker:
             parent = str(Path(artifact_file).parent)
             self.client.log_artifact(run_id, str(path), None if parent == "." else parent)
 
+    def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:
+        """A table logged with :meth:`log_frame`, or None when the run has no such artifact."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = Path(self.client.download_artifacts(run_id, artifact_file, tmp))
+            except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+                return None
+            if not path.is_file():
+                return None
+            return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(run_id, figure, artifact_file)
 

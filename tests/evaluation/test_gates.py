@@ -86,5 +86,5 @@ def test_arm_verdicts_use_the_mean_over_seeds():
 def test_missing_paired_comparison_fails_a_count_gate():
     verdict = run_verdict({"delta/test/n": 0.0}, GateSpec(max_new_false_negatives=3), ["test"])
     assert verdict.reasons == [
-        "test: no paired comparison to count new false negatives (control run reused from the store; rerun with --force)"
+        "test: no paired comparison to count new false negatives (the control run was reused from the store without logged predictions; rerun with --force)"
     ]

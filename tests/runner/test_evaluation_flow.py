@@ -127,3 +127,22 @@ def test_functional_suite_is_scored_in_every_run(store, tmp_path):
     noisy = result.runs.set_index("arm").loc["noisy", "run_id"]
     failed = {a.path for a in client.list_artifacts(noisy, "functional")}
     assert {"functional/hatecheck_failed_cases.parquet", "functional/hatecheck_per_functionality.csv"} <= failed
+
+
+def test_resumed_sweep_compares_new_runs_with_the_stored_control(store, tmp_path):
+    """A treatment computed after its control was reused from the store is still paired item by item."""
+    data = make_text_dataset(300)
+    first = validate(_config(seeds=(0,)).to_dict())
+    run_experiment(first, lambda: MlflowTracker(store, "resume"), dataset=data)
+    raw = first.to_dict()
+    raw["arms"]["harsher"] = ["aggregate", {"noise": {"rate": 0.45}}]
+    second = run_experiment(validate(raw), lambda: MlflowTracker(store, "resume"), dataset=data)
+    assert second.reused == 2 and second.computed == 1
+    client = MlflowClient(store)
+    row = second.runs.set_index("arm").loc["harsher"]
+    control_id = second.runs.set_index("arm").loc["control", "run_id"]
+    before = _frame(client, control_id, "predictions/test.parquet", tmp_path / "c")
+    after = _frame(client, row["run_id"], "predictions/test.parquet", tmp_path / "t").set_index("task").loc[before["task"]]
+    new_fn = (before["reference"].to_numpy() == 1) & (before["predicted"].to_numpy() == 1) & (after["predicted"].to_numpy() == 0)
+    assert row["regression/test/new_false_negatives"] == new_fn.sum()
+    assert "delta/test/macro_f1_ci_low" in second.runs.columns
