@@ -115,12 +115,14 @@ def split_benchmark(
     items = items[items["task"].isin(labels.index)].reset_index(drop=True)
     if items.empty:
         raise DataError(f"benchmark '{namespace}': the reference pipeline kept no item of split '{split}'")
-    reference = (labels.reindex(items["task"]).to_numpy() == dataset.positive_label).astype(int)
-    if state.soft_labels is not None and dataset.positive_label in state.soft_labels.columns:
-        soft = state.soft_labels[dataset.positive_label].reindex(items["task"]).to_numpy(dtype=float)
+    # The state's label set, not the dataset's: a guideline step may redefine what is positive.
+    positive = state.positive_label
+    reference = (labels.reindex(items["task"]).to_numpy() == positive).astype(int)
+    if state.soft_labels is not None and positive in state.soft_labels.columns:
+        table = state.soft_labels.reindex(items["task"])
     else:
-        counts = vote_counts(state.annotations, dataset.labels).reindex(items["task"])
-        soft = (counts[dataset.positive_label] / counts.sum(axis=1)).to_numpy(dtype=float)
+        table = vote_counts(state.annotations, state.labels_set).reindex(items["task"])
+    soft = (table[positive] / table.sum(axis=1)).to_numpy(dtype=float)
     columns = tuple(dataset.slice_columns if slice_columns is None else slice_columns)
     missing = [c for c in columns if c not in items.columns]
     if missing:
