@@ -9,6 +9,7 @@ from smo_impact.config import EvaluationSpec
 from smo_impact.data.catalog import load_dataset
 from smo_impact.evaluation.benchmarks import build_benchmarks, score_benchmark, suite_benchmark
 from smo_impact.treatments.aggregate import majority_vote
+from tests.conftest import REPO
 
 
 @pytest.mark.integration
@@ -58,3 +59,20 @@ def test_hs_brexit_target_group_view_is_that_groups_majority(mirror):
     assert view.reference.tolist() == by_hand.reindex(view.items["task"]).astype(int).tolist()
     all_raters = build_benchmarks(data, spec)[0]
     assert view.reference.sum() != all_raters.reference.sum()  # the group sees more (or less) hate
+
+
+@pytest.mark.integration
+def test_hs_brexit_reference_under_another_guideline(mirror):
+    """A reference guideline is a pipeline step too: 'hate or offensive' flags more test tweets."""
+    from smo_impact.config import read_yaml
+
+    guideline = read_yaml(REPO / "configs" / "treatments" / "guidelines" / "hs_brexit_hate_or_offensive.yaml")
+    data = load_dataset("hs-brexit")
+    spec = EvaluationSpec(benchmarks=[{"name": "hate_or_offensive", "split": "test", "reference": [guideline, "aggregate"]}])
+    plain, broad = build_benchmarks(data, spec)
+    test = data.split_annotations("test")
+    by_hand = majority_vote(
+        test.assign(label=((test["label"] == 1) | (test["offensive"] == 1)).astype(int)), (0, 1), 1, "positive"
+    )
+    assert broad.reference.tolist() == by_hand.reindex(broad.items["task"]).astype(int).tolist()
+    assert broad.reference.sum() > plain.reference.sum()
