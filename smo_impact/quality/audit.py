@@ -52,6 +52,8 @@ class QualityAudit:
         levels_: Share of items per agreement level.
         slices_: Agreement per item slice and rater group.
         rater_slices_: Flag rates per rater and slice.
+        flag_labels_: Labels counted as flagging (a rating scale's harmful grades, or the positive label).
+        gold_column_: The items column used as gold, or None.
     """
 
     def __init__(
@@ -108,7 +110,7 @@ class QualityAudit:
 
         step("raters")
         # Flagging means a harmful label: the dataset's binary rule on a rating scale, else the positive label.
-        flag_labels = tuple(getattr(data, "binary_positive", ()) or ()) or (positive,)
+        flag_labels = tuple(data.binary_positive) or (positive,)
         self.flag_labels_ = flag_labels
         judgements = judgement_table(annotations, labels, positive, flag_labels)
         gold = self._gold(items, labels)

@@ -1,8 +1,10 @@
 """Quality targets (KPIs): declared in YAML, checked against an audit, each passes or fails.
 
-A targets file::
+A targets file (each target a mapping, or the same as one line)::
 
     targets:
+      - alpha >= 0.6
+      - rater_agreement >= 0.7 for every rater with >= 50 judgements
       - {metric: krippendorff_alpha, min: 0.6}
       - {metric: rater_agreement, per: rater, min: 0.7, min_judgements: 50}
       - {metric: flag_bias, per: rater_slice, min: -0.25, max: 0.25, min_judgements: 30}
@@ -15,6 +17,7 @@ rater group) or every rater within every slice. Raters and slices below ``min_ju
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +63,39 @@ METRICS: dict[str, dict[str, str]] = {
     },
 }
 Scope = Literal["dataset", "rater", "slice", "rater_slice"]
+ALIASES = {"alpha": "krippendorff_alpha"}
+
+_NUMBER = r"-?\d+(?:\.\d*)?(?:[eE]-?\d+)?"
+_SENTENCE = re.compile(
+    rf"^\s*(?P<metric>[A-Za-z_]+)\s*(?P<op>>=|<=)\s*(?P<value>{_NUMBER})"
+    rf"(?:\s+and\s+(?P<op2>>=|<=)\s*(?P<value2>{_NUMBER}))?"
+    r"(?:\s+for\s+every\s+(?P<per>rater\s+in\s+every\s+slice|rater|slice))?"
+    r"(?:\s+with\s*>=\s*(?P<floor>\d+)\s+(?P<unit>judgements|items))?\s*$"
+)
+
+
+def parse_target(sentence: str) -> dict[str, Any]:
+    """Parse the one-line form of a target into its mapping.
+
+    Grammar: ``METRIC (>=|<=) NUMBER [and (>=|<=) NUMBER] [for every rater|slice|rater in every
+    slice] [with >= N judgements|items]``, e.g. ``alpha >= 0.6`` or ``flag_bias >= -0.2 and <= 0.2
+    for every rater with >= 50 judgements``.
+    """
+    match = _SENTENCE.match(sentence)
+    if not match:
+        raise ValueError(
+            f"cannot read target {sentence!r}; write e.g. 'alpha >= 0.6' or "
+            "'rater_agreement >= 0.7 for every rater with >= 50 judgements'"
+        )
+    target: dict[str, Any] = {"metric": ALIASES.get(match["metric"], match["metric"])}
+    for op, value in ((match["op"], match["value"]), (match["op2"], match["value2"])):
+        if op:
+            target["min" if op == ">=" else "max"] = float(value)
+    per = (match["per"] or "dataset").split()
+    target["per"] = "rater_slice" if len(per) > 1 else per[0]
+    if match["floor"]:
+        target["min_items" if match["unit"] == "items" else "min_judgements"] = int(match["floor"])
+    return target
 
 
 class Target(Spec):
@@ -72,6 +108,12 @@ class Target(Spec):
     min_judgements: int = Field(0, ge=0, description="rater/rater_slice: judge only cells with this many judgements.")
     min_items: int = Field(0, ge=0, description="slice: judge only slices with this many items.")
     name: str | None = Field(None, description="Display name; default: derived from the target.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_sentence(cls, value: Any) -> Any:
+        # "rater_agreement >= 0.7 for every rater with >= 50 judgements" is shorthand for the mapping.
+        return parse_target(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> Target:

@@ -103,3 +103,29 @@ def test_load_targets_round_trip(tmp_path):
     path.write_text("targets:\n  - {metric: krippendorff_alpha, min: 0.6, name: overall alpha}\n")
     spec = load_targets(path)
     assert isinstance(spec, TargetsFile) and spec.targets[0].label == "overall alpha"
+
+
+@pytest.mark.parametrize(
+    "sentence, mapping",
+    [
+        ("alpha >= 0.6", {"metric": "krippendorff_alpha", "min": 0.6}),
+        ("rater_agreement >= 0.7 for every rater with >= 50 judgements",
+         {"metric": "rater_agreement", "per": "rater", "min": 0.7, "min_judgements": 50}),
+        ("flag_bias >= -0.2 and <= 0.2 for every rater in every slice with >= 30 judgements",
+         {"metric": "flag_bias", "per": "rater_slice", "min": -0.2, "max": 0.2, "min_judgements": 30}),
+        ("percent_agreement >= 0.9 for every slice with >= 100 items",
+         {"metric": "percent_agreement", "per": "slice", "min": 0.9, "min_items": 100}),
+        ("positive_rate <= 0.5", {"metric": "positive_rate", "max": 0.5}),
+    ],
+)
+def test_one_line_targets_mean_the_same_as_mappings(sentence, mapping):
+    target = Target.model_validate(sentence)
+    assert target == Target.model_validate(mapping)
+    assert Target.model_validate(target.label) == target  # the label reads back as the same target
+
+
+def test_unreadable_one_line_target(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("targets:\n  - alpha >= 0.6\n  - alpha > 0.6\n")
+    with pytest.raises(ConfigError, match=r"targets\[1\]: cannot read target 'alpha > 0.6'; write e.g. 'alpha >= 0.6'"):
+        load_targets(path)
