@@ -109,8 +109,10 @@ class DatasetSpec(Spec):
     where: dict[str, list[Label]] = Field(
         default_factory=dict, description="Keep only judgements whose column value is listed, e.g. {lang: [en]}."
     )
-    duplicates: Literal["error", "first", "last"] = Field(
-        "error", description="A second judgement by the same worker on the same task: error, or keep first/last."
+    duplicates: Literal["error", "first", "last"] | None = Field(
+        None,
+        description="A second judgement by the same worker on the same task: error, or keep first/last. "
+        "Default: error for your own data, the documented policy for built-ins.",
     )
     leakage: Literal["error", "dedupe", "warn"] | None = Field(
         None,
@@ -594,6 +596,13 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
                 getattr(TREATMENTS.get(s.name), "produces_labels", False) for s in steps[:i] if s.name in TREATMENTS
             ):
                 problems.append(f"{where}: '{step.name}' works on aggregated labels; put an 'aggregate' step before it")
+            # ... and a step that works on raw judgements must come before the aggregation.
+            on_judgements = getattr(treatment_cls, "requires_judgements", False)
+            on_judgements = on_judgements(params) if callable(on_judgements) else on_judgements
+            if on_judgements and any(
+                getattr(TREATMENTS.get(s.name), "produces_labels", False) for s in steps[:i] if s.name in TREATMENTS
+            ):
+                problems.append(f"{where}: '{step.name}' works on individual judgements; put it before the 'aggregate' step")
             resolved_steps.append(StepSpec(name=step.name, params=params.model_dump(mode="json")))
         resolved_arms[arm] = resolved_steps
 

@@ -157,3 +157,16 @@ def test_config_hash_is_stable_and_sensitive():
     b = validate(dict(BASE))
     c = validate({**BASE, "seeds": [0, 1, 2]})
     assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_judgement_steps_after_aggregation_are_config_errors():
+    raw = {**BASE, "arms": {"control": ["aggregate"],
+                            "late": ["aggregate", {"rater_pool": {"by": "per_item", "k": 1}}, {"noise": {"level": "judgement"}}],
+                            "early": [{"clean": {}}, "aggregate"]}, "sweep": {}}
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    assert info.value.problems == [
+        "arms.late[1]: 'rater_pool' works on individual judgements; put it before the 'aggregate' step",
+        "arms.late[2]: 'noise' works on individual judgements; put it before the 'aggregate' step",
+        "arms.early[0]: 'clean' works on aggregated labels; put an 'aggregate' step before it",
+    ]

@@ -27,6 +27,7 @@ class Budget:
     """
 
     name: ClassVar[str] = "budget"
+    requires_judgements: ClassVar[bool] = True  # checked at validation: comes before 'aggregate'
 
     class Params(TreatmentParams):
         budget: float = Field(gt=0.0, description="Total spend, in cost units.")

@@ -31,6 +31,7 @@ class Clean:
     """
 
     name: ClassVar[str] = "clean"
+    requires_labels: ClassVar[bool] = True  # checked at validation: an 'aggregate' step comes first
 
     class Params(TreatmentParams):
         method: Literal["cleanlab", "agreement"] = Field("cleanlab", description="How suspicious labels are found.")

@@ -100,6 +100,7 @@ class Guideline:
     """
 
     name: ClassVar[str] = "guideline"
+    requires_judgements: ClassVar[bool] = True  # checked at validation: comes before 'aggregate'
 
     class Params(TreatmentParams):
         version: str = Field(description="Guideline version name, e.g. v2.")

@@ -86,6 +86,11 @@ class Noise:
         """Aggregated-level noise needs an 'aggregate' step before it (checked at validation)."""
         return params.level == "aggregated"
 
+    @staticmethod
+    def requires_judgements(params: Noise.Params) -> bool:
+        """Judgement-level noise goes before the 'aggregate' step (checked at validation)."""
+        return params.level == "judgement"
+
     class Params(TreatmentParams):
         rate: float = Field(0.1, ge=0.0, le=1.0, description="Probability that a label flips (symmetric).")
         transitions: dict[Any, dict[Any, float]] | None = Field(

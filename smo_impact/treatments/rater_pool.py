@@ -49,6 +49,7 @@ class RaterPool:
     """
 
     name: ClassVar[str] = "rater_pool"
+    requires_judgements: ClassVar[bool] = True  # checked at validation: comes before 'aggregate'
 
     class Params(TreatmentParams):
         by: Literal["attribute", "quality", "per_item", "random"] = Field(description="How the pool is chosen.")
