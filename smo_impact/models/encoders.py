@@ -59,7 +59,10 @@ def check_encoder_name(name: str) -> str:
 
 def _source(name: str) -> str:
     """What transformers should load for ``name`` (tiny takes its tokenizer from MiniLM)."""
-    return str(minilm_path()) if name in (MINILM, TINY) else str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+    if name in (MINILM, TINY):
+        return str(minilm_path())
+    path = Path(name).expanduser()
+    return str(path) if path.exists() else name  # else a hub name
 
 
 def fingerprint(name: str, init_seed: int) -> dict[str, Any]:
