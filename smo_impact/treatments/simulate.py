@@ -122,7 +122,8 @@ class SimulatePool:
             }
         ).infer_objects()
         self.raters_ = raters
-        self.confusions_ = self._confusions(annotations, truth, pos, worker_names)
+        planted = raters.set_index("worker").rename(columns={"type": "planted_type", "accuracy": "planted_accuracy"})
+        self.confusions_ = planted.join(self._confusions(annotations, truth, pos, worker_names))
         correct = (annotations["label"].to_numpy() == truth.to_numpy()[task_idx])
         self.metrics_ = {
             "treatment/sim_raters": float(p.n_raters),
