@@ -115,9 +115,19 @@ def run(
             label = f"{run_spec.name}" + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
 
-        result = run_experiment(
-            spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress, executor=pool, force=force
-        )
+        try:
+            result = run_experiment(
+                spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress, executor=pool, force=force
+            )
+        except KeyboardInterrupt:
+            # Click would print "Aborted!" and exit 1; say what happened to the runs instead.
+            progress.stop()
+            err_console.print(
+                "[red]interrupted[/red]: the parent run and any run being logged were marked KILLED; "
+                "rerun the same command to resume",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
         progress.update(task, description="done")
 
     if not result.summary.empty:

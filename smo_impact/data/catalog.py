@@ -74,6 +74,8 @@ class DatasetInfo:
     rater_attributes: dict[str, str] = field(default_factory=dict)
     leakage: str = "error"
     upstream: str = ""
+    # Default policy for a second judgement by the same rater on an item (DatasetSpec.duplicates).
+    duplicates: str = "error"
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
@@ -233,6 +235,8 @@ register_builtin(
     raters=819,
     item_fields={"domain": "BLM, Elections2020 or Covid-19 (LeWiDi other_info.domain)"},
     upstream="Le-Wi-Di/le-wi-di.github.io",
+    # The release has one rater listed twice on one item (test-2038, Ann448): keep the first.
+    duplicates="first",
 )
 
 register_builtin(

@@ -64,7 +64,7 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
     items = data.items
     if spec.where:
         items = items.loc[isin(items["task"], annotations["task"])]
-    annotations = resolve_duplicates(annotations, spec.duplicates, source)
+    annotations = resolve_duplicates(annotations, spec.duplicates or info.duplicates, source)
     check_text(items, source)
     items = text_leakage(items, spec.leakage or info.leakage, source)
     annotations = annotations.loc[isin(annotations["task"], items["task"])]
@@ -141,7 +141,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     rows = split_per_task(rows, leakage, source)
 
     # 4. Judgements: duplicates; items: text, leakage.
-    rows = resolve_duplicates(rows, spec.duplicates, source)
+    rows = resolve_duplicates(rows, spec.duplicates or "error", source)
     item_columns = [c for c in item_columns if c in rows.columns]
     items = rows.drop_duplicates("task")[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING]]
     check_item_consistency(rows, [c for c in item_columns if c not in ("task", "split")], source)

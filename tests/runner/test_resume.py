@@ -94,3 +94,33 @@ def _runs(client):
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id], "tags.`smo.kind` = 'run'", max_results=1000)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("executor", ["sequential", "local"])
+def test_ctrl_c_leaves_nothing_running(tmp_path, mirror, executor):
+    config_path = tmp_path / "exp.yaml"
+    config_path.write_text(yaml.safe_dump({**CONFIG, "execution": {"executor": executor, "workers": 2}}))
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    exe = str(Path(sys.executable).parent / "smo-impact")
+    proc = subprocess.Popen([exe, "run", str(config_path)], env={**os.environ, "MLFLOW_TRACKING_URI": store},
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    client = MlflowClient(store)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        try:
+            if sum(r.info.status == "FINISHED" for r in _runs(client)) >= 2:
+                break
+        except Exception:  # noqa: BLE001 - the store may not exist yet
+            continue
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    experiment = client.get_experiment_by_name("resume")
+    everything = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert not [r for r in everything if r.info.status == "RUNNING"]
+    parent = [r for r in everything if r.data.tags.get("smo.kind") == "experiment"]
+    assert [p.info.status for p in parent] == ["KILLED"]
