@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from smo_impact.analysis.impact import log_impact
 from smo_impact.config import ExperimentConfig
 from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.loader import load_data
@@ -150,6 +151,8 @@ def run_experiment(
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
+        if not runs.empty:  # dose-response slopes, quality vs outcome, cost frontier
+            log_impact(tracker, parent_id, runs, config.control, config.evaluation.split)
         gates = _log_gates(tracker, parent_id, config, runs)
         if not gates.empty:  # the terminal summary shows each arm's verdict
             table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")

@@ -1,0 +1,1 @@
+"""Analysis across runs: quality -> outcome (impact), root-cause attribution."""
