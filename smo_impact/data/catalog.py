@@ -52,6 +52,8 @@ class DatasetInfo:
         annotation_fields: Extra per-judgement answer columns and their meaning.
         rater_attributes: Workers-table columns (besides ``worker``) and their meaning.
         leakage: Default leakage policy (``error`` unless the official splits share texts).
+        duplicates: Default policy for a repeated (task, worker) judgement (``error`` unless the
+            release has such repeats, e.g. MD-Agreement keeps the first).
         upstream: The GitHub repository the files come from.
     """
 

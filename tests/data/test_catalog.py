@@ -139,3 +139,22 @@ def test_convabuse_binary_default_reaches_the_runner(mirror):
     raw = load_dataset("convabuse-lewidi").annotations
     assert int(dataset.annotations["label"].sum()) == int(raw["label"].isin([-1, -2, -3]).sum())
     assert len(specs) == 1
+
+
+def test_builtin_where_filter_on_an_item_column(mirror):
+    data = load_data(DatasetSpec(name="md-agreement", where={"domain": ["BLM"]}))
+    assert set(data.items["domain"]) == {"BLM"}
+    assert set(data.annotations["task"]) == set(data.items["task"])
+    raw = load_dataset("md-agreement").annotations
+    blm = raw.loc[raw["task"].isin(set(data.items["task"]))]
+    # 5 per item, less the release's one repeated (task, worker) pair, which is BLM (test-2038)
+    assert len(data.annotations) == len(blm) - 1 == 5 * len(data.items) - 1
+    with pytest.raises(DataError, match=r"dataset 'md-agreement': dataset.where names column 'topic', which does not exist"):
+        load_data(DatasetSpec(name="md-agreement", where={"topic": ["x"]}))
+
+
+def test_md_agreement_repeated_judgement_is_resolved_by_its_documented_policy(mirror):
+    assert get_info("md-agreement").duplicates == "first"
+    assert len(load_data(DatasetSpec(name="md-agreement")).annotations) == 53765 - 1
+    with pytest.raises(DataError, match=r"dataset 'md-agreement': 1 duplicate \(task, worker\) judgement\(s\), e.g. task 'test-2038' worker 'Ann448'"):
+        load_data(DatasetSpec(name="md-agreement", duplicates="error"))
