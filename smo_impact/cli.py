@@ -404,6 +404,47 @@ def audit(
         raise typer.Exit(1)
 
 
+TrackingUriOption = Annotated[
+    Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+]
+
+
+@app.command()
+def export(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name (its latest parent run) or a run id.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet | csv | sqlite | duckdb")] = "parquet",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: export/<experiment>).")] = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Export an experiment's runs, metrics, params, quality, regressions and rater statistics as tidy tables."""
+    from smo_impact.report.export import export_experiment
+
+    with console.status(f"reading {experiment}") as status:
+        paths = export_experiment(
+            experiment, out or Path("export") / experiment, fmt, tracking_uri,
+            progress=lambda name: status.update(f"reading artifacts of {name}"),
+        )
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def report(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name (its latest parent run) or a run id.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: reports/<experiment>).")] = None,
+    tracking_uri: TrackingUriOption = None,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Also log the report on the parent run (report/).")] = True,
+) -> None:
+    """Build an HTML + Markdown report of an experiment from the MLflow store."""
+    from smo_impact.report.experiment_report import report_experiment
+
+    with console.status(f"building the report of {experiment}"):
+        written, parent_id = report_experiment(experiment, out, tracking_uri, log)
+    console.print(f"Report: {written['html']} and {written['markdown']}", highlight=False)
+    if log:
+        console.print(f"Logged on parent run {parent_id} under report/", highlight=False)
+
+
 def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Data warnings (single-judgement items, sparse raters, kept leakage) as one readable line."""
     if category.__name__ == "DataWarning":  # by name: importing the data package here costs pandas

@@ -7,6 +7,7 @@ the process that ran the experiment. Like ``mlflow_tracker``, this module may im
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ class StoredRun(TrackedRun):
     parent_id: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
+    metric_steps: dict[str, int] = field(default_factory=dict)  # step of each metric's latest value
 
 
 @dataclass
@@ -67,6 +69,8 @@ class MlflowReader:
 
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # One download per artifact: MLflow's per-file progress bars would bury the CLI's own output.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.uri = resolve_tracking_uri(uri)
         self.client = MlflowClient(tracking_uri=self.uri)
 
@@ -160,6 +164,7 @@ def _stored(run) -> StoredRun:  # noqa: ANN001 - an mlflow.entities.Run
         run.info.run_id, run.info.status, tags, dict(run.data.metrics), dict(run.data.params),
         name=run.info.run_name or "", parent_id=tags.get("mlflow.parentRunId"),
         start_ms=run.info.start_time, end_ms=run.info.end_time,
+        metric_steps={m.key: m.step for m in getattr(run.data, "_metric_objs", [])},
     )
 
 
