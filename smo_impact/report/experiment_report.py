@@ -129,7 +129,7 @@ def render_html(report: ExperimentReport) -> str:
     """The report as one self-contained HTML page (PNG figures embedded as base64 data URIs)."""
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1150px}table{border-collapse:collapse;"
-        "font-size:13px;margin-bottom:1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "font-size:13px;margin-bottom:1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}"
         "th{background:#f3f3f3}img{max-width:48%;margin:0.5em 1% 0.5em 0}pre{background:#f7f7f7;padding:1em}"
     )
     body = [f"<h1>{html.escape(report.title)}</h1>"]
