@@ -75,6 +75,7 @@ def test_frontier_marks_dominated_points():
     assert table["on_frontier_macro_f1"].to_dict() == {"cheap": True, "mid": False, "expensive": True}
 
 
+@pytest.mark.slow  # six real runs with MLflow logging: 40-140 s on 2 shared cores
 def test_experiment_logs_impact_on_the_parent_run(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     config = validate({
