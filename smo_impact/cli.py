@@ -445,6 +445,41 @@ def report(
         console.print(f"Logged on parent run {parent_id} under report/", highlight=False)
 
 
+@app.command()
+def rca(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    run_name: Annotated[str, typer.Argument(help="Treatment run name, e.g. 'md-agreement:arm=label_noise,noise.rate=0.4,seed=0'.")],
+    by: Annotated[str, typer.Option(help="Comma-separated grouping: step, cause, worker, or item columns (e.g. domain).")] = "step,cause",
+    metric: Annotated[str, typer.Option(help="macro_f1 | recall | f1 | accuracy on the primary benchmark.")] = "macro_f1",
+    top_k: Annotated[int, typer.Option(min=1, help="Groups reverted together for the explained fraction.")] = 3,
+    overrides: SetOption = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Root-cause attribution: which groups of a treatment run's label changes caused its regression.
+
+    Logs the ranking on the stored run of the same spec (rca/), where `smo-impact report` shows it.
+    """
+    from rich.table import Table
+
+    from smo_impact.analysis.rca import attribute_run
+    from smo_impact.config import load_config
+    from smo_impact.tracking.mlflow_tracker import MlflowTracker
+
+    spec = load_config(config, overrides or [])
+    tracker = MlflowTracker(tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name)
+    with console.status(f"attributing {run_name}"):
+        result, run_id = attribute_run(spec, run_name, tracker, by=tuple(b.strip() for b in by.split(",")), metric=metric, top_k=top_k)
+    table = Table(title=f"{run_name}: {metric} {result.treated_score_:.3f} vs control {result.control_score_:.3f} "
+                        f"(regression {result.regression_:+.3f})", title_justify="left")
+    for column in ("dimension", "group", "changes", "recovered", "fraction"):
+        table.add_column(column, justify="left" if column in ("dimension", "group") else "right")
+    for row in result.ranking_.head(15).itertuples():
+        table.add_row(row.dimension, row.group, str(row.changes), f"{row.recovered:+.4f}", f"{row.fraction:.2f}")
+    console.print(table)
+    console.print(f"top {top_k} groups reverted together explain {result.explained_:.0%} of the regression", highlight=False)
+    console.print(f"logged on run {run_id} under rca/" if run_id else "not logged: no finished run of this spec in the store", highlight=False)
+
+
 def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Data warnings (single-judgement items, sparse raters, kept leakage) as one readable line."""
     if category.__name__ == "DataWarning":  # by name: importing the data package here costs pandas

@@ -198,4 +198,42 @@ def _unit(matrix: Any) -> Any:
     return normalize(matrix)
 
 
-__all__ = ["RootCauseAttribution", "treat"]
+def attribute_run(
+    config: Any, run_name: str, tracker: Any | None = None, dataset: Any | None = None, **options: Any
+) -> tuple[RootCauseAttribution, str | None]:
+    """Attribute the regression of the planned run ``run_name`` of ``config`` vs its seed's control.
+
+    With a ``tracker``, the result is logged on the stored run of the same key (same spec and data):
+    ``rca/ranking.csv``, ``rca/neighbours.parquet``, metrics ``rca/regression``, ``rca/explained``.
+    Returns the fitted attribution and the id of the run it was logged on (None when not logged).
+
+    Raises:
+        ConfigError: when the config plans no run of that name, or it is a control run.
+    """
+    import difflib
+
+    from smo_impact.runner.experiment import prepare
+
+    data, ctx, specs, _ = prepare(config, dataset=dataset)
+    names = [s.name for s in specs if not s.is_control]
+    spec = next((s for s in specs if s.name == run_name), None)
+    if spec is None or spec.is_control:
+        close = difflib.get_close_matches(run_name, names, n=1)
+        hint = f"Did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(f"no treatment run '{run_name}' in experiment '{config.name}'. {hint}Treatment runs: {', '.join(sorted(names))}")
+    control = next(s for s in specs if s.is_control and s.seed == spec.seed)
+    rca = RootCauseAttribution(**options).fit(spec, control, ctx)
+    if tracker is None:
+        return rca, None
+    stored = tracker.find_runs({"smo.run_key": spec.key(config, data.digest())}, statuses=("FINISHED",))
+    if not stored:
+        return rca, None
+    run_id = stored[0].run_id
+    tracker.log_frame(run_id, rca.ranking_.assign(model=rca.model_used_, metric=rca.metric), "rca/ranking.csv")
+    if not rca.neighbours_.empty:
+        tracker.log_frame(run_id, rca.neighbours_.astype({"label_before": str, "label_after": str}), "rca/neighbours.parquet")
+    tracker.log_metrics(run_id, {"rca/regression": rca.regression_, "rca/explained": rca.explained_})
+    return rca, run_id
+
+
+__all__ = ["RootCauseAttribution", "attribute_run", "treat"]

@@ -97,9 +97,7 @@ def build_report(reader: MlflowReader, stored: StoredExperiment) -> ExperimentRe
         regressions,
         [n for n in figures if n.startswith(("regressions_", "functional_"))],
     ))
-    sections.append(Section(
-        "Root-cause attribution", "Not computed: root-cause attribution (analysis/rca.py) is not implemented yet."
-    ))
+    sections.append(_rca_section(reader, stored))
     shown = set().union(*(s.figures for s in sections))
     rest = [n for n in figures if n not in shown]
     if rest:
@@ -255,6 +253,26 @@ def _top_regressions(reader: MlflowReader, stored: StoredExperiment) -> pd.DataF
     )
     top["text"] = top["text"].astype(str).str.slice(0, 160)
     return top.reset_index(drop=True)
+
+
+def _rca_section(reader: MlflowReader, stored: StoredExperiment) -> Section:
+    """The attribution rankings stored on child runs by ``smo-impact rca`` (top groups per run)."""
+    frames = []
+    for run in stored.children:
+        if "rca/ranking.csv" in reader.list_artifacts(run.run_id, "rca"):
+            ranking = reader.load_frame(run.run_id, "rca/ranking.csv")
+            explained = run.metrics.get("rca/explained", float("nan"))
+            frames.append(ranking.head(5).assign(run=run.name, explained_by_top=explained))
+    if not frames:
+        return Section("Root-cause attribution", "No attribution stored yet: run `smo-impact rca CONFIG RUN_NAME`.")
+    table = pd.concat(frames, ignore_index=True)
+    cols = ["run", "dimension", "group", "changes", "recovered", "fraction", "explained_by_top", "model"]
+    return Section(
+        "Root-cause attribution",
+        "Groups of each attributed run's label changes, ranked by the share of its regression that "
+        "reverting them (and retraining) recovers; explained_by_top = the top groups reverted together.",
+        table[[c for c in cols if c in table.columns]],
+    )
 
 
 def _provenance(stored: StoredExperiment) -> pd.DataFrame:
