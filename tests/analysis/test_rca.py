@@ -74,3 +74,18 @@ def test_bad_dimension_and_metric_are_one_line_errors(planned):
         RootCauseAttribution(metric="auc")
     with pytest.raises(ConfigError, match=r"rca cannot group changes by \['rater'\]; use step, cause, worker or an item column \(domain"):
         RootCauseAttribution(by=("rater",)).fit(treated, control, ctx)
+
+
+def test_attribute_run_names_the_planned_runs_when_the_name_is_wrong():
+    from smo_impact.analysis.rca import attribute_run
+
+    config = validate({
+        "name": "rca", "dataset": {"name": "md-agreement"},
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.3}}]},
+        "seeds": [0], "model": {"name": "tfidf_logreg", "params": {"min_df": 1}}, "evaluation": {"bootstrap": 0},
+    })
+    with pytest.raises(ConfigError, match=r"no treatment run 'toy:arm=noisy,seed=0' in experiment 'rca'\. "
+                       r"Did you mean 'md-agreement:arm=noisy,seed=0'\? Treatment runs: md-agreement:arm=noisy,seed=0"):
+        attribute_run(config, "toy:arm=noisy,seed=0", dataset=make_text_dataset(200))
+    rca, logged = attribute_run(config, "md-agreement:arm=noisy,seed=0", dataset=make_text_dataset(200), by=("step",))
+    assert logged is None and rca.ranking_["fraction"].tolist() == pytest.approx([1.0])

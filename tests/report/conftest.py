@@ -50,6 +50,12 @@ def stored(tmp_path_factory):
             if arm == "control":
                 quality = pd.DataFrame({"agreement": [0.9, 0.6], "judgements": [10, 4]}, index=["w1", "w2"])
                 tracker.log_text(run, quality.to_csv(), "treatment/rater_quality.csv")
+            if rate == 0.4 and seed == 0:  # as `smo-impact rca` logs it
+                tracker.log_frame(run, pd.DataFrame({
+                    "dimension": ["domain", "domain"], "group": ["covid", "brexit"], "changes": [30, 10],
+                    "recovered": [0.15, 0.05], "fraction": [0.75, 0.25], "model": "tfidf_logreg",
+                }), "rca/ranking.csv")
+                tracker.log_metrics(run, {"rca/explained": 1.0})
             tracker.end_run(run)
             ids[name] = run
             rows.append({"arm": arm, "grid": grid, "grid_params": {} if rate is None else {"noise.rate": rate},
