@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from smo_impact.analysis.impact import analyze, fit_line, frontier
+from smo_impact.analysis.impact import analyze, fit_line, frontier, frontier_figure
 from smo_impact.config import validate
 from smo_impact.runner.experiment import run_experiment
 from smo_impact.tracking.mlflow_tracker import MlflowTracker
@@ -73,6 +73,10 @@ def test_frontier_marks_dominated_points():
     assert table.loc["cheap", "cost"] == 100.0 and table.loc["cheap", "test/macro_f1"] == pytest.approx(0.61)
     # mid costs more than cheap and scores less: dominated
     assert table["on_frontier_macro_f1"].to_dict() == {"cheap": True, "mid": False, "expensive": True}
+    figure = frontier_figure(analyze(runs.assign(grid_params=[{}] * 4), "cheap"))
+    (ax,) = figure.axes
+    assert ax.get_xlabel() == "annotation cost (treatment/cost)"
+    assert ax.lines[0].get_xdata().tolist() == [100.0, 500.0]  # the frontier skips 'mid'
 
 
 @pytest.mark.slow  # six real runs with MLflow logging: 40-140 s on 2 shared cores
