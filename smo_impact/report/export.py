@@ -117,6 +117,8 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path, fmt: str, stem: str
         connection = duckdb.connect(str(path))
         try:
             for name, frame in tables.items():
+                # An empty table's object columns would get DuckDB's NULL type; text is queryable.
+                frame = frame.astype("string") if frame.empty else frame
                 connection.register("frame_view", frame)
                 connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame_view')
                 connection.unregister("frame_view")
