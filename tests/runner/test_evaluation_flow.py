@@ -129,6 +129,7 @@ def test_functional_suite_is_scored_in_every_run(store, tmp_path):
     assert {"functional/hatecheck_failed_cases.parquet", "functional/hatecheck_per_functionality.csv"} <= failed
 
 
+@pytest.mark.slow  # three sweeps into one store: ~40 s on 2 busy cores
 def test_resumed_sweep_compares_new_runs_with_the_stored_control(store, tmp_path):
     """A treatment computed after its control was reused from the store is still paired item by item."""
     data = make_text_dataset(300)
