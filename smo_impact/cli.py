@@ -179,7 +179,8 @@ def list_components() -> None:
         table.add_column("description")
         for name, cls in registry.items():
             params = ", ".join(
-                f"{p}={f.default!r}" for p, f in cls.Params.model_fields.items()
+                f"{p}={f.default!r}" if not f.is_required() else f"{p} (required)"
+                for p, f in cls.Params.model_fields.items()
             )
             doc = (cls.__doc__ or "").strip().splitlines()[0]
             table.add_row(name, params, doc)

@@ -89,6 +89,11 @@ def _init_worker(context: RunContext, threads: int) -> None:
     # The shared context is sent once per worker process, not once per run.
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = context
+    # Ctrl-C reaches the whole process group: the parent handles it (marks runs KILLED, stops the
+    # pool); workers printing their own KeyboardInterrupt tracebacks would only be noise.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -126,7 +131,16 @@ class LocalExecutor:
         except BaseException:
             for future in futures:
                 future.cancel()
+            self._terminate()
             raise
+
+    def _terminate(self) -> None:
+        """Stop at once (Ctrl-C, an error): running computations are dropped, nothing was logged."""
+        if self._pool is not None:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
