@@ -180,7 +180,17 @@ class Noise:
             reference = state.reference if state.reference is not None else units
             new_labels = pd.Series(after_values, index=units.index, name="label").infer_objects()
             changes = change_rows(tasks[flip], self.name, before_values[flip], after_values[flip], f"{kind} noise")
-            return state.evolve(labels=new_labels, reference=reference).with_changes(changes)
+            soft = state.soft_labels
+            if soft is not None and flip.any():
+                # A flipped item's vote distribution no longer backs its label: the noise replaced
+                # the humans' answer, so its soft label becomes one-hot at the new label.
+                soft = soft.copy()
+                flipped_tasks = pd.Index(tasks[flip])
+                soft.loc[soft.index.intersection(flipped_tasks)] = 0.0
+                for task, label in zip(flipped_tasks, after_values[flip]):
+                    if task in soft.index and label in soft.columns:
+                        soft.loc[task, label] = 1.0
+            return state.evolve(labels=new_labels, reference=reference, soft_labels=soft).with_changes(changes)
 
         reference = state.reference
         if reference is None:

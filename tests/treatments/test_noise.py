@@ -155,3 +155,17 @@ def test_judgement_level_noise_flips_judgements_before_aggregation(seed):
     assert (out.reference == 1).all() and out.labels is None
     with pytest.raises(ValueError, match="put it before the 'aggregate' step"):
         step.apply(state.evolve(labels=pd.Series(1, index=state.items["task"])), np.random.default_rng(0))
+
+
+def test_aggregated_noise_makes_flipped_soft_labels_one_hot():
+    labels = pd.Series([0, 1] * 200, index=[f"t{i}" for i in range(400)])
+    soft = pd.DataFrame({0: np.where(labels == 0, 0.8, 0.4), 1: np.where(labels == 0, 0.2, 0.6)}, index=labels.index)
+    state = state_from_labels(labels).evolve(soft_labels=soft)
+    step = Noise(Noise.Params(rate=0.3))
+    out = step.apply(state, np.random.default_rng(0))
+    flipped = step.flipped_
+    assert len(flipped) > 50
+    assert (out.soft_labels.loc[flipped].idxmax(axis=1) == out.labels[flipped]).all()
+    assert (out.soft_labels.loc[flipped].max(axis=1) == 1.0).all()
+    untouched = labels.index.difference(flipped)
+    assert out.soft_labels.loc[untouched].equals(soft.loc[untouched])
