@@ -99,6 +99,14 @@ def crowdkit_aggregate(
         one-coin DS and Wawa the probability of a correct answer, GLAD the ability alpha, MACE the
         posterior probability that the rater is not spamming.
     """
+    if method == "dawid_skene":
+        # Same model as crowd-kit's DawidSkene (tests compare them), vectorised: crowd-kit needs
+        # ~7 s per EM iteration per million judgements, this ~0.1 s. Deterministic, no RNG.
+        from smo_impact.treatments.dawid_skene import dawid_skene
+
+        fit = dawid_skene(annotations, tuple(sorted(pd.unique(annotations["label"]))), n_iter=n_iter)
+        return fit.labels, fit.probas, fit.skills
+
     from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
 
     data = annotations[["task", "worker", "label"]].copy()

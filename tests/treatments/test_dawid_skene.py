@@ -21,11 +21,21 @@ def _simulated(n_items=600, seed=0):
 
 def test_matches_crowdkit_dawid_skene():
     ann, _ = _simulated()
+    from crowdkit.aggregation import DawidSkene
+
     ours = dawid_skene(ann, (0, 1), n_iter=100)
-    theirs, probas, _ = crowdkit_aggregate(ann, "dawid_skene", 100, np.random.default_rng(0))
+    reference = DawidSkene(n_iter=100).fit(ann.astype({"task": object, "worker": object}))
+    theirs, probas = reference.labels_, reference.probas_
     agree = (ours.labels.reindex(theirs.index) == theirs).mean()
     assert agree >= 0.99
     assert np.abs(ours.probas.loc[probas.index, 1].to_numpy() - probas[1].to_numpy()).mean() < 0.02
+
+
+def test_aggregate_step_uses_it():
+    ann, _ = _simulated(seed=2)
+    labels, probas, skills = crowdkit_aggregate(ann, "dawid_skene", 100, np.random.default_rng(0))
+    direct = dawid_skene(ann, (0, 1))
+    assert labels.equals(direct.labels) and skills.equals(direct.skills)
 
 
 def test_beats_majority_vote_and_finds_spammers():
