@@ -44,7 +44,7 @@ def main() -> None:
             metrics[name] = frame[[c for c in frame.columns if c.startswith("test/")]].to_numpy(float)
             print(f"{name:10s} {len(result.runs):3d} runs  {times[name]:7.1f} s", flush=True)
     for name in times:
-        same = np.allclose(metrics[name], metrics["sequential"], equal_nan=True)
+        same = np.array_equal(metrics[name], metrics["sequential"], equal_nan=True)
         print(f"{name:10s} sequential/{name} = {times['sequential'] / times[name]:.2f}x   identical metrics: {same}")
 
 

@@ -35,7 +35,7 @@ def test_local_pool_matches_sequential(tmp_path):
     seq = run_experiment(config, lambda: MlflowTracker(store, "seq"), dataset=data, executor=SequentialExecutor())
     pool = run_experiment(config, lambda: MlflowTracker(store, "pool"), dataset=data, executor=LocalExecutor(2))
     assert len(seq.runs) == len(pool.runs) == 6
-    assert np.allclose(_metrics(seq), _metrics(pool), equal_nan=True)
+    assert np.array_equal(_metrics(seq), _metrics(pool), equal_nan=True)  # bit-identical
 
 
 def test_ray_matches_sequential(tmp_path):
@@ -47,7 +47,7 @@ def test_ray_matches_sequential(tmp_path):
     store = f"sqlite:///{tmp_path / 'm.db'}"
     seq = run_experiment(config, lambda: MlflowTracker(store, "seq"), dataset=data)
     ray_result = run_experiment(config, lambda: MlflowTracker(store, "ray"), dataset=data, executor=RayExecutor(workers=2))
-    assert np.allclose(_metrics(seq), _metrics(ray_result), equal_nan=True)
+    assert np.array_equal(_metrics(seq), _metrics(ray_result), equal_nan=True)
 
 
 def test_unknown_executor_is_a_config_error():
