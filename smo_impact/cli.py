@@ -476,6 +476,8 @@ def rca(
         table.add_column(column, justify="left" if column in ("dimension", "group") else "right")
     for row in result.ranking_.head(15).itertuples():
         table.add_row(row.dimension, row.group, str(row.changes), f"{row.recovered:+.4f}", f"{row.fraction:.2f}")
+    if getattr(result, "fallback_", None):
+        console.print(f"note: {result.fallback_}", highlight=False)
     console.print(table)
     console.print(f"top {top_k} groups reverted together explain {result.explained_:.0%} of the regression", highlight=False)
     console.print(f"logged on run {run_id} under rca/" if run_id else "not logged: no finished run of this spec in the store", highlight=False)

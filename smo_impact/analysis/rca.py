@@ -13,8 +13,8 @@ For one treatment run (arm, grid point, seed) and the control run of the same se
 It also lists the top regressed test items with their nearest changed training items (cosine
 similarity of the cached features). Limits: changes that removed an item (``label_after`` empty:
 cleaning with ``drop``, budgets, rater pools) are not reverted; a model without cached features
-(``finetune``) is too costly to retrain per group: run the attribution with ``embedding_logreg``
-(same encoder, frozen) or ``tfidf_logreg`` instead.
+(``finetune``) is too costly to retrain per group: ``attribute_run`` then says so and falls back
+to ``embedding_logreg`` on the same encoder's frozen features (``fallback_`` holds the note).
 """
 
 from __future__ import annotations
@@ -212,8 +212,22 @@ def attribute_run(
     """
     import difflib
 
+    from smo_impact.config import ModelSpec
     from smo_impact.runner.experiment import prepare
+    from smo_impact.runner.plan import plan_runs
 
+    stored_config = config
+    fallback = None
+    if config.model.name in TOO_COSTLY:
+        # Retraining a fine-tuned encoder once per group would take hours on a CPU: attribute with
+        # the cheap model on the same encoder's frozen features, and say so.
+        params = config.model.params
+        cheap = {"encoder": params.get("encoder", "minilm"), "max_length": params.get("max_length", 128)}
+        config = config.model_copy(update={"model": ModelSpec(name="embedding_logreg", params=cheap)})
+        fallback = (
+            f"model '{stored_config.model.name}' is too costly to retrain per group; attributed with "
+            f"embedding_logreg on the frozen '{cheap['encoder']}' encoder (max_length {cheap['max_length']})"
+        )
     data, ctx, specs, _ = prepare(config, dataset=dataset)
     names = [s.name for s in specs if not s.is_control]
     spec = next((s for s in specs if s.name == run_name), None)
@@ -223,9 +237,11 @@ def attribute_run(
         raise ConfigError(f"no treatment run '{run_name}' in experiment '{config.name}'. {hint}Treatment runs: {', '.join(sorted(names))}")
     control = next(s for s in specs if s.is_control and s.seed == spec.seed)
     rca = RootCauseAttribution(**options).fit(spec, control, ctx)
+    rca.fallback_ = fallback
     if tracker is None:
         return rca, None
-    stored = tracker.find_runs({"smo.run_key": spec.key(config, data.digest())}, statuses=("FINISHED",))
+    stored_spec = next(s for s in plan_runs(stored_config) if s.name == run_name)
+    stored = tracker.find_runs({"smo.run_key": stored_spec.key(stored_config, data.digest())}, statuses=("FINISHED",))
     if not stored:
         return rca, None
     run_id = stored[0].run_id

@@ -89,3 +89,20 @@ def test_attribute_run_names_the_planned_runs_when_the_name_is_wrong():
         attribute_run(config, "toy:arm=noisy,seed=0", dataset=make_text_dataset(200))
     rca, logged = attribute_run(config, "md-agreement:arm=noisy,seed=0", dataset=make_text_dataset(200), by=("step",))
     assert logged is None and rca.ranking_["fraction"].tolist() == pytest.approx([1.0])
+
+
+def test_finetune_falls_back_to_the_cheap_model_on_the_same_encoder():
+    from smo_impact.analysis.rca import attribute_run
+    from smo_impact.config import validate
+    from tests.conftest import make_text_dataset
+
+    config = validate({
+        "name": "ft", "dataset": {"name": "md-agreement"},
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.4}}]},
+        "model": {"name": "finetune", "params": {"encoder": "tiny", "max_length": 16, "epochs": 1}},
+    })
+    result, run_id = attribute_run(config, "md-agreement:arm=noisy,seed=0", dataset=make_text_dataset(160), by=("step",))
+    assert run_id is None
+    assert result.model_used_ == "embedding_logreg"
+    assert "too costly to retrain per group; attributed with embedding_logreg on the frozen 'tiny' encoder" in result.fallback_
+    assert list(result.ranking_["dimension"]) == ["step"]
