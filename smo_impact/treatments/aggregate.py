@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from smo_impact.data.schema import vote_counts
+from smo_impact.data.schema import isin, vote_counts
 from smo_impact.treatments.base import LabelState, TreatmentParams, change_rows, require_judgements
 
 TIE_RULES = ("positive", "negative", "random", "drop")
@@ -224,8 +224,9 @@ class Aggregate:
             self.metrics_["treatment/aggregate_vs_reference"] = float(differs.sum())
         changed = labels.index[differs.to_numpy()]
         changes = change_rows(changed, self.name, baseline.reindex(changed).to_numpy(), labels.reindex(changed).to_numpy(), cause)
-        items = state.items[state.items["task"].isin(labels.index)]
-        annotations = state.annotations[state.annotations["task"].isin(labels.index)]
+        kept = pd.Series(labels.index, dtype=object)
+        items = state.items[isin(state.items["task"], kept)]
+        annotations = state.annotations[isin(state.annotations["task"], kept)]
         if soft is not None:
             soft = soft.reindex(labels.index)
         return state.evolve(items=items, annotations=annotations, labels=labels, soft_labels=soft).with_changes(changes)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from smo_impact.data.schema import isin
+
 CHANGE_COLUMNS = ["task", "step", "label_before", "label_after", "cause"]
 
 
@@ -89,8 +91,8 @@ def keep_tasks(state: LabelState, tasks: pd.Index | pd.Series | np.ndarray, **ch
     labels = state.labels if state.labels is None else state.labels[state.labels.index.isin(tasks)]
     soft = state.soft_labels if state.soft_labels is None else state.soft_labels[state.soft_labels.index.isin(tasks)]
     update: dict[str, Any] = {
-        "items": state.items[state.items["task"].isin(tasks)],
-        "annotations": state.annotations[state.annotations["task"].isin(tasks)],
+        "items": state.items[isin(state.items["task"], pd.Series(list(tasks), dtype=object))],
+        "annotations": state.annotations[isin(state.annotations["task"], pd.Series(list(tasks), dtype=object))],
         "labels": labels,
         "soft_labels": soft,
     }
