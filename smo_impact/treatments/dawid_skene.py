@@ -55,13 +55,15 @@ def dawid_skene(
         # M-step: priors and each worker's confusion matrix from the current posteriors.
         priors = posterior.mean(axis=0)
         counts = np.empty((n_w * k, k))
+        judged = posterior[t_codes]  # judgement x true: one row gather per iteration
         for true in range(k):
-            counts[:, true] = np.bincount(obs, weights=posterior[t_codes, true], minlength=n_w * k)
+            counts[:, true] = np.bincount(obs, weights=judged[:, true], minlength=n_w * k)
         errors = counts.reshape(n_w, k, k).transpose(0, 2, 1)  # worker x true x observed
         errors = errors / np.maximum(errors.sum(axis=2, keepdims=True), 1e-12)
         # E-step: posterior over the true label of each task.
         log_err = np.log(np.clip(errors, 1e-12, None))
-        per_judgement = log_err[w_codes, :, l_codes]  # judgement x true
+        # Rows indexed by (worker, observed): one contiguous row gather instead of 3-D fancy indexing.
+        per_judgement = log_err.transpose(0, 2, 1).reshape(n_w * k, k)[obs]  # judgement x true
         log_post = np.tile(np.log(np.clip(priors, 1e-12, None)), (n_t, 1))
         for true in range(k):
             log_post[:, true] += np.bincount(t_codes, weights=per_judgement[:, true], minlength=n_t)
