@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from smo_impact.data.catalog import cache_dir
+from smo_impact.data.catalog import cache_dir, sha256_file
 from smo_impact.data.schema import AnnotationSet
 
 
@@ -130,7 +130,7 @@ class FeatureCache:
             return None
         try:
             meta = json.loads(meta_path.read_text())
-            if _sha256(data_path) != meta["sha256"]:
+            if sha256_file(data_path) != meta["sha256"]:
                 raise ValueError("checksum mismatch")
             if meta["kind"] == "sparse":
                 matrix = sp.load_npz(data_path).tocsr()
@@ -156,16 +156,9 @@ class FeatureCache:
         else:
             np.savez(tmp_data, matrix=np.asarray(features.matrix))
             kind = "dense"
-        meta = {"kind": kind, "tasks": list(map(str, features.tasks)), "sha256": _sha256(tmp_data)}
+        meta = {"kind": kind, "tasks": list(map(str, features.tasks)), "sha256": sha256_file(tmp_data)}
         tmp_meta = meta_path.with_name(f".{key}.{os.getpid()}.json")
         tmp_meta.write_text(json.dumps(meta))
         os.replace(tmp_data, data_path)
         os.replace(tmp_meta, meta_path)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
