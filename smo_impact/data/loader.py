@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from smo_impact.data import layouts, readers
@@ -20,6 +21,9 @@ from smo_impact.data.schema import ANNOTATION_COLUMNS, AnnotationSet, isin
 from smo_impact.data.validation import (
     BOOKKEEPING,
     FILE,
+    IDS,
+    TASK_ID,
+    WORKER_ID,
     ROW,
     check_item_consistency,
     check_known_items,
@@ -27,6 +31,7 @@ from smo_impact.data.validation import (
     DataWarning,
     check_text,
     coerce_labels,
+    factorize,
     normalize_splits,
     require_columns,
     resolve_duplicates,
@@ -101,6 +106,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     require_columns(rows, needs, source, spec.column_map)
     rows["task"] = rows["task"].astype("str")
     rows["worker"] = rows["worker"].astype("str")
+    rows[TASK_ID], rows[WORKER_ID] = factorize(rows["task"]), factorize(rows["worker"])
     rows = coerce_labels(rows, labels, source)
 
     # 2. Item-level columns come from the items table when there is one, else from the rows.
@@ -143,11 +149,17 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     # 4. Judgements: duplicates; items: text, leakage.
     rows = resolve_duplicates(rows, spec.duplicates or "error", source)
     item_columns = [c for c in item_columns if c in rows.columns]
-    items = rows.drop_duplicates("task")[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING]]
+    task_ids = rows[TASK_ID].to_numpy()
+    items = rows.loc[~pd.Series(task_ids).duplicated().to_numpy()]
+    items = items[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING, TASK_ID]]
     check_item_consistency(rows, [c for c in item_columns if c not in ("task", "split")], source)
     check_text(items, source)
-    items = text_leakage(items, leakage, source)
-    rows = rows.loc[isin(rows["task"], items["task"])]
+    kept = text_leakage(items, leakage, source)
+    if len(kept) < len(items):
+        keep = np.zeros(int(task_ids.max()) + 1, dtype=bool)
+        keep[kept[TASK_ID].to_numpy()] = True
+        rows = rows.loc[keep[task_ids]]
+    items = kept
     check_not_empty(rows, source, "after dataset.where and dataset.leakage")
     anonymous = spec.layout == "count"
     warn_sparse(rows, source, spec.min_rater_judgements, raters_are_anonymous=anonymous)
@@ -173,9 +185,9 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
             )
         workers = workers.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
 
-    extra = [c for c in rows.columns if c not in (*item_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING)]
+    extra = [c for c in rows.columns if c not in (*item_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING, *IDS)]
     annotations = rows[[*ANNOTATION_COLUMNS, *extra]].reset_index(drop=True)
-    items = items.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
+    items = items.drop(columns=[*BOOKKEEPING, TASK_ID]).reset_index(drop=True)
     return AnnotationSet(
         name=spec.name,
         items=items,
@@ -234,7 +246,7 @@ def _filter(rows: pd.DataFrame, items: pd.DataFrame | None, where: dict[str, lis
         elif items is not None and column in items.columns:
             col = rows["task"].map(items.set_index("task")[column])
         else:
-            found = sorted(c for c in rows.columns if c not in BOOKKEEPING)
+            found = sorted(c for c in rows.columns if c not in (*BOOKKEEPING, *IDS))
             raise DataError(f"{source}: dataset.where names column '{column}', which does not exist; found: {', '.join(found)}")
         keep &= col.isin(values) | col.astype("str").isin([str(v) for v in values])
     out = rows.loc[keep]

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from smo_impact.data.validation import FILE, ROW
@@ -34,7 +35,7 @@ def infer_format(path: str) -> str | None:
 
 def _bookkeep(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
-    frame[FILE] = pd.Categorical([name] * len(frame)) if len(frame) else pd.Categorical([])
+    frame[FILE] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), categories=[name])
     frame[ROW] = range(1, len(frame) + 1)
     return frame
 

@@ -23,6 +23,10 @@ from smo_impact.errors import DataError
 
 FILE, ROW = "_file", "_row"
 BOOKKEEPING = (FILE, ROW)
+# Integer codes of task and worker, added once by the loader and carried through its filters:
+# every group-by below runs on them (np.bincount) instead of hashing 10M text keys again.
+TASK_ID, WORKER_ID = "_task_id", "_worker_id"
+IDS = (TASK_ID, WORKER_ID)
 
 DuplicatePolicy = Literal["error", "first", "last"]
 LeakagePolicy = Literal["error", "dedupe", "warn"]
@@ -51,6 +55,35 @@ def where(frame: pd.DataFrame, mask: pd.Series | np.ndarray, default: str) -> st
         if len(parts) == 2:
             break
     return "; ".join(parts)
+
+
+def codes(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Non-negative integer codes of ``task`` or ``worker`` (missing values share one code)."""
+    hidden = {"task": TASK_ID, "worker": WORKER_ID}.get(column)
+    if hidden in frame.columns:
+        return frame[hidden].to_numpy()
+    return factorize(frame[column])
+
+
+def factorize(values: pd.Series) -> np.ndarray:
+    """``pd.factorize`` codes with missing values as one more code instead of -1."""
+    out = pd.factorize(values)[0]
+    if (out < 0).any():
+        out = np.where(out < 0, out.max() + 1, out)
+    return out
+
+
+def first_positions(ids: np.ndarray) -> np.ndarray:
+    """Row position of each code's first occurrence (entries of absent codes are meaningless)."""
+    first = ~pd.Series(ids).duplicated().to_numpy()
+    positions = np.zeros(int(ids.max()) + 1 if len(ids) else 0, dtype=np.int64)
+    positions[ids[first]] = np.flatnonzero(first)
+    return positions
+
+
+def _in_first_seen_order(ids: np.ndarray, wanted: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """``wanted`` codes sorted by where they first appear (the order pandas' groupby(sort=False) gives)."""
+    return wanted[np.argsort(first[wanted], kind="stable")]
 
 
 def _examples(values: pd.Series | list) -> str:
@@ -89,12 +122,16 @@ def coerce_labels(annotations: pd.DataFrame, labels: tuple, source: str) -> pd.D
     raw = annotations["label"]
     ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels)
     numbers = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in labels)
+    # Coerce and check the few distinct values, then expand by code (10M rows: ~1 s, not ~10 s).
+    value_codes, distinct = pd.factorize(raw)
+    distinct = pd.Series(distinct)
     if numbers:
-        numeric = pd.to_numeric(raw, errors="coerce")
-        ok = numeric.isin(labels).to_numpy(dtype=bool)
+        coerced = pd.to_numeric(distinct, errors="coerce")
+        distinct_ok = coerced.isin(labels).to_numpy(dtype=bool)
     else:
-        text = raw.astype("str")
-        ok = (text.isin([str(v) for v in labels]) & raw.notna()).to_numpy(dtype=bool)
+        coerced = distinct.astype("str")
+        distinct_ok = coerced.isin([str(v) for v in labels]).to_numpy(dtype=bool)
+    ok = (value_codes >= 0) & distinct_ok[np.maximum(value_codes, 0)] if len(distinct) else value_codes >= 0
     if not ok.all():
         bad = ~ok
         values = raw[bad].astype(object).where(raw[bad].notna(), None)
@@ -103,36 +140,34 @@ def coerce_labels(annotations: pd.DataFrame, labels: tuple, source: str) -> pd.D
             f"set: {_examples(values)} at {where(annotations, bad, 'those rows')}; expected one of "
             f"{list(labels)} (dataset.labels)"
         )
-    out = annotations.copy()
-    if numbers:
-        out["label"] = numeric.astype("int64") if ints else numeric.astype("float64")
-    else:
-        out["label"] = text
-    return out
+    coerced = coerced.astype("int64") if ints else coerced.astype("float64") if numbers else coerced
+    return annotations.assign(label=coerced.take(value_codes).set_axis(annotations.index))
 
 
 def normalize_splits(items: pd.DataFrame, source: str) -> pd.DataFrame:
     """Map split spellings (``validation`` -> ``dev``) and reject unknown split names."""
-    split = items["split"].astype("str").str.strip().str.lower()
-    split = split.replace(SPLIT_ALIASES)
-    bad = ~split.isin(SPLITS) | items["split"].isna()
+    value_codes, distinct = pd.factorize(items["split"])  # a handful of distinct spellings
+    spelled = pd.Series(distinct, dtype=object).astype("str").str.strip().str.lower().replace(SPLIT_ALIASES)
+    distinct_ok = spelled.isin(SPLITS).to_numpy(dtype=bool)
+    bad = (value_codes < 0) | ~distinct_ok[np.maximum(value_codes, 0)] if len(distinct) else value_codes < 0
     if bad.any():
         raise DataError(
             f"{source}: column 'split' has unknown value(s) {_examples(items.loc[bad, 'split'])} at "
             f"{where(items, bad, 'those rows')}; expected one of {list(SPLITS)} "
             f"(or {', '.join(sorted(SPLIT_ALIASES))})"
         )
-    out = items.copy()
-    out["split"] = split
-    return out
+    return items.assign(split=spelled.astype("str").take(value_codes).set_axis(items.index))
 
 
 # -- judgements ------------------------------------------------------------------------------
 def resolve_duplicates(annotations: pd.DataFrame, policy: DuplicatePolicy, source: str) -> pd.DataFrame:
     """Apply the duplicate (task, worker) policy: error, or keep the first/last in file order."""
-    dup = annotations.duplicated(["task", "worker"], keep=False)
-    if not dup.any():
+    task, worker = codes(annotations, "task"), codes(annotations, "worker")
+    pair = pd.Series(task.astype(np.int64) * (int(worker.max()) + 1 if len(worker) else 1) + worker)
+    later_copy = pair.duplicated(keep="first").to_numpy()  # one hash pass when there are none
+    if not later_copy.any():
         return annotations
+    dup = pair.duplicated(keep=False).to_numpy()
     if policy == "error":
         first = annotations.loc[dup].iloc[0]
         same = dup & (annotations["task"] == first["task"]) & (annotations["worker"] == first["worker"])
@@ -142,8 +177,7 @@ def resolve_duplicates(annotations: pd.DataFrame, policy: DuplicatePolicy, sourc
             f"worker '{first['worker']}' at {where(annotations, same, 'several rows')}; set "
             "dataset.duplicates to first or last to keep one"
         )
-    keep = "first" if policy == "first" else "last"
-    return annotations.loc[~annotations.duplicated(["task", "worker"], keep=keep)]
+    return annotations.loc[~later_copy if policy == "first" else ~pair.duplicated(keep="last").to_numpy()]
 
 
 def check_known_items(annotations: pd.DataFrame, items: pd.DataFrame, source: str, items_source: str) -> None:
@@ -160,14 +194,22 @@ def check_known_items(annotations: pd.DataFrame, items: pd.DataFrame, source: st
 def check_item_consistency(rows: pd.DataFrame, columns: list[str], source: str) -> None:
     """In a row-per-judgement file, an item's text and other item columns must agree across its
     rows: otherwise which one the model sees would depend on row order."""
+    if not columns or rows.empty:
+        return
+    task = codes(rows, "task")
+    first = first_positions(task)
+    reference_row = first[task]  # each row's item's first row
     for column in columns:
-        pairs = rows[["task", column]].drop_duplicates()
-        clash = pairs["task"].duplicated(keep=False)
-        if clash.any():
-            task = pairs.loc[clash, "task"].iloc[0]
-            these = rows["task"] == task
+        values = rows[column].reset_index(drop=True)
+        reference = values.take(reference_row).reset_index(drop=True)
+        differs = ((values != reference) & ~(values.isna() & reference.isna())).to_numpy(dtype=bool)
+        if differs.any():
+            bad_task = _in_first_seen_order(task, np.unique(task[differs]), first)[0]
+            these = task == bad_task
+            n_values = int(rows.loc[these, column].drop_duplicates().shape[0])
+            name = rows["task"].iloc[first[bad_task]]
             raise DataError(
-                f"{source}: item '{task}' has {int(clash.sum())} different values in item column "
+                f"{source}: item '{name}' has {n_values} different values in item column "
                 f"'{column}' at {where(rows, these, 'several rows')}, e.g. "
                 f"{_examples(rows.loc[these, column])}; an item's {column} must be the same in every row"
             )
@@ -193,25 +235,46 @@ def check_not_empty(annotations: pd.DataFrame, source: str, after: str) -> None:
 _HELD_OUT_RANK = {"train": 0, "dev": 1, "test": 2}
 
 
+def _split_rank(split: pd.Series) -> np.ndarray:
+    """0 train, 1 dev, 2 test per row (splits already normalised)."""
+    value_codes, distinct = pd.factorize(split)
+    return np.array([_HELD_OUT_RANK[v] for v in distinct], dtype=np.int64)[value_codes]
+
+
+def _ranks_present(group: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """groups x 3 table: does the group have a row of that split?"""
+    present = np.zeros((int(group.max()) + 1 if len(group) else 0, len(_HELD_OUT_RANK)), dtype=bool)
+    present[group, rank] = True
+    return present
+
+
+def _top_rank(present: np.ndarray) -> np.ndarray:
+    """Most held-out split rank present in each group."""
+    return present.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
+
+
 def split_per_task(rows: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd.DataFrame:
     """One split per task. A task listed under several splits is an error, or under ``dedupe``
     keeps only its rows of the most held-out split (test, then dev), so evaluation never shrinks."""
-    n_splits = rows.groupby("task", sort=False)["split"].nunique()
-    multi = n_splits.index[n_splits > 1]
+    if rows.empty:
+        return rows
+    task, rank = codes(rows, "task"), _split_rank(rows["split"])
+    present = _ranks_present(task, rank)
+    multi = np.flatnonzero(present.sum(axis=1) > 1)
     if len(multi) == 0:
         return rows
     if policy != "dedupe":
-        task = multi[0]
-        these = rows["task"] == task
+        first = first_positions(task)
+        bad_task = _in_first_seen_order(task, multi, first)[0]
+        these = task == bad_task
         found = sorted(rows.loc[these, "split"].unique())
         raise DataError(
-            f"{source}: {len(multi)} item(s) appear in more than one split, e.g. task '{task}' in "
+            f"{source}: {len(multi)} item(s) appear in more than one split, e.g. task "
+            f"'{rows['task'].iloc[first[bad_task]]}' in "
             f"{' and '.join(found)} at {where(rows, these, 'several rows')}; an item belongs to one "
             "split (set dataset.leakage: dedupe to keep only its most held-out split)"
         )
-    rank = rows["split"].map(_HELD_OUT_RANK)
-    best = rank.groupby(rows["task"]).transform("max")
-    return rows.loc[rank == best]
+    return rows.loc[rank == _top_rank(present)[task]]
 
 
 def normalized_text(text: pd.Series) -> pd.Series:
@@ -221,8 +284,15 @@ def normalized_text(text: pd.Series) -> pd.Series:
     import pyarrow.compute as pc
 
     arrow = pa.array(text.astype("str"), from_pandas=True)
-    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(arrow), r"\s+", " "))
-    return pd.Series(key.to_numpy(zero_copy_only=False), index=text.index)
+    lower = pc.utf8_lower(arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow)
+    # The regex costs ~3 us per string; run it only where RE2's \s (ASCII [\t\n\f\r ]) is not
+    # already a single space.
+    needs = pc.match_substring_regex(lower, r"\s\s|[\t\n\f\r]").fill_null(False)
+    if pc.any(needs).as_py():
+        fixed = pc.replace_substring_regex(pc.filter(lower, needs), r"\s+", " ")
+        lower = pc.replace_with_mask(lower, needs, fixed)
+    key = pc.utf8_trim_whitespace(lower)
+    return pd.Series(pd.arrays.ArrowStringArray(key.cast(pa.large_string())), index=text.index)
 
 
 def text_leakage(items: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd.DataFrame:
@@ -234,14 +304,17 @@ def text_leakage(items: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd.
     Returns:
         The items to keep.
     """
-    key = normalized_text(items["text"])
-    rank = items["split"].map(_HELD_OUT_RANK)
-    top = rank.groupby(key).transform("max")
+    if items.empty:
+        return items
+    key = factorize(normalized_text(items["text"]))
+    rank = _split_rank(items["split"])
+    top = _top_rank(_ranks_present(key, rank))[key]
     leaked = rank < top
     if not leaked.any():
         return items
-    example = items.loc[leaked].iloc[0]
-    other = items.loc[(key == key[leaked].iloc[0]) & (rank == top[leaked].iloc[0])].iloc[0]
+    first_leak = np.flatnonzero(leaked)[0]
+    example = items.iloc[first_leak]
+    other = items.iloc[np.flatnonzero((key == key[first_leak]) & (rank == top[first_leak]))[0]]
     text = str(example["text"])
     text = text if len(text) <= 40 else text[:37] + "..."
     message = (
@@ -260,23 +333,31 @@ def text_leakage(items: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd.
 # -- warnings --------------------------------------------------------------------------------
 def warn_sparse(annotations: pd.DataFrame, source: str, min_rater_judgements: int, raters_are_anonymous: bool) -> None:
     """Warn about items with a single judgement and raters with very few."""
-    per_item = annotations.groupby("task", sort=False).size()
-    single = per_item.index[per_item == 1]
+    if annotations.empty:
+        return
+    task = codes(annotations, "task")
+    per_item = np.bincount(task)
+    single = np.flatnonzero(per_item == 1)
     if len(single):
+        first = first_positions(task)
+        shown = _in_first_seen_order(task, single, first)[:_MAX_EXAMPLES]
         warnings.warn(
             f"{source}: {len(single)} item(s) have a single judgement, e.g. task "
-            f"{_examples(list(single))}; their label is one rater's opinion",
+            f"{_examples(annotations['task'].iloc[first[shown]])}; their label is one rater's opinion",
             DataWarning,
             stacklevel=3,
         )
     if raters_are_anonymous or min_rater_judgements <= 1:
         return
-    per_rater = annotations.groupby("worker", sort=False).size()
-    few = per_rater[per_rater < min_rater_judgements]
+    worker = codes(annotations, "worker")
+    per_rater = np.bincount(worker)
+    few = np.flatnonzero((per_rater > 0) & (per_rater < min_rater_judgements))
     if len(few):
-        name, n = few.index[0], int(few.iloc[0])
+        first = first_positions(worker)
+        shown = _in_first_seen_order(worker, few, first)[0]
+        name, n = annotations["worker"].iloc[first[shown]], int(per_rater[shown])
         warnings.warn(
-            f"{source}: {len(few)} of {len(per_rater)} rater(s) have fewer than "
+            f"{source}: {len(few)} of {int((per_rater > 0).sum())} rater(s) have fewer than "
             f"{min_rater_judgements} judgements, e.g. worker '{name}' with {n}; rater-level "
             "statistics for them are noise",
             DataWarning,

@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from smo_impact.data.schema import positions_in
+
 Level = Literal["nominal", "ordinal", "interval"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval")
 
@@ -192,7 +194,7 @@ def pairwise_cohen_kappa(
     frame = annotations[["task", "worker", "label"]].drop_duplicates(["task", "worker"])
     worker_code, workers = pd.factorize(frame["worker"], sort=True)
     workers = np.asarray(workers, dtype=object)
-    label_code = pd.Index(list(labels)).get_indexer(frame["label"].to_numpy())
+    label_code = positions_in(frame["label"], labels)
     coded = pd.DataFrame({"task": frame["task"].to_numpy(), "w": worker_code, "y": label_code})
     coded = coded[coded["y"] >= 0]
     pairs = coded.merge(coded, on="task", suffixes=("_a", "_b"))

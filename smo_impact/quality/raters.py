@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from smo_impact.data.schema import vote_counts
+from smo_impact.data.schema import positions_in, vote_counts
 
 
 def judgement_table(
@@ -39,7 +39,7 @@ def judgement_table(
     frame = annotations[["task", "worker", "label"]].reset_index(drop=True)
     counts = vote_counts(frame, labels)
     task_row = counts.index.get_indexer(frame["task"].to_numpy())
-    label_col = pd.Index(list(labels)).get_indexer(frame["label"].to_numpy())
+    label_col = positions_in(frame["label"], labels)
     others = counts.to_numpy()[task_row].astype(float)
     others[np.arange(len(frame)), label_col] -= 1.0
     n_others = others.sum(axis=1)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from smo_impact.data.schema import vote_counts
+from smo_impact.data.schema import positions_in, vote_counts
 from smo_impact.treatments.base import LabelState, TreatmentParams, keep_tasks, require_judgements
 
 
@@ -21,7 +21,7 @@ def leave_one_out_agreement(annotations: pd.DataFrame) -> pd.Series:
     labels = pd.unique(annotations["label"])
     counts = vote_counts(annotations, tuple(labels))
     row = counts.index.get_indexer(annotations["task"].to_numpy())
-    own = pd.Index(labels).get_indexer(annotations["label"].to_numpy())
+    own = positions_in(annotations["label"], labels)
     others = counts.to_numpy()[row].copy()
     others[np.arange(len(own)), own] -= 1  # the others' votes: remove this judgement's own
     top = others.max(axis=1)
