@@ -68,6 +68,18 @@ def resolve_tracking_uri(configured: str | None = None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of a new experiment in a local SQLite store go beside the database file
+    (``<db folder>/mlruns/<experiment>``), not under whatever directory the command was started
+    from (MLflow's default, ``./mlruns``), so that a store is one folder to keep or delete. Servers
+    and other stores keep their own default (None)."""
+    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    if database in ("", ":memory:"):
+        return None
+    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("._") or "experiment"
+    return (Path(database).resolve().parent / "mlruns" / folder).as_uri()
+
+
 class MlflowTracker:
     """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
 
@@ -88,7 +100,9 @@ class MlflowTracker:
             self.client = MlflowClient(tracking_uri=self.uri)
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = (
-                found.experiment_id if found is not None else self.client.create_experiment(experiment)
+                found.experiment_id
+                if found is not None
+                else self.client.create_experiment(experiment, artifact_location=default_artifact_location(self.uri, experiment))
             )
             if found is not None and found.lifecycle_stage == "deleted":
                 self.client.restore_experiment(self.experiment_id)

@@ -122,3 +122,20 @@ def test_md_agreement_noise_sweep_into_mlflow(mirror, store):
     parent = client.get_run(result.parent_run_id)
     assert parent.data.metrics["summary/control/test/macro_f1_mean"] == pytest.approx(control)
     assert {"summary", "config", "plots"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_sqlite_store_keeps_artifacts_beside_the_database(tmp_path, monkeypatch):
+    """Not under the directory the command ran from (MLflow's ./mlruns default)."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    config = _config(rates=(0.1,), seeds=(0,))
+    result = run_experiment(config, lambda: MlflowTracker(store, "toy/artifacts here"), dataset=make_text_dataset(200))
+    client = MlflowClient(store)
+    location = client.get_experiment_by_name("toy/artifacts here").artifact_location
+    assert location == (tmp_path / "store" / "mlruns" / "toy_artifacts_here").as_uri()
+    assert client.list_artifacts(result.parent_run_id)  # logged, and readable back
+    assert list((tmp_path / "store" / "mlruns" / "toy_artifacts_here").iterdir())
+    assert list(elsewhere.iterdir()) == []
