@@ -185,6 +185,7 @@ class EmbeddingMlp(_EmbeddingModel):
         epochs: int = Field(30, ge=1)
         patience: int = Field(3, ge=1, description="Stop after this many epochs without dev improvement.")
         monitor: Monitor = "dev/macro_f1"
+        class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (2 * n_class).")
 
     classes_ = np.array([0, 1])
 
@@ -200,6 +201,7 @@ class EmbeddingMlp(_EmbeddingModel):
 
         from smo_impact.models.device import select_device
         from smo_impact.models.training import (
+            balanced_class_weights,
             dev_scores,
             seeded,
             soft_cross_entropy,
@@ -210,7 +212,9 @@ class EmbeddingMlp(_EmbeddingModel):
         p = self.params
         self.device_ = select_device(p.device)
         features = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device_)
-        targets = torch.as_tensor(target_distribution(y, soft_labels), device=self.device_)
+        target_rows = target_distribution(y, soft_labels)
+        targets = torch.as_tensor(target_rows, device=self.device_)
+        weight = None if p.class_weight is None else torch.as_tensor(balanced_class_weights(target_rows), device=self.device_)
         rng = np.random.default_rng(seed)
 
         def batches(epoch: int):
@@ -228,7 +232,7 @@ class EmbeddingMlp(_EmbeddingModel):
             history = train_epochs(
                 self.module_,
                 batches,
-                lambda m, idx: soft_cross_entropy(m(features[idx]), targets[idx]),
+                lambda m, idx: soft_cross_entropy(m(features[idx]), targets[idx], weight),
                 optimizer,
                 None,
                 p.epochs,

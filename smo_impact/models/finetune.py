@@ -44,6 +44,7 @@ class Finetune:
         monitor: Monitor = "dev/macro_f1"
         max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (smoke runs).")
         group_by_length: bool = Field(True, description="Batch texts of similar length (less padding).")
+        class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (2 * n_class).")
         device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
 
         @field_validator("encoder")
@@ -72,6 +73,7 @@ class Finetune:
         from smo_impact.models.device import select_device
         from smo_impact.models.encoders import load_classifier, load_tokenizer, pad_batch, tokenize
         from smo_impact.models.training import (
+            balanced_class_weights,
             dev_scores,
             length_grouped_batches,
             seeded,
@@ -86,7 +88,9 @@ class Finetune:
         self.model_ = load_classifier(p.encoder, 2, init_seed=seed).to(self.device_)
         ids = tokenize(self.tokenizer_, list(X), p.max_length)
         lengths = np.array([len(x) for x in ids])
-        targets = torch.as_tensor(target_distribution(y, soft_labels))
+        target_rows = target_distribution(y, soft_labels)
+        targets = torch.as_tensor(target_rows)
+        weight = None if p.class_weight is None else torch.as_tensor(balanced_class_weights(target_rows)).to(self.device_)
         rng = np.random.default_rng(seed)
         pad_id = self.tokenizer_.pad_token_id
 
@@ -102,7 +106,7 @@ class Finetune:
 
         def loss_of(model: Any, batch: tuple[dict[str, Any], Any]):
             inputs, target = batch
-            return soft_cross_entropy(model(**inputs).logits, target)
+            return soft_cross_entropy(model(**inputs).logits, target, weight)
 
         def evaluate(model: Any) -> dict[str, float]:
             return dev_scores(self._proba(dev.X)[:, 1], dev.y)

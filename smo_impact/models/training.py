@@ -17,15 +17,27 @@ import numpy as np
 Monitor = Literal["dev/loss", "dev/macro_f1"]
 
 
-def soft_cross_entropy(logits, targets):
+def soft_cross_entropy(logits, targets, class_weight=None):
     """Mean cross-entropy of ``logits`` (n x k) against target distributions ``targets`` (n x k).
 
     With one-hot targets this is the usual cross-entropy; with the human vote distribution it
-    trains the model to reproduce the raters' disagreement.
+    trains the model to reproduce the raters' disagreement. ``class_weight`` (k) weighs each
+    example by its target's expected class weight, as scikit-learn's sample weights do (a plain
+    mean over the batch, so a batch of one class keeps its weight).
     """
     import torch
 
-    return -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+    per_example = -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
+    if class_weight is not None:
+        per_example = per_example * (targets @ class_weight)
+    return per_example.mean()
+
+
+def balanced_class_weights(targets: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``class_weight='balanced'``, ``n / (k * n_c)``, with ``n_c`` the column sums
+    of the (one-hot or soft) targets."""
+    targets = np.asarray(targets, dtype=np.float64)
+    return (len(targets) / (targets.shape[1] * np.maximum(targets.sum(axis=0), 1e-12))).astype(np.float32)
 
 
 def target_distribution(y: np.ndarray, soft_positive: np.ndarray | None) -> np.ndarray:

@@ -83,3 +83,17 @@ def test_logreg_head_is_saved_with_skops(tmp_path):
     assert skops.io.get_untrusted_types(file=path) == []  # plain scikit-learn types only
     loaded = skops.io.load(path)
     assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    """5% positives that overlap the negatives: unweighted, the head mostly says negative."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.05).astype(int)
+    X = (rng.normal(size=(2000, 8)) + 1.0 * y[:, None]).astype(np.float32)
+    recall = {}
+    for weighting in (None, "balanced"):
+        params = EmbeddingMlp.Params(encoder="tiny", epochs=15, hidden=16, learning_rate=1e-2, class_weight=weighting)
+        model = EmbeddingMlp(params).fit(X[:1500], y[:1500], seed=0)
+        predicted = model.predict_proba(X[1500:])[:, 1] >= 0.5
+        recall[weighting] = predicted[y[1500:] == 1].mean()
+    assert recall[None] < 0.5 < recall["balanced"], recall

@@ -6,6 +6,7 @@ import torch
 
 from smo_impact.models.training import (
     History,
+    balanced_class_weights,
     length_grouped_batches,
     seeded,
     soft_cross_entropy,
@@ -28,6 +29,20 @@ def test_one_hot_targets_give_the_usual_cross_entropy():
     y = np.array([0, 1, 1])
     expected = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y))
     assert float(soft_cross_entropy(logits, torch.as_tensor(target_distribution(y, None)))) == pytest.approx(float(expected))
+
+
+def test_balanced_class_weights_match_scikit_learn_and_weigh_the_loss():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array([0, 0, 0, 1])
+    weights = balanced_class_weights(target_distribution(y, None))
+    assert np.allclose(weights, compute_class_weight("balanced", classes=np.array([0, 1]), y=y))  # 2/3, 2
+    # Same toy batch as above: row 1 (soft target 0.6/0.4) weighs 0.6 w0 + 0.4 w1, row 2 weighs w0.
+    logits = torch.tensor([[0.0, math.log(3.0)], [2.0, 0.0]])
+    targets = torch.as_tensor(target_distribution(np.array([0, 0]), np.array([0.4, 0.0])))
+    w = torch.tensor([0.5, 3.0])
+    expected = ((0.6 * 0.5 + 0.4 * 3.0) * 0.946850 + 0.5 * 0.126928) / 2
+    assert float(soft_cross_entropy(logits, targets, w)) == pytest.approx(expected, abs=1e-6)
 
 
 def test_soft_labels_must_be_probabilities():
