@@ -71,7 +71,9 @@ def fingerprint(name: str, init_seed: int) -> dict[str, Any]:
         return {"encoder": TINY, "shape": TINY_SHAPE, "init_seed": init_seed}
     source = Path(_source(name))
     if not source.is_dir():
-        return {"encoder": name}  # a hub name: its revision is resolved by transformers
+        # A hub name: key by the commit it resolves to, so an updated upstream model does not
+        # reuse embeddings of the old one.
+        return {"encoder": name, "revision": hub_revision(name) or "unresolved"}
     h = hashlib.sha256()
     for file in sorted(source.glob("*.json")) + sorted(source.glob("*.safetensors")):
         h.update(file.name.encode())
@@ -80,6 +82,20 @@ def fingerprint(name: str, init_seed: int) -> dict[str, Any]:
             h.update(str(file.stat().st_size).encode())
             h.update(f.read(1 << 20))
     return {"encoder": name, "files_sha256": h.hexdigest()[:16]}
+
+
+def hub_revision(name: str) -> str | None:
+    """The commit sha that hub model ``name``'s ``main`` resolves to: from the local HF cache,
+    else by fetching only its ``config.json``; None when neither works (offline, not cached)."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return Path(cached).parent.name  # .../snapshots/<commit sha>/config.json
+    try:
+        return Path(hf_hub_download(name, "config.json")).parent.name
+    except Exception:  # noqa: BLE001 - offline, unknown repo, no access: loading will say which
+        return None
 
 
 def load_tokenizer(name: str):
