@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
 import os
 import re
 import tempfile
+import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -37,6 +41,7 @@ def redact(key: str, value: Any, check_key: bool = True) -> str:
 
 
 CONNECT_TIMEOUT_S = 5.0
+CREATE_ATTEMPTS = 4
 
 
 def check_server(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -80,6 +85,22 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     return (Path(database).resolve().parent / "mlruns" / folder).as_uri()
 
 
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str) -> Iterator[None]:
+    """An exclusive file lock per SQLite database (in the temp dir, keyed by its absolute path)."""
+    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    if database in ("", ":memory:"):
+        yield
+        return
+    key = hashlib.sha256(str(Path(database).resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"smo-impact-store-{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class MlflowTracker:
     """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
 
@@ -96,19 +117,29 @@ class MlflowTracker:
         self._datasets: dict[str, Any] = {}
         if self.uri.startswith(("http://", "https://")):
             check_server(self.uri, timeout)
-        try:
-            self.client = MlflowClient(tracking_uri=self.uri)
-            found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = (
-                found.experiment_id
-                if found is not None
-                else self.client.create_experiment(experiment, artifact_location=default_artifact_location(self.uri, experiment))
-            )
-            if found is not None and found.lifecycle_stage == "deleted":
-                self.client.restore_experiment(self.experiment_id)
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the store is one clear error
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TrackingError(f"cannot use MLflow tracking store {self.uri}: {first}") from None
+        # Commands starting together on a fresh store race to create its tables (MLflow migrates
+        # on first use) and the same experiment: a lock serialises that for a local SQLite file;
+        # elsewhere the loser sees "already exists" and succeeds on a second look.
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                with _sqlite_init_lock(self.uri):
+                    self.client = MlflowClient(tracking_uri=self.uri)
+                    self.experiment_id = self._experiment_id(experiment)
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure to reach the store is one clear error
+                if "already exists" in str(exc) and attempt < CREATE_ATTEMPTS:
+                    time.sleep(0.5 * attempt)
+                    continue
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise TrackingError(f"cannot use MLflow tracking store {self.uri}: {first}") from None
+
+    def _experiment_id(self, experiment: str) -> str:
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return self.client.create_experiment(experiment, artifact_location=default_artifact_location(self.uri, experiment))
+        if found.lifecycle_stage == "deleted":
+            self.client.restore_experiment(found.experiment_id)
+        return found.experiment_id
 
     @property
     def location(self) -> str:

@@ -52,9 +52,10 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, mirror):
     store = f"sqlite:///{tmp_path / 'm.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     exe = str(Path(sys.executable).parent / "smo-impact")
+    client = MlflowClient(store)
+    client.search_experiments()  # create the store's tables now, not racing the command for them
     proc = subprocess.Popen([exe, "run", str(config_path)], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = MlflowClient(store)
     before: dict[str, str] = {}
     deadline = time.time() + 240
     try:
@@ -103,10 +104,11 @@ def test_ctrl_c_leaves_nothing_running(tmp_path, mirror, executor):
     config_path.write_text(yaml.safe_dump({**CONFIG, "execution": {"executor": executor, "workers": 2}}))
     store = f"sqlite:///{tmp_path / 'm.db'}"
     exe = str(Path(sys.executable).parent / "smo-impact")
+    client = MlflowClient(store)
+    client.search_experiments()  # create the store's tables now, not racing the command for them
     proc = subprocess.Popen([exe, "run", str(config_path)], env={**os.environ, "MLFLOW_TRACKING_URI": store},
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    client = MlflowClient(store)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
