@@ -53,8 +53,11 @@ def validate(
             err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     runs = plan_runs(spec)
-    arms = ", ".join(f"{a} ({sum(r.arm == a for r in runs)} runs)" for a in spec.arms)
-    console.print(f"[green]ok[/green]: {config} is valid: {len(runs)} runs; arms: {arms}", highlight=False)
+    def n_runs(n: int) -> str:
+        return f"{n} run" if n == 1 else f"{n} runs"
+
+    arms = ", ".join(f"{a} ({n_runs(sum(r.arm == a for r in runs))})" for a in spec.arms)
+    console.print(f"[green]ok[/green]: {config} is valid: {n_runs(len(runs))}; arms: {arms}", highlight=False)
 
 
 @app.command()
