@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 UI_PORT ?= 5000
 
-.PHONY: setup demo test test-slow test-all bench bench-finetune bench-embedding-cache ui clean
+.PHONY: setup demo test test-slow test-all bench bench-finetune bench-scale bench-embedding-cache ui clean
 
 setup: $(VENV)/.installed
 
@@ -42,7 +42,11 @@ bench: setup
 
 # Transformer benchmarks (minutes on 2 CPU cores; on a busy machine try SMO_IMPACT_TORCH_THREADS=1).
 bench-finetune: setup
-	$(PY) benchmarks/bench_finetune.py
+	$(PY) benchmarks/bench_finetune.py --train 2048 --dev 1000 --repeat 2
+
+# 10M generated judgements: load + validate, majority vote, alpha, Dawid-Skene (~1.5 min, ~4 GB).
+bench-scale: setup
+	$(PY) benchmarks/bench_scale.py
 
 bench-embedding-cache: setup
 	$(PY) benchmarks/bench_embedding_cache.py

@@ -6,7 +6,7 @@ process, interleaved (ours, Trainer, ours, Trainer, ...) so a busy machine slows
 only difference is the loop: ours batches texts of similar length (less padding) and skips the
 Trainer's machinery. Dev macro-F1 of both on the same dev subset checks that speed cost nothing.
 
-    python benchmarks/bench_finetune.py [--train 512] [--dev 512] [--batch-size 32] [--repeat 2]
+    python benchmarks/bench_finetune.py [--train 512] [--dev 512] [--batch-size 32] [--repeat 2] [--ablate-grouping]
     (needs the data mirror, SMO_IMPACT_DATA_DIR, and `pip install accelerate` for the Trainer)
 """
 
@@ -44,10 +44,11 @@ def quality(y: np.ndarray, proba_positive: np.ndarray) -> tuple[float, float]:
     return f1_score(y, proba_positive >= 0.5, average="macro"), roc_auc_score(y, proba_positive)
 
 
-def ours(args, train, dev, seed: int) -> tuple[float, tuple[float, float]]:
+def ours(args, train, dev, seed: int, grouped: bool = True) -> tuple[float, tuple[float, float]]:
     params = Finetune.Params(
         encoder="minilm", max_length=args.max_length, batch_size=args.batch_size, eval_batch_size=128,
         learning_rate=args.lr, warmup_ratio=0.1, weight_decay=0.01, epochs=1, device="cpu",
+        group_by_length=grouped,
     )
     model = Finetune(params).fit(train[0], train[1], seed=seed)
     return model.metrics_["train/examples_per_second"], quality(dev[1], model.predict_proba(dev[0])[:, 1])
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-4, help="high enough that 1 short epoch learns")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--ablate-grouping", action="store_true", help="also run our loop with random batches")
     args = parser.parse_args()
 
     import torch
@@ -120,6 +122,9 @@ def main() -> None:
     hf_trainer(args, small, small, seed=0)
     results: dict[str, list[tuple[float, tuple[float, float]]]] = {"ours": [], "trainer": []}
     contenders = [("ours", ours), ("trainer", hf_trainer)]
+    if args.ablate_grouping:  # our loop with random batches: separates the loop from the batching
+        results["ours_random"] = []
+        contenders.append(("ours_random", lambda *a, **k: ours(*a, **k, grouped=False)))
     for r in range(args.repeat):
         for name, fn in contenders if r % 2 == 0 else contenders[::-1]:  # alternate who goes first
             speed, (f1, auc) = fn(args, train, dev, seed=r)
@@ -127,8 +132,12 @@ def main() -> None:
             print(f"  round {r + 1} {name:8s} {speed:6.1f} examples/s   dev macro-F1 {f1:.3f}  ROC-AUC {auc:.3f}", flush=True)
     ours_speed = statistics.median(s for s, _ in results["ours"])
     trainer_speed = statistics.median(s for s, _ in results["trainer"])
-    for label, name, speed in (("ours (length-grouped, dynamic padding)", "ours", ours_speed),
-                               ("HF Trainer (dynamic padding)", "trainer", trainer_speed)):
+    rows = [("ours (length-grouped, dynamic padding)", "ours", ours_speed),
+            ("HF Trainer (dynamic padding)", "trainer", trainer_speed)]
+    if args.ablate_grouping:
+        rows.append(("ours (random batches, dynamic padding)", "ours_random",
+                     statistics.median(s for s, _ in results["ours_random"])))
+    for label, name, speed in rows:
         f1 = statistics.mean(q[0] for _, q in results[name])
         auc = statistics.mean(q[1] for _, q in results[name])
         print(f"{label:40s} {speed:6.1f} examples/s (median of {args.repeat}), dev macro-F1 {f1:.3f}, ROC-AUC {auc:.3f}")
