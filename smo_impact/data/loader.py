@@ -156,9 +156,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     check_text(items, source)
     kept = text_leakage(items, leakage, source)
     if len(kept) < len(items):
-        keep = np.zeros(int(task_ids.max()) + 1, dtype=bool)
-        keep[kept[TASK_ID].to_numpy()] = True
-        rows = rows.loc[keep[task_ids]]
+        rows = rows.loc[np.isin(task_ids, kept[TASK_ID].to_numpy())]
     items = kept
     check_not_empty(rows, source, "after dataset.where and dataset.leakage")
     anonymous = spec.layout == "count"

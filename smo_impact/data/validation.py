@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from smo_impact.data.schema import SPLITS, isin
+from smo_impact.data.schema import SPLITS, isin, positions_in
 from smo_impact.errors import DataError
 
 FILE, ROW = "_file", "_row"
@@ -232,18 +232,15 @@ def check_not_empty(annotations: pd.DataFrame, source: str, after: str) -> None:
 
 
 # -- leakage ---------------------------------------------------------------------------------
-_HELD_OUT_RANK = {"train": 0, "dev": 1, "test": 2}
-
-
 def _split_rank(split: pd.Series) -> np.ndarray:
-    """0 train, 1 dev, 2 test per row (splits already normalised)."""
-    value_codes, distinct = pd.factorize(split)
-    return np.array([_HELD_OUT_RANK[v] for v in distinct], dtype=np.int64)[value_codes]
+    """How held out each row's split is: its position in SPLITS (0 train, 1 dev, 2 test); splits
+    are already normalised."""
+    return positions_in(split, SPLITS)
 
 
 def _ranks_present(group: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """groups x 3 table: does the group have a row of that split?"""
-    present = np.zeros((int(group.max()) + 1 if len(group) else 0, len(_HELD_OUT_RANK)), dtype=bool)
+    present = np.zeros((int(group.max()) + 1 if len(group) else 0, len(SPLITS)), dtype=bool)
     present[group, rank] = True
     return present
 

@@ -73,26 +73,32 @@ def resolve_tracking_uri(configured: str | None = None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The absolute database path of a local SQLite store URI, else None."""
+    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    return None if database in ("", ":memory:") else Path(database).resolve()
+
+
 def default_artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts of a new experiment in a local SQLite store go beside the database file
     (``<db folder>/mlruns/<experiment>``), not under whatever directory the command was started
     from (MLflow's default, ``./mlruns``), so that a store is one folder to keep or delete. Servers
     and other stores keep their own default (None)."""
-    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
-    if database in ("", ":memory:"):
+    database = _sqlite_file(uri)
+    if database is None:
         return None
     folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("._") or "experiment"
-    return (Path(database).resolve().parent / "mlruns" / folder).as_uri()
+    return (database.parent / "mlruns" / folder).as_uri()
 
 
 @contextlib.contextmanager
 def _sqlite_init_lock(uri: str) -> Iterator[None]:
     """An exclusive file lock per SQLite database (in the temp dir, keyed by its absolute path)."""
-    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
-    if database in ("", ":memory:"):
+    database = _sqlite_file(uri)
+    if database is None:
         yield
         return
-    key = hashlib.sha256(str(Path(database).resolve()).encode()).hexdigest()[:16]
+    key = hashlib.sha256(str(database).encode()).hexdigest()[:16]
     with open(Path(tempfile.gettempdir()) / f"smo-impact-store-{key}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
