@@ -41,22 +41,13 @@ def compute(spec: RunSpec, context: RunContext) -> Outcome:
     try:
         result = execute_run(spec, context)
         return Outcome(spec, result, started_ms=started, ended_ms=int(time.time() * 1000))
-    except SmoError as exc:
-        return Outcome(
-            spec,
-            None,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(),
-            user_error=exc,
-            started_ms=started,
-            ended_ms=int(time.time() * 1000),
-        )
     except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash
         return Outcome(
             spec,
             None,
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
+            user_error=exc if isinstance(exc, SmoError) else None,
             started_ms=started,
             ended_ms=int(time.time() * 1000),
         )
