@@ -309,6 +309,8 @@ class EvaluationSpec(Spec):
                     treatments.get(step.name).Params.model_validate(step.params)
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(exc, f"{where}.reference[{j}].{step.name}"))
+        from smo_impact.evaluation.bootstrap import BOOTSTRAP_METRICS
+
         for metric in self.gates.max_drop:
             namespace, _, name = metric.partition("/")
             if namespace not in seen or not name:
@@ -316,6 +318,18 @@ class EvaluationSpec(Spec):
                     f"evaluation.gates.max_drop.{metric}: name a benchmark metric '<namespace>/<metric>' "
                     f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
                 )
+            elif self.gates.require_significance and name not in BOOTSTRAP_METRICS:
+                # A drop is significant by the paired bootstrap of its own delta; other metrics have no test.
+                problems.append(
+                    f"evaluation.gates.max_drop.{metric}: require_significance needs a metric with a paired "
+                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))}; gate '{name}' without "
+                    "significance in a separate experiment, or pick one of those"
+                )
+        if self.gates.require_significance and self.gates.max_drop and self.bootstrap == 0:
+            problems.append(
+                "evaluation.gates.require_significance: max_drop gates take significance from the paired "
+                "bootstrap, but evaluation.bootstrap is 0; set bootstrap (e.g. 1000) or require_significance: false"
+            )
         return problems
 
 
@@ -616,6 +630,13 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
             problems.extend(pydantic_problems(exc, "model.params"))
 
     problems.extend(config.evaluation.problems(TREATMENTS, DATASETS))
+    if config.evaluation.split == "dev" and config.model.name in MODELS:
+        if "dev" in getattr(MODELS.get(config.model.name), "fit_inputs", frozenset()):
+            # Picking epochs on the split that is then scored would report an optimistic figure.
+            problems.append(
+                f"evaluation.split: model '{config.model.name}' early-stops on the dev split, so dev cannot "
+                "also be the evaluation split; evaluate on test (evaluation.split: test)"
+            )
 
     for arm, grid in config.sweep.items():
         if arm not in config.arms:

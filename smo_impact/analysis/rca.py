@@ -2,7 +2,9 @@
 
 For one treatment run (arm, grid point, seed) and the control run of the same seed:
 
-1. re-apply both arms' treatments (same seeds, so the same labels as the logged runs);
+1. re-apply both arms' treatments and retrain both models with the runner's own ``treat``,
+   ``train`` and ``score`` (same seeds, params, soft labels and dev labels, so the same numbers as
+   the logged runs);
 2. group the treatment's change record (``task, step, label_before, label_after, cause``) by each
    requested dimension: ``step``, ``cause``, ``worker`` (where recorded) or an item slice column;
 3. for each group, retrain the model on cached features with that group's changes reverted
@@ -12,7 +14,8 @@ For one treatment run (arm, grid point, seed) and the control run of the same se
 
 It also lists the top regressed test items with their nearest changed training items (cosine
 similarity of the cached features). Limits: changes that removed an item (``label_after`` empty:
-cleaning with ``drop``, budgets, rater pools) are not reverted; a model without cached features
+cleaning with ``drop``, budgets, rater pools) are not reverted, nor are a guideline's changes when
+it redefined the label space (there is no label of the new space to go back to); a model without cached features
 (``finetune``) is too costly to retrain per group: ``attribute_run`` then says so and falls back
 to ``embedding_logreg`` on the same encoder's frozen features (``fallback_`` holds the note).
 """
@@ -20,16 +23,16 @@ to ``embedding_logreg`` on the same encoder's frozen features (``fallback_`` hol
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from smo_impact.errors import ConfigError
-from smo_impact.models import MODELS
 from smo_impact.runner.plan import RunSpec
-from smo_impact.runner.run import RunContext
-from smo_impact.treatments import TREATMENTS
+from smo_impact.runner.run import RunContext, score, train, treat
+from smo_impact.treatments import LabelState
 
 CHANGE_DIMENSIONS = ("step", "cause", "worker")
 METRICS = ("macro_f1", "recall", "f1", "accuracy")
@@ -82,23 +85,27 @@ class RootCauseAttribution:
                 "(--set model.name=embedding_logreg or tfidf_logreg)"
             )
         self.model_used_ = treated.model.name
-        control_labels, _ = treat(control, ctx)
-        labels, changes = treat(treated, ctx)
-        changes = _revertible(changes, labels.index, ctx, self.by)
+        # Scored exactly as the logged runs were (runner.run's treat/train/score), on the primary
+        # benchmark only and without bootstrap intervals, which do not change the metric itself.
+        ctx = replace(ctx, benchmarks=ctx.benchmarks[:1], bootstrap=0)
+        control_state = treat(control, ctx).state
+        state = treat(treated, ctx).state
+        labels = state.labels
+        changes = _revertible(state, ctx, self.by)
         bench = ctx.benchmarks[0]
-        self.control_score_, control_pred = self._score(treated, control_labels, ctx)
-        self.treated_score_, treated_pred = self._score(treated, labels, ctx)
+        self.control_score_, control_pred = self._score(control, control_state, ctx)
+        self.treated_score_, treated_pred = self._score(treated, state, ctx)
         self.regression_ = self.control_score_ - self.treated_score_
 
         rows = []
         for dimension in self.by:
             sizes = changes[dimension].value_counts().head(self.max_groups)
             for group, n in sizes.items():
-                reverted = _revert(labels, changes[changes[dimension] == group])
-                score, _ = self._score(treated, reverted, ctx)
-                recovered = score - self.treated_score_
+                reverted = _revert(state, changes[changes[dimension] == group])
+                value, _ = self._score(treated, reverted, ctx)
+                recovered = value - self.treated_score_
                 rows.append({
-                    "dimension": dimension, "group": str(group), "changes": int(n), "score_reverted": score,
+                    "dimension": dimension, "group": str(group), "changes": int(n), "score_reverted": value,
                     "recovered": recovered, "fraction": recovered / self.regression_ if self.regression_ else np.nan,
                 })
         ranking = pd.DataFrame(rows, columns=["dimension", "group", "changes", "score_reverted", "recovered", "fraction"])
@@ -107,53 +114,34 @@ class RootCauseAttribution:
         mask = np.zeros(len(changes), dtype=bool)
         for row in top.itertuples():
             mask |= (changes[row.dimension].astype(str) == row.group).to_numpy()
-        joint, _ = self._score(treated, _revert(labels, changes[mask]), ctx)
+        joint, _ = self._score(treated, _revert(state, changes[mask]), ctx)
         self.explained_ = (joint - self.treated_score_) / self.regression_ if self.regression_ else np.nan
 
         reference = np.asarray(bench.reference)
         regressed = bench.items.loc[(control_pred == reference) & (treated_pred != reference), ["task", "text"]]
-        self.neighbours_ = _nearest_changed(regressed, changes, ctx, self.neighbours)
+        self.neighbours_ = _nearest_changed(regressed, changes, ctx, self.neighbours, treated)
         return self
 
-    def _score(self, spec: RunSpec, labels: pd.Series, ctx: RunContext) -> tuple[float, np.ndarray]:
-        """Train the (cheap) model on ``labels`` and score the primary benchmark at the threshold."""
-        from sklearn import metrics as skm
-
-        model_cls = MODELS.get(self.model_used_)
-        params = spec.model.params if self.model_used_ == spec.model.name else {}
-        model = model_cls(model_cls.Params.model_validate(params))
-        y = (labels.to_numpy() == ctx.initial_state.positive_label).astype(int)
-        model.fit(ctx.features.rows(labels.index), y, seed=spec.seed)
-        bench = ctx.benchmarks[0]
-        proba = model.predict_proba(ctx.features.rows(bench.items["task"]))[:, list(model.classes_).index(1)]
-        pred = (proba >= ctx.threshold).astype(int)
-        reference = np.asarray(bench.reference).astype(int)
-        score = {
-            "macro_f1": lambda: skm.f1_score(reference, pred, average="macro", zero_division=0),
-            "f1": lambda: skm.f1_score(reference, pred, zero_division=0),
-            "recall": lambda: skm.recall_score(reference, pred, zero_division=0),
-            "accuracy": lambda: skm.accuracy_score(reference, pred),
-        }[self.metric]()
-        return float(score), pred
+    def _score(self, spec: RunSpec, state: LabelState, ctx: RunContext) -> tuple[float, np.ndarray]:
+        """Train the run's model on ``state`` and score the primary benchmark, as the runner does."""
+        model = train(spec, ctx, state)
+        namespace = ctx.benchmarks[0].namespace
+        result = score(spec, ctx, model)[namespace]
+        return float(result.metrics[f"{namespace}/{self.metric}"]), result.predictions["predicted"].to_numpy()
 
 
-def treat(spec: RunSpec, ctx: RunContext) -> tuple[pd.Series, pd.DataFrame]:
-    """The training labels and change record of a run, re-applied exactly as ``runner.run`` does.
+def _revertible(state: LabelState, ctx: RunContext, by: Sequence[str]) -> pd.DataFrame:
+    """Label changes of tasks still trained on, with the item columns used for grouping.
 
-    (Same per-step generators from the run seed, so the labels equal the logged run's.)
+    A change made in another label space (before a guideline step that redefined the labels, e.g.
+    a severity answer mapped to abusive/not) has no label of this space to go back to: left out.
     """
-    state = ctx.initial_state
-    for step, seed_seq in zip(spec.steps, np.random.SeedSequence(spec.seed).spawn(len(spec.steps))):
-        treatment_cls = TREATMENTS.get(step.name)
-        state = treatment_cls(treatment_cls.Params.model_validate(step.params)).apply(state, np.random.default_rng(seed_seq))
-    if state.labels is None:
-        raise ConfigError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
-    return state.labels, state.changes
-
-
-def _revertible(changes: pd.DataFrame, kept: pd.Index, ctx: RunContext, by: Sequence[str]) -> pd.DataFrame:
-    """Label changes of tasks still trained on, with the item columns used for grouping."""
-    changes = changes[changes["task"].isin(kept) & changes["label_before"].notna() & changes["label_after"].notna()]
+    changes = state.changes
+    changes = changes[
+        changes["task"].isin(state.labels.index) & changes["label_before"].notna() & changes["label_after"].notna()
+    ]
+    if tuple(state.labels_set) != tuple(ctx.dataset.labels):
+        changes = changes[changes["step"] != "guideline"]
     changes = changes.reset_index(drop=True).copy()
     item_cols = [d for d in by if d not in CHANGE_DIMENSIONS]
     if item_cols:
@@ -166,21 +154,36 @@ def _revertible(changes: pd.DataFrame, kept: pd.Index, ctx: RunContext, by: Sequ
     return changes
 
 
-def _revert(labels: pd.Series, group: pd.DataFrame) -> pd.Series:
-    """``labels`` with each task of ``group`` set back to its label before the group's earliest change."""
+def _revert(state: LabelState, group: pd.DataFrame) -> LabelState:
+    """``state`` with each task of ``group`` set back to its label before the group's earliest change.
+
+    A reverted task's soft label (if the arm trains on vote shares) becomes one-hot at that label:
+    the vote share before the change is not recorded.
+    """
     before = group.drop_duplicates("task", keep="first").set_index("task")["label_before"]
-    reverted = labels.copy()
-    reverted.loc[before.index] = before.astype(labels.dtype).to_numpy()
-    return reverted
+    labels = state.labels.copy()
+    labels.loc[before.index] = before.astype(labels.dtype).to_numpy()
+    soft = state.soft_labels
+    if soft is not None and len(before):
+        soft = soft.copy()
+        rows = soft.index.intersection(before.index)
+        soft.loc[rows] = 0.0
+        for task in rows:
+            if labels[task] in soft.columns:
+                soft.loc[task, labels[task]] = 1.0
+    return state.evolve(labels=labels, soft_labels=soft)
 
 
-def _nearest_changed(regressed: pd.DataFrame, changes: pd.DataFrame, ctx: RunContext, k: int) -> pd.DataFrame:
+def _nearest_changed(
+    regressed: pd.DataFrame, changes: pd.DataFrame, ctx: RunContext, k: int, spec: RunSpec
+) -> pd.DataFrame:
     """For each regressed test item, the ``k`` changed training items most similar in feature space."""
     columns = ["task", "text", "neighbour", "neighbour_text", "similarity", "label_before", "label_after", "step"]
     changed = changes.drop_duplicates("task", keep="last")
     if regressed.empty or changed.empty:
         return pd.DataFrame(columns=columns)
-    a, b = _unit(ctx.features.rows(regressed["task"])), _unit(ctx.features.rows(changed["task"]))
+    features = ctx.features_for(spec.model)
+    a, b = _unit(features.rows(regressed["task"])), _unit(features.rows(changed["task"]))
     similarity = np.asarray((a @ b.T).todense() if hasattr(a, "todense") else a @ b.T)
     texts = ctx.dataset.items.drop_duplicates("task").set_index("task")["text"]
     rows = []
@@ -252,4 +255,4 @@ def attribute_run(
     return rca, run_id
 
 
-__all__ = ["RootCauseAttribution", "attribute_run", "treat"]
+__all__ = ["RootCauseAttribution", "attribute_run"]

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.evaluation.benchmarks import BenchmarkResult
+from smo_impact.evaluation.bootstrap import BOOTSTRAP_METRICS
 from smo_impact.evaluation.gates import GateVerdict, run_verdict
+from smo_impact.evaluation.metrics import HEADLINE_METRICS
 from smo_impact.evaluation.regression import paired_regression
 
 if TYPE_CHECKING:
     from smo_impact.config import EvaluationSpec
 
-_CI_SUFFIXES = ("_ci_low", "_ci_high")
+_CI_SUFFIXES = ("_ci_low", "_ci_high", "_p")
 # Paired-bootstrap randomness: its own stream of the run seed.
 REGRESSION_STREAM = 7
 
@@ -32,7 +34,9 @@ class Comparison:
 
     Attributes:
         metrics: ``delta/<ns>/<metric>`` (treatment - control; per-slice and functional metrics
-            included), ``delta/<ns>/<metric>_ci_low|high`` (paired bootstrap),
+            included), ``delta/<ns>/<metric>_ci_low|high`` (paired-bootstrap interval) and
+            ``delta/<ns>/<metric>_p`` (paired-bootstrap p-value of "no change") for the headline
+            metrics and every metric a gate reads,
             ``regression/<ns>/...`` (see :class:`~smo_impact.evaluation.regression.PairedRegression`).
         regressed: Regressed items of every benchmark (column ``benchmark``), see
             :func:`~smo_impact.evaluation.regression.paired_regression`.
@@ -51,6 +55,15 @@ def metric_deltas(treatment: Mapping[str, float], control: Mapping[str, float], 
         if name.split("/", 1)[0] in namespaces and name in control and not name.endswith(_CI_SUFFIXES):
             out[f"delta/{name}"] = value - control[name]
     return out
+
+
+def interval_metrics(evaluation: EvaluationSpec, namespace: str) -> tuple[str, ...]:
+    """Metrics of ``namespace`` whose paired delta gets a bootstrap interval and p-value: the
+    headline ones and every bootstrappable metric a ``max_drop`` gate reads (gates take their
+    significance from it)."""
+    gated = [m.split("/", 1)[1] for m in evaluation.gates.max_drop if m.split("/", 1)[0] == namespace]
+    names = [*HEADLINE_METRICS, *(m for m in gated if m in BOOTSTRAP_METRICS)]
+    return tuple(dict.fromkeys(names))
 
 
 def compare_with_control(
@@ -90,6 +103,7 @@ def compare_with_control(
                 tuple((slice_columns or {}).get(ns, ())),
                 evaluation.bootstrap,
                 evaluation.confidence,
+                interval_metrics(evaluation, ns),
             )
             for name, value in paired.metrics.items():
                 key = f"delta/{ns}/{name}" if name.endswith(_CI_SUFFIXES) else f"regression/{ns}/{name}"

@@ -3,6 +3,11 @@
 A run is compared with the control run of the same seed (its ``delta/*`` and ``regression/*``
 metrics); an arm (one grid point of it) with the mean over its seeds, and a one-sample t-test of
 the per-seed deltas says whether the difference is more than seed-to-seed variation.
+
+Significance of a single run comes from a test of the gated quantity itself: a metric's drop from
+the paired-bootstrap p-value of its delta (``delta/<ns>/<metric>_p``), a count of new errors from
+McNemar's test of paired correctness (``regression/<ns>/mcnemar_pvalue``), which tests exactly
+that: whether the two models' error rates differ.
 """
 
 from __future__ import annotations
@@ -58,9 +63,13 @@ def run_verdict(metrics: Mapping[str, float], gates: GateSpec, namespaces: list[
     """
     reasons: list[str] = []
 
-    def significant(ns: str) -> tuple[bool, str]:
+    def mcnemar(ns: str) -> tuple[bool, str]:
         p = metrics.get(f"regression/{ns}/mcnemar_pvalue", float("nan"))
         return (not gates.require_significance or p < gates.alpha), f"McNemar p={p:.3g}"
+
+    def bootstrap(metric: str) -> tuple[bool, str]:
+        p = metrics.get(f"delta/{metric}_p", float("nan"))
+        return (not gates.require_significance or p < gates.alpha), f"paired bootstrap p={p:.3g}"
 
     for metric, tolerated in gates.max_drop.items():
         delta = metrics.get(f"delta/{metric}", float("nan"))
@@ -68,7 +77,7 @@ def run_verdict(metrics: Mapping[str, float], gates: GateSpec, namespaces: list[
             reasons.append(f"{metric}: no delta vs control to check max_drop {tolerated:g}")
             continue
         drop = _drop(metric, delta)
-        ok_sig, why = significant(metric.split("/", 1)[0])
+        ok_sig, why = bootstrap(metric)
         if drop > tolerated and ok_sig:
             reasons.append(f"{metric} dropped {drop:.4f} > max_drop {tolerated:g} ({why})")
     for kind, limit in (("false_negatives", gates.max_new_false_negatives), ("false_positives", gates.max_new_false_positives)):
@@ -81,7 +90,7 @@ def run_verdict(metrics: Mapping[str, float], gates: GateSpec, namespaces: list[
                     reasons.append(f"{ns}: no paired comparison to count new {kind.replace('_', ' ')} "
                                    "(the control run was reused from the store without logged predictions; rerun with --force)")
                 continue
-            ok_sig, why = significant(ns)
+            ok_sig, why = mcnemar(ns)
             if count > limit and ok_sig:
                 reasons.append(f"{ns}: {int(count)} new {kind.replace('_', ' ')} > max {limit} ({why})")
     return GateVerdict(not reasons, reasons)
@@ -109,8 +118,9 @@ def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], con
     """Gate every treatment arm/grid point on the mean over its seeds.
 
     With ``require_significance`` a violation counts when the t-test across seeds (of the drop;
-    for new errors, of new minus fixed errors) gives p < alpha, or, where it cannot be computed (one seed, or identical seeds), when every run's
-    McNemar test does.
+    for new errors, of new minus fixed errors) gives p < alpha, or, where it cannot be computed
+    (one seed, or identical seeds), when every run's own test does (the paired-bootstrap p-value
+    of a metric's delta; McNemar for new errors).
 
     Returns:
         One row per (arm, grid): ``arm, grid, seeds, gate, reasons`` and, per gated quantity,
@@ -122,7 +132,9 @@ def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], con
         row: dict[str, object] = {"arm": arm, "grid": grid, "seeds": len(group)}
         reasons: list[str] = []
 
-        def check(quantity: str, values: pd.Series, ns: str, limit: float, label: str, tested: pd.Series | None = None) -> None:
+        def check(
+            quantity: str, values: pd.Series, pcol: str, limit: float, label: str, tested: pd.Series | None = None
+        ) -> None:
             mean, std, _ = across_seeds(values)
             p = across_seeds(values if tested is None else tested)[2]
             row[f"{quantity}_mean"], row[f"{quantity}_std"], row[f"{quantity}_p"] = mean, std, p
@@ -130,9 +142,9 @@ def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], con
                 return
             if gates.require_significance:
                 if np.isnan(p):
-                    pcol = f"regression/{ns}/mcnemar_pvalue"
                     ok = pcol in group and bool((group[pcol] < gates.alpha).all())
-                    why = "McNemar p<alpha in every seed" if ok else ""
+                    test = "McNemar" if pcol.endswith("mcnemar_pvalue") else "paired bootstrap"
+                    why = f"{test} p<alpha in every seed" if ok else ""
                 else:
                     ok, why = p < gates.alpha, f"t-test across seeds p={p:.3g}"
                 if not ok:
@@ -147,7 +159,7 @@ def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], con
                 reasons.append(f"{metric}: no delta vs control to check max_drop {tolerated:g}")
                 continue
             drops = group[column] if lower_is_better(metric) else -group[column]
-            check(f"drop/{metric}", drops, metric.split("/", 1)[0], tolerated, f"mean drop of {metric}")
+            check(f"drop/{metric}", drops, f"delta/{metric}_p", tolerated, f"mean drop of {metric}")
         for kind, limit in (("false_negatives", gates.max_new_false_negatives), ("false_positives", gates.max_new_false_positives)):
             if limit is None:
                 continue
@@ -156,7 +168,8 @@ def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], con
                 if column in group:
                     # New errors are counts >= 0; what is tested across seeds is the net change.
                     net = group[column] - group.get(f"regression/{ns}/fixed_{kind}", 0.0)
-                    check(f"{ns}/new_{kind}", group[column], ns, limit, f"{ns}: mean new {kind.replace('_', ' ')}", net)
+                    check(f"{ns}/new_{kind}", group[column], f"regression/{ns}/mcnemar_pvalue", limit,
+                          f"{ns}: mean new {kind.replace('_', ' ')}", net)
         row["gate"] = FAILED if reasons else PASSED
         row["reasons"] = "; ".join(reasons)
         rows.append(row)

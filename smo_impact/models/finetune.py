@@ -42,6 +42,11 @@ class Finetune:
         epochs: int = Field(3, ge=1)
         patience: int = Field(1, ge=1, description="Stop after this many epochs without dev improvement.")
         monitor: Monitor = "dev/macro_f1"
+        dev_labels: Literal["treated", "reference"] = Field(
+            "treated",
+            description="Dev labels for early stopping: the arm's own steps applied to the dev judgements "
+            "(treated: what a team with only its treated labels has), or the untreated majority of all raters.",
+        )
         max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (smoke runs).")
         group_by_length: bool = Field(True, description="Batch texts of similar length (less padding).")
         class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (2 * n_class).")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,16 +22,17 @@ from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.loader import load_data
 from smo_impact.data.schema import AnnotationSet
 from smo_impact.evaluation.benchmarks import BenchmarkResult, with_suite_items
-from smo_impact.evaluation.compare import compare_with_control
+from smo_impact.evaluation.compare import Comparison, compare_with_control
 from smo_impact.evaluation.gates import arm_verdicts
-from smo_impact.errors import SmoError
+from smo_impact.data.validation import DataWarning
+from smo_impact.errors import DataError, SmoError
 from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
-from smo_impact.runner.plan import RunSpec, plan_runs
-from smo_impact.runner.run import RunContext, RunResult, build_context
+from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
+from smo_impact.runner.run import RunContext, RunResult, build_context, model_key, preflight
 from smo_impact.tracking.base import TrackedRun, Tracker
 
 # Callback the CLI uses for a progress bar: (run spec, done, total, status) -> None.
@@ -47,6 +49,8 @@ class ExperimentResult:
     computed: int = 0  # runs computed by this invocation
     reused: int = 0  # finished runs found in the store and skipped
     gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # per treatment arm/grid: gate, reasons
+    compared: int = 0  # comparisons (treatment vs control) computed by this invocation
+    stale_code: list[tuple[str, str]] = field(default_factory=list)  # reused runs of another code version
 
     @property
     def gate_failed(self) -> bool:
@@ -60,7 +64,8 @@ def prepare(
     dataset: AnnotationSet | None = None,
     suites: dict[str, AnnotationSet] | None = None,
 ) -> tuple[AnnotationSet, RunContext, list[RunSpec], FeatureCache]:
-    """Everything before the first run: load the data, featurize once, plan the runs.
+    """Everything before the first run: load the data, plan the runs, featurize once per
+    featurizer, and check every arm's steps against the data.
 
     ``dataset`` replaces the config's dataset and ``suites`` the functional suites its evaluation
     names (tests and notebooks pass data they built).
@@ -70,15 +75,28 @@ def prepare(
     suites = suites if suites is not None else {
         b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None
     }
+    specs = plan_runs(config)
+    _warn_binary_view(dataset, config)
     cache = cache or FeatureCache()
-    model_cls = MODELS.get(config.model.name)
-    # Features depend only on the featurizer params, which a sweep over model params may not change.
-    featurizer = model_cls(model_cls.Params.model_validate(config.model.params)).featurizer()
-    features = cache.get(with_suite_items(dataset, suites), featurizer)
+    items = with_suite_items(dataset, suites)
+    # One feature matrix per distinct featurizer the plan needs: a sweep over a featurizer param
+    # (model.ngram_max, model.encoder, ...) trains each grid point on its own features.
+    by_model: dict[str, Any] = {}
+    for model in [config.model, *(s.model for s in specs)]:
+        if model_key(model) not in by_model:
+            model_cls = MODELS.get(model.name)
+            featurizer = model_cls(model_cls.Params.model_validate(model.params)).featurizer()
+            by_model[model_key(model)] = cache.get(items, featurizer)
     context = build_context(
-        dataset, features, config.evaluation.split, config.evaluation.threshold, config.evaluation, suites
+        dataset, by_model[model_key(config.model)], config.evaluation.split, config.evaluation.threshold,
+        config.evaluation, suites, by_model,
     )
-    return dataset, context, plan_runs(config), cache
+    # Steps that can fail on the data (a pool that selects no one, a budget that buys nothing)
+    # fail here, for every grid point at once, before any run is created.
+    problems = preflight(specs, context)
+    if problems:
+        raise DataError(problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems))
+    return dataset, context, specs, cache
 
 
 def run_experiment(
@@ -93,19 +111,28 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run every planned run not already finished in the store; log each as a child of one parent.
 
-    Resumable: a run whose key (hash of its resolved spec and the data digest) has a FINISHED run
-    in the store is skipped and its logged metrics reused (``force`` re-runs everything); runs left
-    RUNNING by a killed process are marked KILLED and redone; the parent run of the same config
-    is reused. A run that raises is marked FAILED (traceback logged) and the sweep goes on; Ctrl-C
-    marks the parent KILLED. Nothing is left RUNNING.
+    Two stages, each keyed by exactly what it reads:
+
+    * **score** (treat -> train -> score) is keyed by the run's own spec and the data digest
+      (``smo.run_key``): a run whose key has a FINISHED run in the store is reused (``force``
+      recomputes everything);
+    * **compare** (deltas, paired bootstrap, McNemar, new errors, the run's gate verdict) is
+      computed from the stored per-item predictions of a treatment run and its seed's control,
+      keyed by both run keys and the comparison settings (``smo.compare_key``): a changed control
+      recomputes every comparison against it and nothing else.
+
+    Runs left RUNNING by a killed process are marked KILLED and redone; the parent run of the same
+    config is reused. A run that raises is marked FAILED (traceback logged, one-line reason) and
+    the sweep goes on; Ctrl-C marks the parent KILLED. Nothing is left RUNNING.
     """
-    # 1. Reach the tracking store (fails in seconds if it is down), then load data and featurize
-    #    before any run is created: bad data fails with nothing left in the store.
+    # 1. Reach the tracking store (fails in seconds if it is down), then load data, featurize and
+    #    check the steps before any run is created: bad data fails with nothing left in the store.
     tracker = tracker_factory()
     dataset, context, specs, cache = prepare(config, cache, dataset, suites)
     executor = executor or SequentialExecutor()
     digest = dataset.digest()
     keys = {spec.name: spec.key(config, digest) for spec in specs}
+    controls = {spec.name: spec.control(specs) for spec in specs}
 
     # 2. Resume: reap runs orphaned by killed processes, find finished runs, reuse the parent.
     _reap_orphans(tracker)
@@ -113,41 +140,66 @@ def run_experiment(
     parent_id = _open_parent(tracker, config, dataset, digest, len(specs))
 
     logged: dict[str, TrackedRun] = {s.name: finished[keys[s.name]] for s in specs if keys[s.name] in finished}
+    current = code_version()
+    stale_code = sorted(
+        (name, run.tags.get("smo.code_version", "?")) for name, run in logged.items()
+        if run.tags.get("smo.code_version") != current
+    )
     failures: list[tuple[str, str]] = []
     todo = [s for s in specs if s.name not in logged]
     done = len(logged)
+    compared = 0
+    # Per-item predictions of control runs, by run name: computed here or read from the store.
+    control_scores: dict[str, dict[str, BenchmarkResult]] = {}
+
+    def compare(spec: RunSpec, treatment_scores: dict[str, BenchmarkResult] | None) -> None:
+        """Stage 4 for one treatment run: compare with its control unless the stored comparison
+        is keyed on the same pair and settings."""
+        nonlocal compared
+        control = controls[spec.name]
+        run = logged.get(spec.name)
+        if control is None or run is None or control.name not in logged:
+            return
+        key = comparison_key(keys[spec.name], keys[control.name], config)
+        if run.tags.get("smo.compare_key") == key and treatment_scores is None:
+            return
+        if control.name not in control_scores:
+            control_scores[control.name] = _stored_scores(tracker, logged[control.name].run_id, config.evaluation.namespaces)
+        if treatment_scores is None:
+            treatment_scores = _stored_scores(tracker, run.run_id, config.evaluation.namespaces)
+        comparison = compare_with_control(
+            run.metrics, logged[control.name].metrics, config.evaluation, spec.seed, treatment_scores,
+            control_scores[control.name], {b.namespace: b.slice_columns for b in context.benchmarks},
+        )
+        logged[spec.name] = _log_comparison(tracker, run, comparison, key, control.name)
+        compared += 1
+
     try:
-        # 3. Compute and log: controls first, since treatment runs are compared with them.
-        control_scores: dict[str, dict[str, BenchmarkResult]] = {
-            # Controls reused from the store: their logged predictions allow the paired comparison.
-            c.name: _stored_scores(tracker, logged[c.name].run_id, config.evaluation.namespaces)
-            for c in specs
-            if c.is_control and c.name in logged and any(_control_of(s, specs) == c for s in todo)
-        }
+        # 3. Score: treat -> train -> score each run not in the store, controls first so that a
+        #    fresh treatment run is compared (stage 4) as soon as it is logged.
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
             for outcome in executor.run(phase, context) if phase else ():
                 spec = outcome.spec
-                control = _control_of(spec, specs)
-                control_run = logged.get(control.name) if control else None
-                run = _log_run(
-                    outcome, config, context, tracker, parent_id, keys[spec.name], digest, control_run,
-                    control_scores.get(control.name) if control else None,
-                )
-                if outcome.user_error is not None:
-                    # A config/data problem that surfaced mid-run would fail every run: stop, exit 2.
-                    raise outcome.user_error
+                run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest)
                 if run.status == "FINISHED":
                     logged[spec.name] = run
-                    if spec.is_control and outcome.result is not None:
-                        # Kept for the paired comparison of this seed's treatment runs.
+                    if spec.is_control:
                         control_scores[spec.name] = outcome.result.benchmarks
+                    else:
+                        compare(spec, outcome.result.benchmarks)
                 else:
                     failures.append((spec.name, outcome.error or "unknown error"))
                 done += 1
                 if progress:
                     progress(spec, done, len(specs), run.status)
 
-        # 4. Summarize across seeds on the parent run.
+        # 4. Compare the reused treatment runs whose stored comparison is stale (e.g. the control
+        #    arm changed, or a gate): from both runs' stored predictions, no retraining.
+        for spec in specs:
+            if not spec.is_control:
+                compare(spec, None)
+
+        # 5. Summarize across seeds on the parent run.
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
@@ -159,9 +211,10 @@ def run_experiment(
         tracker.log_metrics(
             parent_id,
             {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows),
-             "runs/computed": len(todo), "runs/reused": len(specs) - len(todo)},
+             "runs/computed": len(todo), "runs/reused": len(specs) - len(todo), "runs/compared": compared},
         )
-        tracker.set_tags(parent_id, {"smo.failed_runs": str(len(failures))})
+        tracker.set_tags(parent_id, {"smo.failed_runs": str(len(failures)),
+                                     "smo.stale_code_runs": str(len(stale_code))})
         tracker.end_run(parent_id, "FAILED" if failures else "FINISHED")
     except KeyboardInterrupt:
         tracker.end_run(parent_id, "KILLED")
@@ -173,8 +226,24 @@ def run_experiment(
         executor.close()
     return ExperimentResult(
         parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo),
-        gates=gates,
+        gates=gates, compared=compared, stale_code=stale_code,
     )
+
+
+def _warn_binary_view(dataset: AnnotationSet, config: ExperimentConfig) -> None:
+    """Models train harmful-vs-benign; say so when the label set has more than two values and an
+    arm trains on it without a guideline step that maps it to two."""
+    if len(dataset.labels) <= 2:
+        return
+    arms = [arm for arm, steps in config.arms.items() if not any(s.name == "guideline" for s in steps)]
+    if arms:
+        warnings.warn(
+            f"{dataset.name} has {len(dataset.labels)} labels {list(dataset.labels)}; models train binary "
+            f"classifiers, so arm(s) {', '.join(arms)} train {dataset.positive_label!r} vs the rest "
+            "(set dataset.positive_labels to choose the harmful labels)",
+            DataWarning,
+            stacklevel=2,
+        )
 
 
 # -- resume ---------------------------------------------------------------------------------
@@ -249,12 +318,6 @@ def _stored_scores(tracker: Tracker, run_id: str, namespaces: list[str]) -> dict
     return {ns: BenchmarkResult({}, frame) for ns, frame in frames.items() if frame is not None}
 
 
-def _control_of(spec: RunSpec, specs: list[RunSpec]) -> RunSpec | None:
-    if spec.is_control:
-        return None
-    return next((s for s in specs if s.is_control and s.seed == spec.seed), None)
-
-
 # -- logging one run ------------------------------------------------------------------------
 def _log_run(
     outcome: Outcome,
@@ -264,14 +327,8 @@ def _log_run(
     parent_id: str,
     key: str,
     digest: str,
-    control: TrackedRun | None,
-    control_scores: dict[str, BenchmarkResult] | None = None,
 ) -> TrackedRun:
-    """Write one computed run to the store (start -> params -> metrics -> artifacts -> end).
-
-    ``control_scores`` (the control run's per-benchmark predictions, when computed in this process)
-    adds the paired regression vs the control: new false negatives/positives, McNemar, paired CIs.
-    """
+    """Write one computed run (the score stage) to the store: start -> params -> metrics -> artifacts -> end."""
     spec, result = outcome.spec, outcome.result
     tags = {
         "smo.kind": "run",
@@ -299,28 +356,16 @@ def _log_run(
             return TrackedRun(run_id, "FAILED", tags)
 
         metrics = dict(result.metrics)
-        comparison = None
-        if control is not None:
-            # Deltas, paired regressions and the gate verdict vs the control run of this seed.
-            comparison = compare_with_control(
-                result.metrics, control.metrics, config.evaluation, spec.seed, result.benchmarks,
-                control_scores, {b.namespace: b.slice_columns for b in context.benchmarks},
-            )
-            metrics.update(comparison.metrics)
         metrics["time/run_seconds"] = result.seconds
         tracker.log_metrics(run_id, metrics)
-        if config.tracking.log_predictions:
+        if config.tracking.log_predictions or spec.is_control:
+            # A control's predictions are always kept: comparisons with it are recomputed from them.
             for ns, scored in result.benchmarks.items():
                 tracker.log_frame(run_id, scored.predictions, f"predictions/{ns}.parquet")
         for scored in result.benchmarks.values():
             tracker.set_tags(run_id, scored.tags)
             for path, frame in scored.artifacts.items():
                 tracker.log_frame(run_id, frame, path)
-        if comparison is not None:
-            if not comparison.regressed.empty:
-                tracker.log_frame(run_id, comparison.regressed, "regression/regressed_items.parquet")
-            if comparison.verdict is not None:
-                tracker.set_tags(run_id, comparison.verdict.tags())
         if not result.changes.empty:
             changes = result.changes.astype({"label_before": str, "label_after": str})
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
@@ -337,6 +382,22 @@ def _log_run(
         outcome.error = f"while logging: {type(exc).__name__}: {exc}"
         return TrackedRun(run_id, "FAILED", tags)
     return TrackedRun(run_id, "FINISHED", tags, metrics)
+
+
+def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, key: str, control: str) -> TrackedRun:
+    """Log a comparison on its (finished) treatment run; the key tag goes last, so a comparison
+    cut short by a crash is redone on resume. Returns the run with its metrics updated."""
+    tracker.log_metrics(run.run_id, comparison.metrics)
+    if not comparison.regressed.empty:
+        tracker.log_frame(run.run_id, comparison.regressed, "regression/regressed_items.parquet")
+    tags = {"smo.compared_with": control}
+    if comparison.verdict is not None:
+        tags.update(comparison.verdict.tags())
+    tags["smo.compare_key"] = key
+    tracker.set_tags(run.run_id, tags)
+    # Metrics of an earlier comparison (another control) must not leak into the summary.
+    metrics = {k: v for k, v in run.metrics.items() if not k.startswith(("delta/", "regression/"))}
+    return TrackedRun(run.run_id, run.status, {**run.tags, **tags}, {**metrics, **comparison.metrics}, run.params)
 
 
 def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:

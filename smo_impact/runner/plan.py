@@ -45,8 +45,33 @@ class RunSpec:
         }
 
     def key(self, config: ExperimentConfig, data_digest: str) -> str:
-        """Identity of the run's result: same key, same numbers."""
-        return stable_hash({**self.resolved(config), "data_digest": data_digest})
+        """Identity of the treat -> train -> score stage: same key, same numbers.
+
+        Gates are left out: they only judge a comparison, so changing one re-judges stored runs
+        instead of retraining them.
+        """
+        resolved = self.resolved(config)
+        resolved["evaluation"] = {k: v for k, v in resolved["evaluation"].items() if k != "gates"}
+        return stable_hash({**resolved, "data_digest": data_digest})
+
+    def control(self, specs: list[RunSpec]) -> RunSpec | None:
+        """The control run this run is compared with: the control arm's run of the same seed."""
+        if self.is_control:
+            return None
+        return next((s for s in specs if s.is_control and s.seed == self.seed), None)
+
+
+# Bump when the comparison stage computes something differently: stored comparisons are redone.
+COMPARISON_VERSION = 2
+
+
+def comparison_key(treatment_key: str, control_key: str, config: ExperimentConfig) -> str:
+    """Identity of a comparison: both runs' keys and every setting the comparison reads."""
+    evaluation = config.evaluation.model_dump(mode="json")
+    settings = {k: evaluation[k] for k in ("threshold", "bootstrap", "confidence", "gates")}
+    return stable_hash(
+        {"treatment": treatment_key, "control": control_key, "settings": settings, "version": COMPARISON_VERSION}
+    )
 
 
 def plan_runs(config: ExperimentConfig) -> list[RunSpec]:

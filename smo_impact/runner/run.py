@@ -1,14 +1,21 @@
-"""One run, stage by stage: treat -> train -> evaluate. Logging is the caller's job."""
+"""One run, stage by stage: treat -> train -> score. Logging and comparison are the caller's job.
+
+``treat``, ``train`` and ``score`` are the only implementations of those stages: the runner and
+root-cause analysis (which retrains with some label changes reverted) both call them, so an
+attribution re-scores exactly as the logged run was scored.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from smo_impact.config import ModelSpec, stable_hash
 from smo_impact.data.schema import AnnotationSet
 from smo_impact.errors import DataError
 from smo_impact.evaluation.benchmarks import Benchmark, BenchmarkResult, build_benchmarks, score_benchmark
@@ -20,14 +27,21 @@ from smo_impact.runner.plan import RunSpec
 from smo_impact.treatments import TREATMENTS, LabelState
 from smo_impact.treatments.aggregate import majority_vote
 
-
 # Evaluation randomness (bootstrap) is its own stream of the run seed, apart from the steps'.
 EVALUATION_STREAM = 6
+# The arm's treatments applied to the dev split (early-stopping labels) draw from their own stream.
+DEV_STREAM = 8
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """Inputs shared by every run of an experiment, computed once."""
+    """Inputs shared by every run of an experiment, computed once.
+
+    ``model_features`` holds one feature matrix per distinct featurizer the plan needs, keyed by
+    :func:`model_key` of a run's model spec (a sweep over ``model.ngram_max`` trains each grid
+    point on its own features); ``features`` is the experiment's base model's, used where a
+    cheap model on cached features is needed outside training (RCA neighbours).
+    """
 
     dataset: AnnotationSet
     features: Features
@@ -42,6 +56,16 @@ class RunContext:
     benchmarks: tuple[Benchmark, ...] = ()  # scored in every run; the primary one (eval_split) first
     bootstrap: int = 1000  # resamples for confidence intervals
     confidence: float = 0.95
+    model_features: Mapping[str, Features] = field(default_factory=dict)
+
+    def features_for(self, model: ModelSpec) -> Features:
+        """The cached features a run with this model spec trains and predicts on."""
+        return self.model_features.get(model_key(model), self.features)
+
+
+def model_key(model: ModelSpec) -> str:
+    """Identity of a model spec (name and params), for looking up its features."""
+    return stable_hash(model.model_dump(mode="json"))
 
 
 @dataclass
@@ -57,6 +81,19 @@ class RunResult:
     benchmarks: dict[str, BenchmarkResult] = field(default_factory=dict)  # score per benchmark namespace
 
 
+@dataclass
+class Treated:
+    """The training data of a run after its treatment steps, and what the steps reported."""
+
+    state: LabelState
+    metrics: dict[str, float]
+    artifacts: dict[str, Any]
+
+    @property
+    def labels(self) -> pd.Series:
+        return self.state.labels
+
+
 def build_context(
     dataset: AnnotationSet,
     features: Features,
@@ -64,11 +101,13 @@ def build_context(
     threshold: float,
     evaluation: Any = None,
     suites: dict[str, AnnotationSet] | None = None,
+    model_features: Mapping[str, Features] | None = None,
 ) -> RunContext:
     """The untreated training state, the reference labels of the evaluation split, the benchmarks.
 
     ``evaluation`` (an EvaluationSpec) adds its benchmarks and bootstrap settings; ``suites`` are the
-    loaded functional suites they name (their items must be in ``features``).
+    loaded functional suites they name (their items must be in ``features``); ``model_features``
+    maps :func:`model_key` to features for runs whose featurizer differs from the base model's.
     """
     train_items = dataset.split("train").reset_index(drop=True)
     train_annotations = dataset.split_annotations("train").reset_index(drop=True)
@@ -100,35 +139,102 @@ def build_context(
         benchmarks=tuple(build_benchmarks(dataset, evaluation, suites)),
         bootstrap=evaluation.bootstrap,
         confidence=evaluation.confidence,
+        model_features=dict(model_features or {}),
     )
 
 
 def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
-    """Apply the arm's treatments, train the model, score it on the evaluation split."""
+    """Apply the arm's treatments, train the model, score it on every benchmark."""
     start = time.perf_counter()
-    metrics: dict[str, float] = {}
-    artifacts: dict[str, Any] = {}
 
     # 1. Treat: each step gets its own generator derived from the run seed.
-    state = ctx.initial_state
-    step_seeds = np.random.SeedSequence(spec.seed).spawn(len(spec.steps))
-    for step, seed_seq in zip(spec.steps, step_seeds):
+    treated = treat(spec, ctx)
+    metrics = dict(treated.metrics)
+
+    # 2. Train on cached features of the kept items (plus dev labels and soft labels if the model asks).
+    model = train(spec, ctx, treated.state)
+    metrics.update(getattr(model, "metrics_", {}))
+
+    # 3. Score every benchmark against its reference labels; bootstrap seeded from the run seed.
+    scored = score(spec, ctx, model)
+    for result in scored.values():
+        metrics.update(result.metrics)
+    return RunResult(
+        spec=spec,
+        metrics=metrics,
+        predictions=scored[ctx.eval_split].predictions,
+        changes=treated.state.changes,
+        step_artifacts=treated.artifacts,
+        seconds=time.perf_counter() - start,
+        curves=getattr(model, "curves_", {}),
+        model_files=_saved_files(model),
+        benchmarks=scored,
+    )
+
+
+def apply_steps(spec: RunSpec, state: LabelState, seed: Any) -> tuple[LabelState, dict[str, float], dict[str, Any]]:
+    """Run the arm's steps on ``state``, each with its own generator spawned from ``seed``.
+
+    Returns the final state, the steps' ``metrics_`` and their artifacts (flip matrices, skills).
+    A treatment raises ValueError/KeyError for data it cannot treat (a pool that selects no one,
+    a column the data lacks): that is a data/config problem, reported as a DataError.
+    """
+    metrics: dict[str, float] = {}
+    artifacts: dict[str, Any] = {}
+    for step, seed_seq in zip(spec.steps, np.random.SeedSequence(seed).spawn(len(spec.steps))):
         treatment_cls = TREATMENTS.get(step.name)
         treatment = treatment_cls(treatment_cls.Params.model_validate(step.params))
         try:
             state = treatment.apply(state, np.random.default_rng(seed_seq))
         except (ValueError, KeyError) as exc:
-            # By convention a treatment raises ValueError for data it cannot treat (a pool that
-            # selects no one, a column the data lacks): a data/config problem, not a crash.
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise DataError(f"arm '{spec.arm}', step '{step.name}': {message}") from exc
         metrics.update(treatment.metrics_)
         if hasattr(treatment, "flip_matrix_"):
             artifacts[f"{step.name}_flip_matrix"] = treatment.flip_matrix_
         artifacts.update(getattr(treatment, "artifacts_", {}))  # e.g. rater skills, simulated confusions
+    return state, metrics, artifacts
+
+
+def preflight(specs: list[RunSpec], ctx: RunContext) -> list[str]:
+    """Problems an arm's steps would hit on this data, found before any run is created.
+
+    For each distinct (arm, grid point), the leading steps that declare ``preflight = True``
+    (cheap selections: rater pools, budgets, guidelines) are applied to the training data with the
+    first seed; the first step without it ends the check, since later steps depend on its output.
+    """
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for spec in specs:
+        if (spec.arm, spec.grid_label) in seen:
+            continue
+        seen.add((spec.arm, spec.grid_label))
+        leading = []
+        for step in spec.steps:
+            if not getattr(TREATMENTS.get(step.name), "preflight", False):
+                break
+            leading.append(step)
+        if not leading:
+            continue
+        partial = RunSpec(spec.dataset, spec.arm, tuple(leading), spec.model, spec.grid, spec.seed, spec.is_control)
+        try:
+            apply_steps(partial, ctx.initial_state, spec.seed)
+        except DataError as exc:
+            where = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
+            problems.append(f"{exc}{where}")
+    return problems
+
+
+def treat(spec: RunSpec, ctx: RunContext) -> Treated:
+    """The run's training labels: its arm's steps applied to the untreated training data."""
+    initial = ctx.initial_state
+    features = ctx.features_for(spec.model)
+    if features is not initial.features:  # steps with a cheap model (cleaning) use the run's features
+        initial = initial.evolve(features=features)
+    state, metrics, artifacts = apply_steps(spec, initial, spec.seed)
     labels = state.labels
     if labels is None:
-        raise ValueError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
+        raise DataError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
     changed = labels.ne(ctx.untreated_labels.reindex(labels.index))
     metrics.update(
         {
@@ -141,61 +247,96 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     )
     # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
     metrics.update(training_label_quality(state, ctx))
+    return Treated(state, metrics, artifacts)
 
-    # 2. Train on cached features of the kept items; models that ask (``fit_inputs``) also get
-    #    the dev split for early stopping and the arm's soft labels (see models/base.py).
+
+def train(spec: RunSpec, ctx: RunContext, state: LabelState) -> Any:
+    """Fit the run's model on ``state.labels`` (positive class: ``state.positive_label``).
+
+    Models that ask (``fit_inputs``) also get the dev split for early stopping, labelled as the
+    model's ``dev_labels`` param says (default ``treated``: the arm's own steps applied to the dev
+    judgements), and the arm's soft labels.
+    """
+    labels = state.labels
     model_cls = MODELS.get(spec.model.name)
-    model = model_cls(model_cls.Params.model_validate(spec.model.params))
+    params = model_cls.Params.model_validate(spec.model.params)
+    model = model_cls(params)
+    features = ctx.features_for(spec.model)
     # A guideline step may redefine the label set: the state's positive label is the one to train on.
     y_train = (labels.to_numpy() == state.positive_label).astype(int)
     if len(np.unique(y_train)) < 2:
-        raise ValueError(f"training labels of run {spec.name} contain a single class; nothing to learn")
+        raise DataError(
+            f"training labels of run {spec.name} contain a single class "
+            f"({'all positive' if y_train.all() else 'no positive'} of {len(y_train)}); nothing to learn"
+        )
     fit_inputs = getattr(model_cls, "fit_inputs", frozenset())
     extra: dict[str, Any] = {}
     if "dev" in fit_inputs and ctx.dev_items is not None:
-        y_dev = (ctx.dev_reference.to_numpy() == ctx.dataset.positive_label).astype(int)
-        extra["dev"] = DevSet(ctx.features.rows(ctx.dev_items["task"]), y_dev)
+        extra["dev"] = dev_set(spec, ctx, getattr(params, "dev_labels", "reference"))
     if state.soft_labels is not None and "soft_labels" not in fit_inputs:
-        raise ValueError(
+        raise DataError(
             f"arm '{spec.arm}' produces soft labels (aggregate soft: true) but model '{spec.model.name}' "
             "trains on hard labels only; use a model that takes soft labels (e.g. embedding_logreg) "
             "or drop soft: true"
         )
     if "soft_labels" in fit_inputs and state.soft_labels is not None:
         extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, state.positive_label)
-    model.fit(ctx.features.rows(labels.index), y_train, seed=spec.seed, **extra)
-    metrics.update(getattr(model, "metrics_", {}))
+    model.fit(features.rows(labels.index), y_train, seed=spec.seed, **extra)
+    return model
 
-    # 3. Evaluate on every benchmark against its reference labels; bootstrap seeded from the run seed.
+
+def dev_set(spec: RunSpec, ctx: RunContext, which: str) -> DevSet:
+    """The dev split for early stopping: ``reference`` = untreated majority of all raters;
+    ``treated`` = the arm's steps applied to the dev judgements (what a team that has only its
+    treated labels selects epochs on)."""
+    features = ctx.features_for(spec.model)
+    if which == "reference":
+        y = (ctx.dev_reference.to_numpy() == ctx.dataset.positive_label).astype(int)
+        return DevSet(features.rows(ctx.dev_items["task"]), y)
+    dataset = ctx.dataset
+    state = LabelState(
+        items=ctx.dev_items,
+        annotations=dataset.split_annotations("dev").reset_index(drop=True),
+        labels_set=tuple(dataset.labels),
+        positive_label=dataset.positive_label,
+        workers=dataset.workers,
+        features=features,
+    )
+    try:
+        state, _, _ = apply_steps(spec, state, [spec.seed, DEV_STREAM])
+    except DataError as exc:
+        raise DataError(f"{exc} (on the dev split, for early-stopping labels; set model.params.dev_labels: reference "
+                        "to stop on the untreated majority instead)") from exc
+    labels = state.labels
+    if labels is None or labels.empty:
+        raise DataError(f"arm '{spec.arm}' left no labelled dev item for early stopping; set model.params.dev_labels: reference")
+    return DevSet(features.rows(labels.index), (labels.to_numpy() == state.positive_label).astype(int))
+
+
+def positive_scores(model: Any, X: Any) -> np.ndarray:
+    """P(positive) per row: the model's probability column of class 1."""
+    return model.predict_proba(X)[:, list(model.classes_).index(1)]
+
+
+def score(spec: RunSpec, ctx: RunContext, model: Any) -> dict[str, BenchmarkResult]:
+    """Every benchmark's metrics and per-item predictions for a trained model."""
+    features = ctx.features_for(spec.model)
     scored: dict[str, BenchmarkResult] = {}
     for i, bench in enumerate(ctx.benchmarks):
-        proba = model.predict_proba(ctx.features.rows(bench.items["task"]))
-        score = proba[:, list(model.classes_).index(1)]
+        scores = positive_scores(model, features.rows(bench.items["task"]))
         rng = np.random.default_rng([spec.seed, EVALUATION_STREAM, i])
-        scored[bench.namespace] = score_benchmark(bench, score, ctx.threshold, rng, ctx.bootstrap, ctx.confidence)
-        metrics.update(scored[bench.namespace].metrics)
-    predictions = scored[ctx.eval_split].predictions
-    return RunResult(
-        spec=spec,
-        metrics=metrics,
-        predictions=predictions,
-        changes=state.changes,
-        step_artifacts=artifacts,
-        seconds=time.perf_counter() - start,
-        curves=getattr(model, "curves_", {}),
-        model_files=_saved_files(model),
-        benchmarks=scored,
-    )
+        scored[bench.namespace] = score_benchmark(bench, scores, ctx.threshold, rng, ctx.bootstrap, ctx.confidence)
+    return scored
 
 
 def _positive_share(soft_labels: pd.DataFrame, tasks: pd.Index, positive: Any) -> np.ndarray:
     """P(positive) per training task from a task x label distribution (rows normalised here)."""
     if positive not in soft_labels.columns:
-        raise ValueError(f"soft labels have no column for the positive label {positive!r}; columns: {list(soft_labels.columns)}")
+        raise DataError(f"soft labels have no column for the positive label {positive!r}; columns: {list(soft_labels.columns)}")
     table = soft_labels.reindex(tasks)
     if table.isna().any().any():
         missing = table.index[table.isna().any(axis=1)][:3].tolist()
-        raise ValueError(f"soft labels are missing for training task(s) {missing}")
+        raise DataError(f"soft labels are missing for training task(s) {missing}")
     totals = table.sum(axis=1).to_numpy(dtype=float)
     return table[positive].to_numpy(dtype=float) / np.where(totals > 0, totals, 1.0)
 

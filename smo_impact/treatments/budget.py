@@ -28,6 +28,7 @@ class Budget:
 
     name: ClassVar[str] = "budget"
     requires_judgements: ClassVar[bool] = True  # checked at validation: comes before 'aggregate'
+    preflight: ClassVar[bool] = True  # cheap: the runner tries it on the data before any run
 
     class Params(TreatmentParams):
         budget: float = Field(gt=0.0, description="Total spend, in cost units.")

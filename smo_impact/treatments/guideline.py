@@ -101,6 +101,7 @@ class Guideline:
 
     name: ClassVar[str] = "guideline"
     requires_judgements: ClassVar[bool] = True  # checked at validation: comes before 'aggregate'
+    preflight: ClassVar[bool] = True  # cheap: the runner tries it on the data before any run
 
     class Params(TreatmentParams):
         version: str = Field(description="Guideline version name, e.g. v2.")

@@ -50,6 +50,7 @@ class RaterPool:
 
     name: ClassVar[str] = "rater_pool"
     requires_judgements: ClassVar[bool] = True  # checked at validation: comes before 'aggregate'
+    preflight: ClassVar[bool] = True  # cheap: the runner tries it on the data before any run
 
     class Params(TreatmentParams):
         by: Literal["attribute", "quality", "per_item", "random"] = Field(description="How the pool is chosen.")

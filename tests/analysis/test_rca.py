@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from smo_impact.analysis.rca import RootCauseAttribution, treat
+from smo_impact.analysis.rca import RootCauseAttribution
 from smo_impact.config import validate
 from smo_impact.errors import ConfigError
 from smo_impact.runner.experiment import prepare
+from smo_impact.runner.run import treat
 from tests.conftest import make_text_dataset
 
 
@@ -32,8 +33,8 @@ def planned():
 
 def test_treat_reproduces_the_run_labels(planned):
     ctx, control, treated, uniform = planned
-    labels, changes = treat(treated, ctx)
-    control_labels, control_changes = treat(control, ctx)
+    labels, changes = treat(treated, ctx).labels, treat(treated, ctx).state.changes
+    control_labels = treat(control, ctx).labels
     assert labels.index.equals(control_labels.index)
     flipped = labels.ne(control_labels)
     # the flipped labels are exactly the change record's tasks, all in domain 'a'
@@ -65,7 +66,7 @@ def test_uniform_noise_splits_between_slices(planned):
     # each half of the flips recovers part of the regression; both together recover all of it
     assert (by_domain["recovered"] > 0).all()
     assert rca.explained_ == pytest.approx(1.0)
-    assert by_domain["changes"].sum() == int(treat(uniform, ctx)[1]["task"].nunique())
+    assert by_domain["changes"].sum() == int(treat(uniform, ctx).state.changes["task"].nunique())
 
 
 def test_bad_dimension_and_metric_are_one_line_errors(planned):
@@ -106,3 +107,41 @@ def test_finetune_falls_back_to_the_cheap_model_on_the_same_encoder():
     assert result.model_used_ == "embedding_logreg"
     assert "too costly to retrain per group; attributed with embedding_logreg on the frozen 'tiny' encoder" in result.fallback_
     assert list(result.ranking_["dimension"]) == ["step"]
+
+
+# -- RCA scores exactly as the runner did (one treat/train/score path) ------------------------------
+def _rca_reproduces_logged_run(config_dict, dataset):
+    from smo_impact.runner.run import execute_run
+
+    config = validate(config_dict)
+    _, ctx, specs, _ = prepare(config, dataset=dataset)
+    control = next(s for s in specs if s.is_control)
+    treated = next(s for s in specs if not s.is_control)
+    logged_treated = execute_run(treated, ctx).metrics["test/macro_f1"]
+    logged_control = execute_run(control, ctx).metrics["test/macro_f1"]
+    rca = RootCauseAttribution(by=("step",), metric="macro_f1", max_groups=1).fit(treated, control, ctx)
+    assert rca.treated_score_ == logged_treated
+    assert rca.control_score_ == logged_control
+    return rca
+
+
+def test_rca_reproduces_a_guideline_arm_that_redefines_the_positive_label():
+    # The guideline renames the labels: the positive class is 'bad' afterwards, not the dataset's 1.
+    guideline = {"guideline": {"version": "names", "labels": ["ok", "bad"], "positive_label": "bad", "rules": [
+        {"name": "harm", "when": {"label": 1}, "label": "bad"}, {"name": "rest", "when": {}, "label": "ok"}]}}
+    rca = _rca_reproduces_logged_run({
+        "name": "g", "dataset": {"name": "md-agreement"},
+        "arms": {"control": ["aggregate"], "renamed": [guideline, "aggregate", {"noise": {"rate": 0.3}}]},
+        "model": {"name": "tfidf_logreg", "params": {"min_df": 1, "C": 0.5}}, "evaluation": {"bootstrap": 0},
+    }, make_text_dataset(300))
+    assert rca.regression_ > 0  # 30% noise on the renamed labels costs macro-F1
+
+
+def test_rca_reproduces_a_soft_label_arm():
+    pytest.importorskip("torch")
+    _rca_reproduces_logged_run({
+        "name": "s", "dataset": {"name": "md-agreement"},
+        "arms": {"control": [{"aggregate": {"soft": True}}], "noisy": [{"aggregate": {"soft": True}}, {"noise": {"rate": 0.3}}]},
+        "model": {"name": "embedding_logreg", "params": {"encoder": "tiny", "max_length": 16, "C": 10.0}},
+        "evaluation": {"bootstrap": 0},
+    }, make_text_dataset(200))
