@@ -212,14 +212,16 @@ def _groups_state(groups, with_features: bool = False) -> LabelState:
             i += 1
     ann = pd.DataFrame(rows, columns=["task", "worker", "label"])
     tasks = list(labels)
-    items = pd.DataFrame({"task": tasks, "text": "x", "split": "train", "domain": ["a", "b"] * (len(tasks) // 2) + ["a"] * (len(tasks) % 2)})
+    domain = np.where(np.arange(len(tasks)) % 2, "b", "a")
+    items = pd.DataFrame({"task": tasks, "text": "x", "split": "train", "domain": domain})
     label_series = pd.Series(labels)
     features = _Features(label_series) if with_features else None
-    return LabelState(items=items, annotations=ann, labels_set=(0, 1), positive_label=1, labels=label_series, features=features)
+    return LabelState(items=items, annotations=ann, labels_set=(0, 1), positive_label=1, labels=label_series,
+                      features=features)
 
 
-NOISE_KINDS = {"symmetric": {"rate": 0.5}, "class-conditional": {"transitions": {1: {0: 0.6}, 0: {1: 0.3}}}}
-ROWS = {"symmetric": {0: 0.5, 1: 0.5}, "class-conditional": {0: 0.3, 1: 0.6}}
+NOISE_KINDS = {"symmetric": {"rate": 0.5}, "class-conditional": {"transitions": {1: {0: 0.7}, 0: {1: 0.45}}}}
+ROWS = {"symmetric": {0: 0.5, 1: 0.5}, "class-conditional": {0: 0.45, 1: 0.7}}
 
 
 @pytest.mark.parametrize("instance", ["disagreement", "uncertainty"])
@@ -231,13 +233,15 @@ def test_mean_flip_probability_equals_the_requested_row_per_class(instance, kind
     step.apply(state, np.random.default_rng(0))
     p = step.flip_probability_
     assert list(p.index) == list(state.labels.sort_index().index)
-    eligible = state.items.set_index("task")["domain"].reindex(p.index).isin(["a"]) if slice_ else pd.Series(True, index=p.index)
+    domain = state.items.set_index("task")["domain"].reindex(p.index)
+    eligible = domain.eq("a") if slice_ else pd.Series(True, index=p.index)
     assert (p[~eligible] == 0).all()
     assert ((p >= 0) & (p <= 1)).all()
     labels = state.labels.reindex(p.index)
     for c, q in ROWS[kind].items():
         in_class = eligible & (labels == c)
-        assert abs(p[in_class].mean() - q) <= 1e-12, f"class {c}: mean flip probability {p[in_class].mean():.4f} vs requested {q}"
+        mean = p[in_class].mean()
+        assert abs(mean - q) <= 1e-12, f"class {c}: mean flip probability {mean:.4f} vs requested {q}"
     # the weights were skewed enough that some units reached probability 1
     assert (p == 1).any()
     expected = sum(q * (eligible & (labels == c)).sum() for c, q in ROWS[kind].items()) / eligible.sum()
@@ -278,7 +282,7 @@ def test_saturated_weights_spread_the_remainder_over_zero_weight_units():
     assert np.allclose(p[~contested], 0.375, rtol=0, atol=1e-12)
     assert abs(p.mean() - 0.5) <= 1e-12
     assert step.metrics_["treatment/noise_weight_saturated"] == 1.0
-    flips = sum(len(Noise(Noise.Params(rate=0.5, instance="disagreement")).apply(state, np.random.default_rng(s)).changes) for s in range(5))
+    flips = sum(len(step.apply(state, np.random.default_rng(seed)).changes) for seed in range(5))
     assert abs(flips / 5000 - 0.5) <= 4 * np.sqrt(0.25 / 5000)
     # below the saturation point (0.2) the unanimous items stay untouched and nothing is flagged
     low = Noise(Noise.Params(rate=0.15, instance="disagreement"))
@@ -298,9 +302,21 @@ def test_higher_rate_flips_a_superset_with_instance_weights(instance):
     assert all(low <= high for low, high in zip(flipped, flipped[1:]))
 
 
+# Subnormal weights are left out: the test's own ratios p / w overflow there (the function copes,
+# see test_flip_probabilities_with_tiny_weights).
 _weights = st.lists(
-    st.one_of(st.sampled_from([0.0, 0.0, 0.2, 0.4, 1.0]), st.floats(0.0, 5.0, allow_nan=False)), min_size=1, max_size=40
+    st.one_of(st.sampled_from([0.0, 0.0, 0.2, 0.4, 1.0]), st.floats(0.0, 5.0, allow_subnormal=False)),
+    min_size=1, max_size=40,
 )
+
+
+def test_flip_probabilities_with_tiny_weights():
+    from smo_impact.treatments.noise import flip_probabilities
+
+    p, saturated = flip_probabilities(np.array([5e-324]), 0.5)
+    assert p.tolist() == [0.5] and not saturated
+    p, _ = flip_probabilities(np.array([0.2, 5e-324, 0.0]), 0.5)
+    assert p[0] == 1.0 and p[1] == pytest.approx(0.5) and p[2] == 0.0
 
 
 @settings(max_examples=300, deadline=None)
@@ -322,9 +338,10 @@ def test_flip_probabilities_water_fill(weights, rate, other_rate):
         assert (p[w == 0] == 0).all()
         below = (p < 1) & (w > 0)
         if below.any():
-            ratios = p[below] / w[below]
-            assert np.allclose(ratios, ratios[0], rtol=1e-9, atol=0)
-            assert (p[w > 0] == 1).sum() == 0 or (w[p == 1].min() * ratios[0] >= 1 - 1e-9)
+            top = np.flatnonzero(below)[np.argmax(w[below])]
+            lam = p[top] / w[top]
+            assert np.allclose(p[below], lam * w[below], rtol=1e-9, atol=1e-12)
+            assert not (p == 1).any() or w[p == 1].min() * lam >= 1 - 1e-9  # capped units reach 1
     else:
         assert (p[w > 0] == 1).all()
         assert np.ptp(p[w == 0]) == 0
@@ -349,7 +366,8 @@ def _old_uniform_rule(state: LabelState, rate_row: dict, seed: int, eligible=Non
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_uniform_path_flips_exactly_what_the_old_rule_flipped(seed):
     state = _groups_state(SKEWED)
-    for params, row in (({"rate": 0.3}, {0: 0.3, 1: 0.3}), ({"transitions": {1: {0: 0.6}, 0: {1: 0.3}}}, {0: 0.3, 1: 0.6})):
+    cases = (({"rate": 0.3}, {0: 0.3, 1: 0.3}), ({"transitions": {1: {0: 0.6}, 0: {1: 0.3}}}, {0: 0.3, 1: 0.6}))
+    for params, row in cases:
         step = Noise(Noise.Params(**params))
         step.apply(state, np.random.default_rng(seed))
         assert set(step.flipped_) == _old_uniform_rule(state, row, seed)
@@ -371,7 +389,7 @@ def test_requested_and_realized_matrices_are_both_logged():
     assert m["treatment/requested_flip_rate"] == pytest.approx((0.05 + 0.3) / 2, abs=1e-12)  # half the units each
     assert m["treatment/flip_matrix/1_to_0"] == pytest.approx(step.flip_matrix_.loc[1, 0])
     assert m["treatment/noise_weight_saturated"] == 0.0  # no instance weights, nothing to saturate
-    assert (step.flip_probability_ == labels.sort_index().map({0: 0.05, 1: 0.3})).all()
+    assert np.allclose(step.flip_probability_, labels.sort_index().map({0: 0.05, 1: 0.3}), rtol=0, atol=1e-15)
 
 
 @pytest.mark.integration
