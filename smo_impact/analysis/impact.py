@@ -21,7 +21,10 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_OUTCOMES = ("macro_f1", "recall", "roc_auc")
-# Measured quality of the training labels that a dose-response can be read against.
+# Measured quality of the training labels that a dose-response can be read against. The realized
+# flip rate is a noise sweep's actual dose: quote its fit (x_label 'treatment/realized_flip_rate')
+# rather than the swept rate's where the two differ. Requested rates (treatment/requested_*) are
+# not measured and stay out.
 QUALITY_PREFIXES = ("treatment/realized_flip_rate", "quality/")
 MIN_POINTS = 3  # an OLS slope with a confidence interval needs at least 3 runs
 
@@ -119,7 +122,9 @@ def _points(runs: pd.DataFrame, control: str) -> pd.DataFrame:
     """Long table of (x_label, arm, x_name, x, seed, outcomes...): one row per run per x variable.
 
     Swept parameters are read per treatment arm (``grid_params``); measured quality across all runs
-    (control included, arm ``*``), since it is the realised dose whatever arm produced it.
+    that log it (arm ``*``; the control too where it logs it, as for ``quality/*``), since it is the
+    realised dose whatever arm produced it. ``treatment/realized_flip_rate`` is logged by noise
+    steps only, so its fit covers the runs with noise (the control has no flip rate, not a 0).
     """
     metric_cols = [c for c in runs.columns if "/" in c]
     frames = []

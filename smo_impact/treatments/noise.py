@@ -59,24 +59,75 @@ def transition_matrix(labels_set: tuple, rate: float, transitions: dict | None) 
     return matrix
 
 
+def flip_probabilities(weights: np.ndarray, rate: float) -> tuple[np.ndarray, bool]:
+    """Per-unit flip probabilities in proportion to ``weights``, capped at 1, with mean ``rate``.
+
+    Water-filling: ``p_i = min(1, lambda * w_i)`` with ``lambda`` solved exactly so that
+    ``mean(p) == rate``. Sorting the weights, capping the ``k`` largest leaves ``rate * n - k``
+    expected flips for the rest, shared in proportion to weight: ``lambda = (rate * n - k) / S_k``
+    (``S_k`` the sum of the uncapped weights); the smallest ``k`` whose largest uncapped unit stays
+    at or below 1 is the solution. When fewer units have a positive weight than ``rate * n``, all of
+    them get 1 and the remaining expectation is spread evenly over the zero-weight units.
+
+    ``p`` is non-decreasing in each weight and in ``rate`` (so a higher rate flips a superset at a
+    fixed seed), and the weights' scale does not matter.
+
+    Args:
+        weights: non-negative instance weights of the units of one class.
+        rate: the requested expected share of these units that flip, in [0, 1].
+
+    Returns:
+        The probabilities, and whether the weights saturated (the zero-weight units had to take
+        part of the flips).
+    """
+    w = np.clip(np.asarray(weights, dtype=float), 0.0, None)
+    n = len(w)
+    p = np.zeros(n)
+    target = rate * n  # expected flips
+    if n == 0 or target <= 0:
+        return p, False
+    positive = w > 0
+    m = int(positive.sum())
+    if m <= target:
+        p[positive] = 1.0
+        if m < n:
+            p[~positive] = min(1.0, (target - m) / (n - m))
+        return p, m < target
+    ascending = np.sort(w[positive])
+    prefix = np.cumsum(ascending)  # prefix[j]: sum of the j + 1 smallest weights
+    k = np.arange(m)  # the k largest capped; k = m - 1 always fits, since target < m
+    rest_sum, rest_max = prefix[m - 1 - k], ascending[m - 1 - k]
+    k0 = int(np.argmax((target - k) * (rest_max / rest_sum) <= 1.0))
+    # (target - k0) * (w / S) rather than lambda * w: w / S cannot overflow to inf * 0 for tiny S.
+    with np.errstate(over="ignore"):
+        p[positive] = np.minimum(1.0, (target - k0) * (w[positive] / rest_sum[k0]))
+    return p, False
+
+
 class Noise:
     """Label noise with a known, reported transition matrix.
 
     Each unit (an aggregated training label with ``level: aggregated``, a single judgement with
-    ``level: judgement``) leaves its label ``c`` with probability ``q_c`` = the off-diagonal mass of
-    row ``c`` of the requested matrix (symmetric: ``rate``; class-conditional: ``transitions``),
-    times the unit's instance weight, for units in ``slice`` only. Instance weights have mean 1
-    over the eligible units: ``disagreement`` uses the item's minority vote share, ``uncertainty``
-    ``1 - max P`` of out-of-fold probabilities from a cheap model (see :mod:`.oof`); weights are
-    capped so that no probability exceeds 1. Where a flip happens, the new label is drawn from the
-    row's off-diagonal distribution.
+    ``level: judgement``) in ``slice`` leaves its label ``c`` with probability ``q_c`` = the
+    off-diagonal mass of row ``c`` of the requested matrix (symmetric: ``rate``; class-conditional:
+    ``transitions``). Instance-dependent noise keeps that expectation per class and moves the flips
+    towards units with a higher instance weight: ``p_i = min(1, lambda_c * w_i)`` with ``lambda_c``
+    chosen so that the eligible units of class ``c`` average exactly ``q_c`` (see
+    :func:`flip_probabilities`; where too few units have a positive weight, the rest of the
+    expectation is spread over the zero-weight ones and ``treatment/noise_weight_saturated`` is 1).
+    ``disagreement`` weighs an item by its minority vote share, ``uncertainty`` by ``1 - max P`` of
+    out-of-fold probabilities from a cheap model (see :mod:`.oof`). Where a flip happens, the new
+    label is drawn from the row's off-diagonal distribution.
 
-    One uniform per unit in task order decides the flip, so at a fixed seed a higher rate flips
-    a superset of what a lower rate flips (common random numbers keep a sweep smooth).
+    One uniform per unit in task order decides the flip (``uniform < p_i``), so at a fixed seed a
+    higher rate flips a superset of what a lower rate flips (common random numbers keep a sweep
+    smooth).
 
-    Metrics: ``treatment/realized_flip_rate`` (over eligible units), ``treatment/labels_flipped``,
-    ``treatment/noise_units_eligible`` and the realised flip matrix
-    ``treatment/flip_matrix/<from>_to_<to>`` (over eligible units).
+    Metrics (over eligible units): ``treatment/requested_flip_rate`` (expected share flipped) and
+    ``treatment/realized_flip_rate``, ``treatment/labels_flipped``, ``treatment/noise_units_eligible``,
+    ``treatment/noise_weight_saturated``, the requested ``treatment/requested_flip_matrix/<from>_to_<to>``
+    and the realised ``treatment/flip_matrix/<from>_to_<to>``. Attributes: ``requested_matrix_``,
+    ``flip_matrix_``, ``flip_probability_`` (per unit, indexed like the units), ``flipped_``.
     """
 
     name: ClassVar[str] = "noise"
@@ -139,11 +190,11 @@ class Noise:
         index_of = {lab: i for i, lab in enumerate(state.labels_set)}
         current = np.array([index_of[v] for v in before_values], dtype=int)
         eligible = self._eligible(state, tasks)
-        weight = self._instance_weights(state, tasks, eligible, rng)
+        weight = self._instance_weights(state, tasks, rng)
+        probability, saturated = self._flip_probabilities(current, eligible, weight, 1 - np.diag(requested))
 
         uniforms = rng.random(len(current))
-        leave = (1 - np.diag(requested))[current] * weight
-        flip = eligible & (uniforms < leave)
+        flip = uniforms < probability
         # Destination: the row's off-diagonal distribution (binary: the other class).
         k = len(labels)
         new_index = current.copy()
@@ -162,15 +213,19 @@ class Noise:
         matrix = flip_matrix(before[eligible], after[eligible], state.labels_set)
         self.requested_matrix_ = pd.DataFrame(requested, index=list(state.labels_set), columns=list(state.labels_set))
         self.flip_matrix_ = matrix
+        self.flip_probability_ = pd.Series(probability, index=units.index, name="flip_probability")
         self.flipped_ = pd.Index(tasks[flip])
         n_eligible = int(eligible.sum())
         self.metrics_ = {
+            "treatment/requested_flip_rate": float(probability[eligible].sum() / n_eligible) if n_eligible else 0.0,
             "treatment/realized_flip_rate": float(flip.sum() / n_eligible) if n_eligible else 0.0,
             "treatment/labels_flipped": float(flip.sum()),
             "treatment/noise_units_eligible": float(n_eligible),
+            "treatment/noise_weight_saturated": float(saturated),
         }
         for a in state.labels_set:
             for b in state.labels_set:
+                self.metrics_[f"treatment/requested_flip_matrix/{a}_to_{b}"] = float(self.requested_matrix_.loc[a, b])
                 self.metrics_[f"treatment/flip_matrix/{a}_to_{b}"] = float(matrix.loc[a, b])
 
         kind = "class-conditional" if p.transitions is not None else f"symmetric rate={p.rate}"
@@ -217,12 +272,26 @@ class Noise:
             keep &= items[column].isin(values)
         return keep.reindex(tasks).fillna(False).to_numpy(dtype=bool)
 
-    def _instance_weights(
-        self, state: LabelState, tasks: np.ndarray, eligible: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
-        """Per-unit multiplier of the flip probability, mean 1 over eligible units."""
+    @staticmethod
+    def _flip_probabilities(
+        current: np.ndarray, eligible: np.ndarray, weight: np.ndarray | None, row_mass: np.ndarray
+    ) -> tuple[np.ndarray, bool]:
+        """Per-unit flip probability: the class row's mass ``q_c``, or water-filled instance weights
+        with mean ``q_c`` over each class's eligible units; 0 outside the slice."""
+        if weight is None:  # uniform: exactly q_c, as before instance weights existed
+            return np.where(eligible, row_mass[current], 0.0), False
+        probability = np.zeros(len(current))
+        saturated = False
+        for c, q in enumerate(row_mass):
+            members = eligible & (current == c)
+            probability[members], class_saturated = flip_probabilities(weight[members], float(q))
+            saturated |= class_saturated
+        return probability, saturated
+
+    def _instance_weights(self, state: LabelState, tasks: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """Per-unit instance weight (any scale; only ratios within a class matter), None for uniform."""
         if self.params.instance == "none":
-            return np.ones(len(tasks))
+            return None
         if self.params.instance == "disagreement":
             counts = vote_counts(state.annotations, state.labels_set)
             raw = 1 - counts.max(axis=1) / counts.sum(axis=1).clip(lower=1)
@@ -234,8 +303,4 @@ class Noise:
                 labels = majority_vote(state.annotations, state.labels_set, state.positive_label, "positive")
             proba = out_of_fold_proba(state, labels, rng)
             raw = pd.Series(1 - proba.max(axis=1), index=labels.index)
-        w = raw.reindex(tasks).fillna(0.0).to_numpy(dtype=float)
-        mean = w[eligible].mean() if eligible.any() else 0.0
-        if mean <= 0:
-            return np.ones(len(tasks))  # no disagreement anywhere: fall back to uniform noise
-        return w / mean
+        return raw.reindex(tasks).fillna(0.0).to_numpy(dtype=float)

@@ -104,3 +104,45 @@ def test_experiment_logs_impact_on_the_parent_run(tmp_path):
     assert {"impact/fits.csv", "impact/dose_response.csv"} <= artifacts
     plots = {a.path for a in client.list_artifacts(result.parent_run_id, "plots")}
     assert "plots/impact_vs_noise.rate.png" in plots
+
+
+def _noise_runs_with_realized_rate() -> pd.DataFrame:
+    """A noise sweep whose realized flip rate falls short of the requested one (0.9x, per-seed
+    offsets), as instance-dependent noise did before weights were water-filled; y is linear in the
+    realized rate. The control logs no flip rate."""
+    rows = [{"arm": "control", "grid": "-", "grid_params": {}, "seed": s, "test/macro_f1": 0.80} for s in (0, 1)]
+    for rate in (0.1, 0.2, 0.4):
+        for seed, offset in ((0, 0.004), (1, -0.006)):
+            realized = 0.9 * rate + offset
+            rows.append({"arm": "noise", "grid": f"noise.rate={rate}", "grid_params": {"noise.rate": rate},
+                         "seed": seed, "test/macro_f1": 0.8 - 0.5 * realized, "treatment/realized_flip_rate": realized,
+                         "treatment/requested_flip_rate": rate})
+    return pd.DataFrame(rows)
+
+
+def test_realized_flip_rate_gets_its_own_fit_and_metric():
+    runs = _noise_runs_with_realized_rate()
+    result = analyze(runs, "control", outcomes=("macro_f1",))
+    fits = result.fits.set_index("x_label")
+    realized = fits.loc["treatment/realized_flip_rate"]
+    assert (realized["arm"], realized["x_name"], realized["n"]) == ("*", "treatment/realized_flip_rate", 6)
+    noisy = runs[runs["arm"] == "noise"]
+    x, y = noisy["treatment/realized_flip_rate"].to_numpy(float), noisy["test/macro_f1"].to_numpy(float)
+    assert realized["slope"] == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert realized["slope"] == pytest.approx(-0.5)
+    # against the requested rate the same runs give a different, biased slope
+    requested = noisy["grid_params"].map(lambda d: d["noise.rate"]).to_numpy(float)
+    assert fits.loc["noise.rate", "slope"] == pytest.approx(np.polyfit(requested, y, 1)[0])
+    assert abs(fits.loc["noise.rate", "slope"] - (-0.5)) > 0.03
+    metrics = result.metrics()
+    assert metrics["impact/test/macro_f1/vs_treatment/realized_flip_rate/slope"] == pytest.approx(-0.5)
+    levels = result.dose_response[result.dose_response["x_label"] == "treatment/realized_flip_rate"]
+    assert sorted(levels["x"]) == pytest.approx(sorted(x))  # every run its own level
+    # the requested rate is the swept parameter again, not a measurement: no second fit for it
+    assert set(fits.index) == {"noise.rate", "treatment/realized_flip_rate"}
+
+
+def test_no_realized_rate_fit_without_the_metric():
+    runs = _noise_runs_with_realized_rate().drop(columns="treatment/realized_flip_rate")
+    fits = analyze(runs, "control", outcomes=("macro_f1",)).fits
+    assert "treatment/realized_flip_rate" not in set(fits["x_label"])

@@ -169,3 +169,243 @@ def test_aggregated_noise_makes_flipped_soft_labels_one_hot():
     assert (out.soft_labels.loc[flipped].max(axis=1) == 1.0).all()
     untouched = labels.index.difference(flipped)
     assert out.soft_labels.loc[untouched].equals(soft.loc[untouched])
+
+
+# -- instance-dependent noise keeps the requested expectation (water-filling) ----------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+# (items, majority label, minority votes out of 5): disagreement weight 0, 0.2 or 0.4 per item.
+# Class 0 is mostly unanimous, class 1 mostly contested: one weight mean over all units (not per
+# class) moves each class away from its row, and at rate 0.5 the 2-vote items' weight exceeds 1.
+SKEWED = [(1200, 0, 0), (1200, 0, 1), (600, 0, 2), (100, 1, 0), (300, 1, 1), (600, 1, 2)]
+# 80% unanimous: at rate 0.5 the contested 20% cannot carry half of the flips.
+SATURATED = [(800, 1, 0), (200, 1, 1)]
+
+
+class _Features:
+    """Cached-features stand-in: one noisy feature that separates the classes, for uncertainty."""
+
+    def __init__(self, labels: pd.Series, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        x = labels.to_numpy(float) * 1.5 + rng.normal(size=len(labels))
+        self._x = pd.Series(x, index=labels.index)
+
+    def rows(self, tasks) -> np.ndarray:
+        return self._x.reindex(tasks).to_numpy()[:, None]
+
+
+def _groups_state(groups, with_features: bool = False) -> LabelState:
+    """Aggregated labels with 5 judgements per item, built from (items, label, minority) groups.
+
+    Items alternate between domains 'a' and 'b' for slice tests.
+    """
+    rows, labels = [], {}
+    i = 0
+    for n_items, label, minority in groups:
+        for _ in range(n_items):
+            task = f"t{i:05d}"
+            votes = [label] * (5 - minority) + [1 - label] * minority
+            rows += [(task, f"w{j}", v) for j, v in enumerate(votes)]
+            labels[task] = label
+            i += 1
+    ann = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    tasks = list(labels)
+    domain = np.where(np.arange(len(tasks)) % 2, "b", "a")
+    items = pd.DataFrame({"task": tasks, "text": "x", "split": "train", "domain": domain})
+    label_series = pd.Series(labels)
+    features = _Features(label_series) if with_features else None
+    return LabelState(items=items, annotations=ann, labels_set=(0, 1), positive_label=1, labels=label_series,
+                      features=features)
+
+
+NOISE_KINDS = {"symmetric": {"rate": 0.5}, "class-conditional": {"transitions": {1: {0: 0.7}, 0: {1: 0.45}}}}
+ROWS = {"symmetric": {0: 0.5, 1: 0.5}, "class-conditional": {0: 0.45, 1: 0.7}}
+
+
+@pytest.mark.parametrize("instance", ["disagreement", "uncertainty"])
+@pytest.mark.parametrize("kind", sorted(NOISE_KINDS))
+@pytest.mark.parametrize("slice_", [None, {"domain": ["a"]}])
+def test_mean_flip_probability_equals_the_requested_row_per_class(instance, kind, slice_):
+    state = _groups_state(SKEWED, with_features=instance == "uncertainty")
+    step = Noise(Noise.Params(**NOISE_KINDS[kind], instance=instance, slice=slice_))
+    step.apply(state, np.random.default_rng(0))
+    p = step.flip_probability_
+    assert list(p.index) == list(state.labels.sort_index().index)
+    domain = state.items.set_index("task")["domain"].reindex(p.index)
+    eligible = domain.eq("a") if slice_ else pd.Series(True, index=p.index)
+    assert (p[~eligible] == 0).all()
+    assert ((p >= 0) & (p <= 1)).all()
+    labels = state.labels.reindex(p.index)
+    for c, q in ROWS[kind].items():
+        in_class = eligible & (labels == c)
+        mean = p[in_class].mean()
+        assert abs(mean - q) <= 1e-12, f"class {c}: mean flip probability {mean:.4f} vs requested {q}"
+    # the weights were skewed enough that some units reached probability 1
+    assert (p == 1).any()
+    expected = sum(q * (eligible & (labels == c)).sum() for c, q in ROWS[kind].items()) / eligible.sum()
+    assert step.metrics_["treatment/requested_flip_rate"] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.8])
+def test_disagreement_noise_realizes_the_requested_rate_overall_and_per_class(rate):
+    """Five seeds pooled: binomial tolerance from n and the rate (sum of Bernoulli(p_i) with mean
+    p_i = rate has variance at most n * rate * (1 - rate))."""
+    state = _groups_state(SKEWED)
+    labels = state.labels
+    flips, n = 0, 0
+    per_class = {0: [0, 0], 1: [0, 0]}
+    for seed in range(5):
+        step = Noise(Noise.Params(rate=rate, instance="disagreement"))
+        step.apply(state, np.random.default_rng(seed))
+        flips += len(step.flipped_)
+        n += len(labels)
+        for c in (0, 1):
+            per_class[c][0] += int((labels[step.flipped_] == c).sum())
+            per_class[c][1] += int((labels == c).sum())
+    tolerance = 4 * np.sqrt(rate * (1 - rate) / n)
+    assert abs(flips / n - rate) <= tolerance, f"realized {flips / n:.4f} vs requested {rate}"
+    for c, (k, m) in per_class.items():
+        assert abs(k / m - rate) <= 4 * np.sqrt(rate * (1 - rate) / m), f"class {c}: realized {k / m:.4f} vs {rate}"
+
+
+def test_saturated_weights_spread_the_remainder_over_zero_weight_units():
+    # 200 contested items (weight > 0) cannot carry 500 expected flips: all 200 get probability 1,
+    # the other 300 expected flips spread over the 800 unanimous items: 300 / 800 = 0.375 each.
+    state = _groups_state(SATURATED)
+    step = Noise(Noise.Params(rate=0.5, instance="disagreement"))
+    step.apply(state, np.random.default_rng(0))
+    p = step.flip_probability_
+    contested = p.index >= "t00800"
+    assert (p[contested] == 1).all()
+    assert np.allclose(p[~contested], 0.375, rtol=0, atol=1e-12)
+    assert abs(p.mean() - 0.5) <= 1e-12
+    assert step.metrics_["treatment/noise_weight_saturated"] == 1.0
+    flips = sum(len(step.apply(state, np.random.default_rng(seed)).changes) for seed in range(5))
+    assert abs(flips / 5000 - 0.5) <= 4 * np.sqrt(0.25 / 5000)
+    # below the saturation point (0.2) the unanimous items stay untouched and nothing is flagged
+    low = Noise(Noise.Params(rate=0.15, instance="disagreement"))
+    low.apply(state, np.random.default_rng(0))
+    assert (low.flip_probability_[~contested] == 0).all()
+    assert low.metrics_["treatment/noise_weight_saturated"] == 0.0
+
+
+@pytest.mark.parametrize("instance", ["disagreement", "uncertainty"])
+def test_higher_rate_flips_a_superset_with_instance_weights(instance):
+    state = _groups_state(SKEWED, with_features=instance == "uncertainty")
+    flipped = []
+    for rate in (0.1, 0.3, 0.5, 0.7, 0.9):
+        step = Noise(Noise.Params(rate=rate, instance=instance))
+        step.apply(state, np.random.default_rng(4))
+        flipped.append(set(step.flipped_))
+    assert all(low <= high for low, high in zip(flipped, flipped[1:]))
+
+
+# Subnormal weights are left out: the test's own ratios p / w overflow there (the function copes,
+# see test_flip_probabilities_with_tiny_weights).
+_weights = st.lists(
+    st.one_of(st.sampled_from([0.0, 0.0, 0.2, 0.4, 1.0]), st.floats(0.0, 5.0, allow_subnormal=False)),
+    min_size=1, max_size=40,
+)
+
+
+def test_flip_probabilities_with_tiny_weights():
+    from smo_impact.treatments.noise import flip_probabilities
+
+    p, saturated = flip_probabilities(np.array([5e-324]), 0.5)
+    assert p.tolist() == [0.5] and not saturated
+    p, _ = flip_probabilities(np.array([0.2, 5e-324, 0.0]), 0.5)
+    assert p[0] == 1.0 and p[1] == pytest.approx(0.5) and p[2] == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(_weights, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_flip_probabilities_water_fill(weights, rate, other_rate):
+    from smo_impact.treatments.noise import flip_probabilities
+
+    w = np.array(weights)
+    p, saturated = flip_probabilities(w, rate)
+    assert p.shape == w.shape
+    assert ((p >= 0) & (p <= 1)).all()
+    assert abs(p.mean() - rate) <= 1e-12
+    order = np.argsort(w, kind="stable")
+    assert (np.diff(p[order]) >= 0).all()  # non-decreasing in the weight, ties equal
+    # saturated: fewer positive-weight units than the rate's expected flips
+    assert saturated == bool((w > 0).sum() < rate * len(w))
+    if not saturated:
+        # p = min(1, lambda * w): one lambda for every unit below the cap, nothing on zero weights
+        assert (p[w == 0] == 0).all()
+        below = (p < 1) & (w > 0)
+        if below.any():
+            top = np.flatnonzero(below)[np.argmax(w[below])]
+            lam = p[top] / w[top]
+            assert np.allclose(p[below], lam * w[below], rtol=1e-9, atol=1e-12)
+            assert not (p == 1).any() or w[p == 1].min() * lam >= 1 - 1e-9  # capped units reach 1
+    else:
+        assert (p[w > 0] == 1).all()
+        assert np.ptp(p[w == 0]) == 0
+    # a higher rate never lowers a unit's probability (common random numbers stay nested);
+    # 1e-12 allows float rounding where the capped set changes
+    low, high = sorted((rate, other_rate))
+    p_low, _ = flip_probabilities(w, low)
+    p_high, _ = flip_probabilities(w, high)
+    assert (p_high >= p_low - 1e-12).all()
+
+
+def _old_uniform_rule(state: LabelState, rate_row: dict, seed: int, eligible=None) -> set:
+    """The uniform path as it was: one uniform per unit in task order, flip where it is below the
+    unit's row mass (binary labels, so the destination is the other class)."""
+    labels = state.labels.sort_index()
+    uniforms = np.random.default_rng(seed).random(len(labels))
+    leave = labels.map(rate_row).to_numpy(float)
+    keep = np.ones(len(labels), dtype=bool) if eligible is None else eligible
+    return set(labels.index[keep & (uniforms < leave)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_uniform_path_flips_exactly_what_the_old_rule_flipped(seed):
+    state = _groups_state(SKEWED)
+    cases = (({"rate": 0.3}, {0: 0.3, 1: 0.3}), ({"transitions": {1: {0: 0.6}, 0: {1: 0.3}}}, {0: 0.3, 1: 0.6}))
+    for params, row in cases:
+        step = Noise(Noise.Params(**params))
+        step.apply(state, np.random.default_rng(seed))
+        assert set(step.flipped_) == _old_uniform_rule(state, row, seed)
+    sliced = Noise(Noise.Params(rate=0.3, slice={"domain": ["b"]}))
+    sliced.apply(state, np.random.default_rng(seed))
+    in_b = state.items.set_index("task")["domain"].reindex(state.labels.sort_index().index).eq("b").to_numpy()
+    assert set(sliced.flipped_) == _old_uniform_rule(state, {0: 0.3, 1: 0.3}, seed, in_b)
+
+
+def test_requested_and_realized_matrices_are_both_logged():
+    n = 2000
+    labels = pd.Series(np.arange(n) % 2, index=[f"t{i}" for i in range(n)])
+    step = Noise(Noise.Params(transitions={1: {0: 0.3}, 0: {1: 0.05}}))
+    step.apply(state_from_labels(labels), np.random.default_rng(0))
+    m = step.metrics_
+    assert (m["treatment/requested_flip_matrix/0_to_1"], m["treatment/requested_flip_matrix/1_to_0"]) == (0.05, 0.3)
+    assert m["treatment/requested_flip_matrix/0_to_0"] == pytest.approx(0.95)
+    assert m["treatment/requested_flip_matrix/1_to_1"] == pytest.approx(0.7)
+    assert m["treatment/requested_flip_rate"] == pytest.approx((0.05 + 0.3) / 2, abs=1e-12)  # half the units each
+    assert m["treatment/flip_matrix/1_to_0"] == pytest.approx(step.flip_matrix_.loc[1, 0])
+    assert m["treatment/noise_weight_saturated"] == 0.0  # no instance weights, nothing to saturate
+    assert np.allclose(step.flip_probability_, labels.sort_index().map({0: 0.05, 1: 0.3}), rtol=0, atol=1e-15)
+
+
+@pytest.mark.integration
+def test_md_agreement_disagreement_noise_realizes_the_requested_rate(mirror):
+    from smo_impact.config import DatasetSpec
+    from smo_impact.data.loader import load_data
+    from smo_impact.treatments.aggregate import Aggregate
+
+    data = load_data(DatasetSpec(name="md-agreement"))
+    state = LabelState(items=data.split("train"), annotations=data.split_annotations("train"),
+                       labels_set=tuple(data.labels), positive_label=data.positive_label)
+    state = Aggregate(Aggregate.Params()).apply(state, np.random.default_rng(0))
+    flips, n = 0, 0
+    for seed in range(3):
+        step = Noise(Noise.Params(rate=0.5, instance="disagreement"))
+        step.apply(state, np.random.default_rng(seed))
+        flips += len(step.flipped_)
+        n += int(step.metrics_["treatment/noise_units_eligible"])
+    assert abs(flips / n - 0.5) <= 4 * np.sqrt(0.25 / n), f"realized {flips / n:.4f} vs requested 0.5"
