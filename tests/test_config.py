@@ -88,6 +88,15 @@ def test_seeds_shorthand_and_defaults():
     assert config.arms["control"][0].params["tie"] == "positive"  # step defaults are resolved too
 
 
+def test_seed_errors_name_the_rule_and_the_fix():
+    with pytest.raises(ConfigError) as info:
+        validate({**BASE, "seeds": 0})
+    assert info.value.problems == ["seeds: seeds must be a positive count or a list of ints, e.g. 3 or [0, 1, 2] (got 0)"]
+    with pytest.raises(ConfigError) as info:
+        validate({**BASE, "seeds": [3, 1, 3, 1, 2]})
+    assert info.value.problems == ["seeds: seeds must be distinct; [1, 3] repeated: list each seed once (got [3, 1, 3, 1, 2])"]
+
+
 def test_reports_every_problem_at_once_with_paths_and_allowed_values():
     raw = {
         **BASE,
