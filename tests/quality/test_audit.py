@@ -11,7 +11,7 @@ from smo_impact.data.schema import AnnotationSet
 from smo_impact.errors import ConfigError, DataError
 from smo_impact.quality.audit import QualityAudit
 from tests.conftest import make_text_dataset
-from tests.quality import raw_mirror
+from tests import raw_mirror
 
 
 def dense(annotations: pd.DataFrame) -> np.ndarray:
@@ -106,16 +106,12 @@ def test_duplicate_judgements_are_counted_and_dropped(toy_annotations):
 
 
 # -- the built-in datasets (data mirror) -------------------------------------------------------
-# Each figure is recomputed from the mirror's raw files by tests/quality/raw_mirror.py, which reads
+# Each figure is recomputed from the mirror's raw files by tests/raw_mirror.py, which reads
 # them with json/pandas and computes with krippendorff, statsmodels, scikit-learn or the plain
 # definition: no smo_impact code. A loader or metric bug shows as a difference.
-RAW = {  # dataset -> (how to read its raw judgements, its label scale in order)
-    "md-agreement": (lambda m: raw_mirror.lewidi(m, "MD-Agreement"), [0, 1]),
-    "hs-brexit": (lambda m: raw_mirror.lewidi(m, "HS-Brexit"), [0, 1]),
-    "armis": (lambda m: raw_mirror.lewidi(m, "ArMIS"), [0, 1]),
-    "convabuse-lewidi": (lambda m: raw_mirror.lewidi(m, "ConvAbuse"), [1, 0, -1, -2, -3]),
-    "convabuse": (raw_mirror.convabuse, [1, 0, -1, -2, -3]),
-    "hatecheck": (raw_mirror.hatecheck, [0, 1]),
+SCALES = {  # dataset -> its label scale, benign to harmful
+    "md-agreement": [0, 1], "hs-brexit": [0, 1], "armis": [0, 1], "hatecheck": [0, 1],
+    "convabuse-lewidi": [1, 0, -1, -2, -3], "convabuse": [1, 0, -1, -2, -3],
 }
 # Sizes stated by the data's own documentation (../shared/data/README.md: MD-Agreement train 6592 /
 # dev 1104 / test 3057, 5 raters per item; HS-Brexit 1,120 tweets by 6 raters; ArMIS 943 tweets by
@@ -131,12 +127,12 @@ DOCUMENTED = {
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", sorted(RAW))
+@pytest.mark.parametrize("name", sorted(SCALES))
 def test_audit_of_each_builtin_dataset_equals_the_reference_packages(mirror, name):
     from smo_impact.data.catalog import load_dataset
 
-    read, labels = RAW[name]
-    raw = read(mirror)
+    labels = SCALES[name]
+    raw = raw_mirror.judgements(mirror, name)
     expected = raw_mirror.figures(raw, labels)
     if len(labels) > 2:
         expected["krippendorff_alpha_ordinal"] = raw_mirror.alpha(raw, "ordinal", labels)

@@ -55,7 +55,7 @@ def test_audit_logs_its_own_mlflow_run_and_passes_when_targets_hold(mirror, tmp_
     assert run.info.status == "FINISHED" and run.info.run_name == "audit:hs-brexit"
     assert run.data.tags["smo.audit.verdict"] == "PASS"
     # Reference: krippendorff's alpha on HS-Brexit's raw release files, read without smo_impact.
-    from tests.quality import raw_mirror
+    from tests import raw_mirror
 
     expected = raw_mirror.alpha(raw_mirror.lewidi(mirror, "HS-Brexit"))
     assert run.data.metrics["quality/krippendorff_alpha"] == pytest.approx(expected, abs=1e-9)

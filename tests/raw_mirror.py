@@ -87,6 +87,27 @@ def hatecheck(mirror: Path) -> pd.DataFrame:
     return judgements
 
 
+LEWIDI = {"md-agreement": "MD-Agreement", "hs-brexit": "HS-Brexit", "armis": "ArMIS", "convabuse-lewidi": "ConvAbuse"}
+
+
+def judgements(mirror: Path, name: str) -> pd.DataFrame:
+    """The raw judgements of a built-in dataset, by its registered name."""
+    if name in LEWIDI:
+        return lewidi(mirror, LEWIDI[name])
+    return {"convabuse": convabuse, "hatecheck": hatecheck}[name](mirror)
+
+
+def split_sizes(mirror: Path, name: str) -> dict[str, int]:
+    """Items per split as the release files hold them (ConvAbuse's ``valid`` is our ``dev``)."""
+    if name in LEWIDI:
+        return {s: len(json.loads((mirror / "lewidi-2023" / f"{LEWIDI[name]}_{s}.json").read_text(encoding="utf-8"))) for s in SPLITS}
+    if name == "convabuse":
+        files = {"train": "train", "dev": "valid", "test": "test"}
+        return {s: len(pd.read_csv(mirror / "convabuse" / "2_splits" / f"ConvAbuseEMNLP{f}.csv")) for s, f in files.items()}
+    assert name == "hatecheck", name
+    return {"test": len(pd.read_csv(mirror / "hatecheck" / "test_suite_cases.csv"))}
+
+
 def reliability_matrix(judgements: pd.DataFrame) -> np.ndarray:
     """raters x items, NaN where a rater did not label an item (krippendorff's input)."""
     return judgements.pivot(index="worker", columns="task", values="label").to_numpy(float)
