@@ -372,7 +372,7 @@ class ExperimentConfig(Spec):
         # `seeds: 3` is shorthand for [0, 1, 2].
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
-                raise ValueError(f"seeds must be a positive count or a list of ints, got {value}")
+                raise ValueError("seeds must be a positive count or a list of ints, e.g. 3 or [0, 1, 2]")
             return list(range(value))
         return value
 
@@ -382,7 +382,8 @@ class ExperimentConfig(Spec):
         if not value:
             raise ValueError("at least one seed is required")
         if len(set(value)) != len(value):
-            raise ValueError(f"seeds must be distinct, got {value}")
+            repeated = sorted({s for s in value if value.count(s) > 1})
+            raise ValueError(f"seeds must be distinct; {repeated} repeated: list each seed once")
         return value
 
     @field_validator("arms")
@@ -430,7 +431,7 @@ def read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
     except IsADirectoryError:
         raise ConfigError(f"{path} is a directory, expected a YAML file") from None
     try:
@@ -678,7 +679,7 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
                 try:
                     params_model.model_validate({**base, param: value})
                 except ValidationError as exc:
-                    problems.extend(pydantic_problems(exc, f"{where}={value!r}"))
+                    problems.extend(pydantic_problems(exc, f"sweep.{arm}.{target}"))
 
     if problems:
         raise ConfigError(problems, source)

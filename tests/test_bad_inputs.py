@@ -22,7 +22,16 @@ def test_corpus_is_large_and_complete():
     assert on_disk == set(CASES), "every corpus file needs an expectation in cases.yaml"
 
 
-def _run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+def test_expectations_are_distinctive():
+    """A bare key or file name ('worker', 'train') is in almost any message, so it pins nothing."""
+    expects = {name: case["expect"] for name, case in CASES.items()}
+    short = {name: e for name, e in expects.items() if len(e) < 25}
+    assert short == {}, "pin the key, the rule and the fix, not one word"
+    shared = [(a, b) for a in expects for b in expects if a != b and expects[a] in expects[b]]
+    assert shared == [], "an expectation that also matches another case's message pins neither"
+
+
+def _run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
     """Run the console-script entry point in-process (the interpreter start-up per case would
     cost minutes on 2 cores); `test_one_case_through_the_installed_executable` covers the binary."""
     from smo_impact.cli import main
@@ -31,7 +40,8 @@ def _run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_info:
         main()
     code = exit_info.value.code
-    return (code if isinstance(code, int) else 1), capsys.readouterr().err
+    captured = capsys.readouterr()
+    return (code if isinstance(code, int) else 1), captured.out, captured.err
 
 
 def test_one_case_through_the_installed_executable(tmp_path):
@@ -51,18 +61,17 @@ def test_bad_input_exits_2_with_one_clear_line(name, tmp_path, monkeypatch, caps
     store = tmp_path / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
     monkeypatch.chdir(CORPUS)
-    returncode, stderr = _run_cli([case["command"], str(CORPUS / name)], monkeypatch, capsys)
+    corpus_before = sorted(CORPUS.rglob("*"))
+    returncode, stdout, stderr = _run_cli([case["command"], str(CORPUS / name)], monkeypatch, capsys)
 
-    class result:  # the same assertions as for a subprocess
-        pass
-
-    result.returncode, result.stderr = returncode, stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, f"exit {result.returncode}; stderr: {result.stderr[-2000:]}"
-    assert "Traceback" not in result.stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert returncode == 2, f"exit {returncode}; stderr: {stderr[-2000:]}"
+    assert "Traceback" not in stderr and "Traceback" not in stdout
     assert len(lines) == 1, f"expected one stderr line, got: {lines}"
     assert lines[0].startswith("error: ")
     assert case["expect"] in lines[0], f"{case['expect']!r} not in {lines[0]!r}"
+    # A failed run writes nothing next to its config (no stray mlruns/ or cache in the working dir).
+    assert sorted(CORPUS.rglob("*")) == corpus_before
     if store.exists():
         from mlflow import MlflowClient
 

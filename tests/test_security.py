@@ -3,6 +3,7 @@ no secrets in the tracking store."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -24,7 +25,8 @@ def test_yaml_python_tags_are_refused_not_executed(tmp_path):
     evil = tmp_path / "evil.yaml"
     marker = tmp_path / "pwned"
     evil.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
-    with pytest.raises(ConfigError, match="invalid YAML"):
+    with pytest.raises(ConfigError, match=r"evil.yaml line 1: invalid YAML: could not determine a constructor for the tag "
+                       r"'tag:yaml.org,2002:python/object/apply:os.system'"):
         load_raw(evil)
     assert not marker.exists()
 
@@ -60,30 +62,37 @@ def test_feature_cache_refuses_a_planted_pickle(tmp_path, text_dataset):
     assert cache.stats.rebuilt_corrupt == 1
 
 
+def _tmp_dataset(source: Path, sha256: str) -> catalog.DatasetInfo:
+    """A one-file dataset served from ``source``: a real catalog entry with its files swapped, so the
+    test follows DatasetInfo as it grows, and fails (TypeError) if ``name`` or ``files`` go away."""
+    file = catalog.DataFile(path="x/tmp.json", url=source.as_uri(), sha256=sha256)
+    return dataclasses.replace(catalog.DATASETS.get("md-agreement"), name="tmp-ds", files=(file,))
+
+
 def test_download_is_checksum_verified(tmp_path, monkeypatch):
     source = tmp_path / "upstream.json"
     source.write_text("{}")
-    info = catalog.DatasetInfo(
-        name="tmp-ds", description="", files=(catalog.DataFile("x/tmp.json", source.as_uri(), "0" * 64),),
-        license="", citation="", labels=(0, 1), positive_label=1, label_meaning="", slice_columns=(),
-        build=lambda paths: None,
-    ) if "build" in catalog.DatasetInfo.__dataclass_fields__ else None
-    if info is None:
-        pytest.skip("DatasetInfo shape changed")
-    monkeypatch.setenv("SMO_IMPACT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setitem(catalog.DATASETS._items, "tmp-ds", info)
     actual = hashlib.sha256(b"{}").hexdigest()
-    with pytest.raises(DataError, match=f"has sha256 {actual}, expected {'0' * 64}"):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SMO_IMPACT_CACHE_DIR", str(cache))
+    monkeypatch.setitem(catalog.DATASETS._items, "tmp-ds", _tmp_dataset(source, "0" * 64))
+    with pytest.raises(DataError, match=f"^Dataset 'tmp-ds': download of {re.escape(source.as_uri())} has sha256 {actual}, expected {'0' * 64}$"):
         catalog.fetch_dataset("tmp-ds")
-    assert not list((tmp_path / "cache").rglob("tmp.json"))  # nothing unverified is kept
+    assert [p for p in cache.rglob("*") if p.is_file()] == []  # nothing unverified is kept, not even a .part
+
+    # The same download with the right digest is kept: the check compares, it does not just refuse.
+    monkeypatch.setitem(catalog.DATASETS._items, "tmp-ds", _tmp_dataset(source, actual))
+    (path,) = catalog.fetch_dataset("tmp-ds")
+    assert path == (cache / "data" / "x" / "tmp.json").resolve()
+    assert path.read_bytes() == b"{}"
 
 
 def test_names_cannot_escape_directories():
-    with pytest.raises(ConfigError, match="name"):
+    with pytest.raises(ConfigError, match=re.escape("name: String should match pattern '^[A-Za-z0-9_.\\-]+$' (got '../../etc/passwd')")):
         validate({**BASE, "name": "../../etc/passwd"})
-    with pytest.raises(ConfigError, match="arm names may use letters, digits, _ and - only"):
+    with pytest.raises(ConfigError, match=re.escape("arms: arm names may use letters, digits, _ and - only; got ['../x']")):
         validate({**BASE, "arms": {"control": ["aggregate"], "../x": ["aggregate"]}})
-    with pytest.raises(ConfigError, match="dataset.name"):
+    with pytest.raises(ConfigError, match=re.escape("dataset.name: String should match pattern '^[A-Za-z0-9_.\\-]+$' (got '../../secret')")):
         validate({**BASE, "dataset": {"name": "../../secret"}})
 
 
@@ -95,20 +104,46 @@ def test_secrets_are_redacted(monkeypatch):
     assert redact("smo.run_key", "abc123", check_key=False) == "abc123"
 
 
-def test_no_secret_reaches_the_store(tmp_path, monkeypatch):
+SECRET = "s3cr3t-value-42"
+
+
+@pytest.fixture(scope="module")
+def secret_store(tmp_path_factory):
+    """One small experiment whose description, tracking URI and environment carry a secret."""
     from mlflow import MlflowClient
 
     from smo_impact.runner.experiment import run_experiment
     from smo_impact.tracking.mlflow_tracker import MlflowTracker
     from tests.conftest import make_text_dataset
 
-    monkeypatch.setenv("SERVICE_PASSWORD", "s3cr3t-value-42")
-    store = f"sqlite:///{tmp_path / 'm.db'}"
-    config = validate({**BASE, "description": "token s3cr3t-value-42 pasted by mistake",
-                       "tracking": {"uri": "http://bob:s3cr3t-value-42@localhost:1"}})
-    result = run_experiment(config, lambda: MlflowTracker(store, "sec"), dataset=make_text_dataset(120))
+    tmp_path = tmp_path_factory.mktemp("secret_store")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("SERVICE_PASSWORD", SECRET)
+        store = f"sqlite:///{tmp_path / 'm.db'}"
+        config = validate({**BASE, "description": f"token {SECRET} pasted by mistake",
+                           "tracking": {"uri": f"http://bob:{SECRET}@localhost:1"}})
+        result = run_experiment(config, lambda: MlflowTracker(store, "sec"), dataset=make_text_dataset(120))
     client = MlflowClient(store)
-    for run in client.search_runs([client.get_experiment_by_name("sec").experiment_id]):
+    runs = client.search_runs([client.get_experiment_by_name("sec").experiment_id])
+    return result, client, runs, tmp_path
+
+
+def test_no_secret_reaches_the_store(secret_store):
+    result, _client, runs, _tmp = secret_store
+    assert {r.info.run_id for r in runs} >= {result.parent_run_id}
+    assert len(runs) == 2  # the parent and the one control run: the loop below is not vacuous
+    for run in runs:
         logged = " ".join([*run.data.params.values(), *run.data.tags.values()])
-        assert "s3cr3t-value-42" not in logged
-    assert result.parent_run_id
+        assert SECRET not in logged
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: the parent run's config/resolved.yaml artifact is logged "
+                   "unredacted (smo_impact/runner/experiment.py: tracker.log_text(parent_id, config.to_yaml(), ...)); "
+                   "remove this mark once it is redacted")
+def test_no_secret_reaches_the_artifacts(secret_store):
+    _result, client, runs, tmp = secret_store
+    leaked = []
+    for run in runs:
+        local = Path(client.download_artifacts(run.info.run_id, "", str(tmp / run.info.run_id)))
+        leaked += [str(p.relative_to(local)) for p in local.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaked == []

@@ -125,5 +125,8 @@ class RaterPool:
         keep = values.isin(p.values).to_numpy()
         if not keep.any():
             present = sorted(map(str, pd.unique(values.dropna())))
-            raise ValueError(f"rater_pool: no rater has {p.column} in {p.values}; values present: {', '.join(present)}")
+            raise ValueError(
+                f"rater_pool: no rater has {p.column} in {p.values}; values present: {', '.join(present)}; "
+                "pick rater_pool.values from those"
+            )
         return keep

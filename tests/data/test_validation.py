@@ -150,7 +150,7 @@ def test_unreadable_encoding(tmp_path):
     spec = {"name": "mine", "path": str(path), "labels": [0, 1]}
     with pytest.raises(DataError, match=r"latin.csv: cannot be read as utf-8 \(invalid continuation byte: byte 0xe9 at position \d+\); set dataset.encoding"):
         load_data(DatasetSpec(**spec))
-    with pytest.warns(DataWarning):  # a single judgement: legal, but warned
+    with pytest.warns(DataWarning, match=r"^latin.csv: 1 item\(s\) have a single judgement, e.g. task 'a'; their label is one rater's opinion$"):
         data = load_data(DatasetSpec(**spec, encoding="latin-1"))
     assert data.items["text"].tolist() == ["café crème"]
 

@@ -65,7 +65,9 @@ def test_hidden_codes_are_used_when_present():
     """The loader adds task codes once; the checks must trust them (here they disagree with the
     text ids on purpose: two ids share a code, so they count as one item)."""
     rows = pd.DataFrame({"task": ["a", "b"], "worker": ["1", "1"], "split": ["train", "test"], TASK_ID: [0, 0]})
-    with pytest.raises(DataError, match="appear in more than one split"):
+    # 'a' and 'b' share a code, so the one item is reported under its first id, in both splits.
+    with pytest.raises(DataError, match=r"x.csv: 1 item\(s\) appear in more than one split, e.g. task 'a' in test and train at several rows; "
+                       r"an item belongs to one split \(set dataset.leakage: dedupe"):
         split_per_task(rows, "error", "x.csv")
 
 

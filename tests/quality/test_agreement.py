@@ -14,7 +14,8 @@ from smo_impact.quality.agreement import (
     percent_agreement,
 )
 
-# Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories.
+# The worked example of Wikipedia's "Fleiss' kappa" article (the coefficient of Fleiss, 1971):
+# 10 subjects, 14 raters, 5 categories; it prints P_bar = 0.378, P_e = 0.213, kappa = 0.210.
 FLEISS_TABLE = np.array(
     [
         [0, 0, 0, 0, 14],
@@ -52,9 +53,9 @@ def random_reliability(seed: int, raters=7, items=60, k=4, missing=0.4) -> np.nd
 
 def test_fleiss_textbook_example():
     result = fleiss_kappa(FLEISS_TABLE)
-    # P_bar = 0.378, P_e = 0.213 (hand-computed in Fleiss 1971), kappa = 0.210
-    assert result.kappa == pytest.approx((0.378 - 0.2134) / (1 - 0.2134), abs=1e-3)
-    assert result.kappa == pytest.approx(0.2099, abs=1e-4)
+    # Cited (three decimals, as printed), then to full precision against statsmodels.
+    assert result.kappa == pytest.approx(0.210, abs=5e-4)
+    assert result.kappa == pytest.approx(sm_fleiss_kappa(FLEISS_TABLE), abs=1e-12)
     assert result.balanced and result.raters_per_item == 14 and result.items_used == 10
     assert percent_agreement(FLEISS_TABLE) == pytest.approx(0.378, abs=1e-3)
 

@@ -11,6 +11,7 @@ from smo_impact.data.schema import AnnotationSet
 from smo_impact.errors import ConfigError, DataError
 from smo_impact.quality.audit import QualityAudit
 from tests.conftest import make_text_dataset
+from tests import raw_mirror
 
 
 def dense(annotations: pd.DataFrame) -> np.ndarray:
@@ -105,47 +106,44 @@ def test_duplicate_judgements_are_counted_and_dropped(toy_annotations):
 
 
 # -- the built-in datasets (data mirror) -------------------------------------------------------
-# Figures pinned from the mirror (sha256-verified files), so a change in loaders or metrics shows.
-MIRROR_FIGURES = {
-    "md-agreement": {"items": 10753, "judgements": 53764, "raters": 819, "krippendorff_alpha": 0.358709,
-                     "percent_agreement": 0.711736, "fleiss_balanced": False, "cohen_kappa_pairs": 1020},
-    "hs-brexit": {"items": 1120, "judgements": 6720, "raters": 6, "krippendorff_alpha": 0.347462,
-                  "fleiss_kappa": 0.347365, "fleiss_balanced": True, "unanimous_share": 0.691964},
-    "armis": {"items": 943, "judgements": 2829, "raters": 3, "krippendorff_alpha": 0.524180, "fleiss_kappa": 0.524012},
-    "convabuse-lewidi": {"items": 4050, "raters": 8, "krippendorff_alpha": 0.435492,
-                         "krippendorff_alpha_ordinal": 0.657875, "fleiss_balanced": False},
-    "convabuse": {"items": 4185, "raters": 8, "krippendorff_alpha": 0.437374, "krippendorff_alpha_ordinal": 0.659766},
-    "hatecheck": {"items": 3728, "judgements": 18640, "raters": 10, "krippendorff_alpha": 0.939019,
-                  "gold_accuracy": 0.986964},
+# Each figure is recomputed from the mirror's raw files by tests/raw_mirror.py, which reads
+# them with json/pandas and computes with krippendorff, statsmodels, scikit-learn or the plain
+# definition: no smo_impact code. A loader or metric bug shows as a difference.
+SCALES = {  # dataset -> its label scale, benign to harmful
+    "md-agreement": [0, 1], "hs-brexit": [0, 1], "armis": [0, 1], "hatecheck": [0, 1],
+    "convabuse-lewidi": [1, 0, -1, -2, -3], "convabuse": [1, 0, -1, -2, -3],
+}
+# Sizes stated by the data's own documentation (../shared/data/README.md: MD-Agreement train 6592 /
+# dev 1104 / test 3057, 5 raters per item; HS-Brexit 1,120 tweets by 6 raters; ArMIS 943 tweets by
+# 3 raters; ConvAbuse LeWiDi 8 raters in all; HateCheck 3,728 cases, hatecheck/README.md 5 of 10
+# annotators per case). MD-Agreement has one repeated (task, worker) pair (test-2038, Ann448).
+DOCUMENTED = {
+    "md-agreement": {"items": 6592 + 1104 + 3057, "judgements": 5 * (6592 + 1104 + 3057) - 1},
+    "hs-brexit": {"items": 1120, "judgements": 6 * 1120, "raters": 6},
+    "armis": {"items": 943, "judgements": 3 * 943, "raters": 3},
+    "convabuse-lewidi": {"raters": 8},
+    "hatecheck": {"items": 3728, "judgements": 5 * 3728, "raters": 10},
 }
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", sorted(MIRROR_FIGURES))
-def test_audit_of_each_builtin_dataset_is_stable(mirror, name):
+@pytest.mark.parametrize("name", sorted(SCALES))
+def test_audit_of_each_builtin_dataset_equals_the_reference_packages(mirror, name):
     from smo_impact.data.catalog import load_dataset
+
+    labels = SCALES[name]
+    raw = raw_mirror.judgements(mirror, name)
+    expected = raw_mirror.figures(raw, labels)
+    if len(labels) > 2:
+        expected["krippendorff_alpha_ordinal"] = raw_mirror.alpha(raw, "ordinal", labels)
 
     data = load_dataset(name)
     first = QualityAudit(n_boot=100, dawid_skene=False).fit(data)
-    for key, expected in MIRROR_FIGURES[name].items():
-        got = first.summary_[key]
-        assert got == (pytest.approx(expected, abs=1e-6) if isinstance(expected, float) else expected), key
+    got = {key: first.summary_[key] for key in expected}
+    assert got == pytest.approx(expected, abs=1e-9)
+    assert {key: first.summary_[key] for key in DOCUMENTED.get(name, {})} == DOCUMENTED.get(name, {})
     again = QualityAudit(n_boot=100, dawid_skene=False).fit(data)
     assert again.summary_ == first.summary_  # bootstrap seeded: identical, CI included
-
-
-@pytest.mark.integration
-def test_md_agreement_alpha_equals_krippendorff_on_the_819_rater_matrix(mirror):
-    from smo_impact.data.catalog import load_dataset
-
-    data = load_dataset("md-agreement")
-    audit = QualityAudit(n_boot=0, dawid_skene=False).fit(data)
-    # The rater x item matrix keeps one judgement per (worker, task), as the audit does.
-    workers, w = np.unique(data.annotations["worker"], return_inverse=True)
-    tasks, t = np.unique(data.annotations["task"], return_inverse=True)
-    matrix = np.full((len(workers), len(tasks)), np.nan)
-    matrix[w, t] = data.annotations["label"].to_numpy()
-    assert audit.summary_["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(matrix, level_of_measurement="nominal"), abs=1e-12)
 
 
 @pytest.mark.integration
@@ -154,6 +152,13 @@ def test_hs_brexit_target_group_raters_agree_differently_from_control(mirror):
 
     audit = QualityAudit(n_boot=0, dawid_skene=False).fit(load_dataset("hs-brexit"))
     groups = audit.slices_[(audit.slices_["kind"] == "rater") & (audit.slices_["slice"] == "group")].set_index("value")
-    assert groups.loc["control", "krippendorff_alpha"] == pytest.approx(0.581572, abs=1e-6)
-    assert groups.loc["target", "krippendorff_alpha"] == pytest.approx(0.433744, abs=1e-6)
+    # Reference: alpha over the judgements of each group's raters, groups as the release lists
+    # them (other_info "annotators group"; group1 = the target group, group2 = control).
+    raw = raw_mirror.lewidi(mirror, "HS-Brexit")
+    group_of = {r: {"group1": "target", "group2": "control"}[g] for r, g in raw_mirror.lewidi_rater_groups(mirror, "HS-Brexit").items()}
+    assert sorted(group_of.values()) == ["control"] * 3 + ["target"] * 3
+    for group in ("target", "control"):
+        members = raw[raw["worker"].map(group_of) == group]
+        assert groups.loc[group, "krippendorff_alpha"] == pytest.approx(raw_mirror.alpha(members), abs=1e-9), group
+    assert groups.loc["target", "krippendorff_alpha"] < groups.loc["control", "krippendorff_alpha"]
     assert groups.loc["target", "positive_rate"] < groups.loc["control", "positive_rate"]

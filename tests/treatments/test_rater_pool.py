@@ -46,7 +46,7 @@ def test_attribute_selection_from_workers_table(toy_annotations):
     assert step.metrics_ == {"treatment/pool_raters": 2.0, "treatment/pool_judgements": 10.0, "treatment/pool_items": 5.0}
     with pytest.raises(ValueError, match="column 'gruop' is in neither the workers table nor the annotations; found: group, label, task, worker"):
         RaterPool(RaterPool.Params(by="attribute", column="gruop", values=["x"])).apply(_state(toy_annotations, workers), np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"no rater has group in \['expert'\]; values present: control, target"):
+    with pytest.raises(ValueError, match=r"no rater has group in \['expert'\]; values present: control, target; pick rater_pool.values from those$"):
         RaterPool(RaterPool.Params(by="attribute", column="group", values=["expert"])).apply(_state(toy_annotations, workers), np.random.default_rng(0))
 
 
