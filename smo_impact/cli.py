@@ -84,6 +84,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from smo_impact.config import load_config
+    from smo_impact.provenance import code_version
     from smo_impact.report.summary import render_rich
     from smo_impact.runner.experiment import run_experiment
     from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
@@ -136,7 +137,22 @@ def run(
     if not result.summary.empty:
         console.print(render_rich(result.summary, spec.evaluation.split, f"{spec.name}: {spec.evaluation.split} split"))
     if result.reused:
-        console.print(f"resumed: {result.reused} finished run(s) reused from the store, {result.computed} computed", highlight=False)
+        console.print(
+            f"resumed: {result.reused} finished run(s) reused from the store, {result.computed} computed, "
+            f"{result.compared} comparison(s) with a control recomputed",
+            highlight=False,
+        )
+    if result.stale_code:
+        from rich.markup import escape
+
+        versions = sorted({v for _, v in result.stale_code})
+        err_console.print(
+            f"[yellow]warning[/yellow]: {len(result.stale_code)} reused run(s) were computed by another code "
+            f"version ({escape(', '.join(versions))}; now {escape(code_version())}); rerun with --force to "
+            "recompute them: " + escape(", ".join(name for name, _ in result.stale_code[:5]))
+            + (" ..." if len(result.stale_code) > 5 else ""),
+            highlight=False, soft_wrap=True,
+        )
     stats = result.cache_stats
     console.print(
         f"features: {int(stats['features/misses'])} computed, "

@@ -57,6 +57,13 @@ def _no_yaml_booleans(value: Any, field_name: str) -> Any:
     return value
 
 
+def _plain_name(value: str, key: str) -> str:
+    """Names become folder and file names: '.' and '..' would point outside them."""
+    if value in (".", ".."):
+        raise ValueError(f"{key} {value!r} is a path, not a name; use letters, digits, _ - and .")
+    return value
+
+
 class TableSpec(Spec):
     """A side table joined by key: rater attributes (``workers``, key ``worker``) or item
     metadata (``items``, key ``task``)."""
@@ -121,6 +128,11 @@ class DatasetSpec(Spec):
     )
     encoding: str = Field("utf-8", description="Text encoding of your files.")
     min_rater_judgements: int = Field(3, ge=1, description="Warn about raters with fewer judgements than this.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_relative_path(cls, value: str) -> str:
+        return _plain_name(value, "dataset.name")
 
     @field_validator("labels", "positive_labels", "positive_label", "where", mode="before")
     @classmethod
@@ -365,6 +377,11 @@ class ExperimentConfig(Spec):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_relative_path(cls, value: str) -> str:
+        return _plain_name(value, "name")
 
     @field_validator("seeds", mode="before")
     @classmethod

@@ -137,9 +137,6 @@ def test_no_secret_reaches_the_store(secret_store):
         assert SECRET not in logged
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the parent run's config/resolved.yaml artifact is logged "
-                   "unredacted (smo_impact/runner/experiment.py: tracker.log_text(parent_id, config.to_yaml(), ...)); "
-                   "remove this mark once it is redacted")
 def test_no_secret_reaches_the_artifacts(secret_store):
     _result, client, runs, tmp = secret_store
     leaked = []

@@ -88,7 +88,8 @@ def run_verdict(metrics: Mapping[str, float], gates: GateSpec, namespaces: list[
             if count is None or np.isnan(count):
                 if f"delta/{ns}/n" in metrics:  # compared with a control, but not item by item
                     reasons.append(f"{ns}: no paired comparison to count new {kind.replace('_', ' ')} "
-                                   "(the control run was reused from the store without logged predictions; rerun with --force)")
+                                   "(the treatment run's predictions were not logged: tracking.log_predictions "
+                                   "is false; rerun with --force)")
                 continue
             ok_sig, why = mcnemar(ns)
             if count > limit and ok_sig:

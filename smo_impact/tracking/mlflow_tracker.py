@@ -209,7 +209,8 @@ class MlflowTracker:
         self.client.log_batch(run_id, tags=[RunTag(k, redact(k, v, check_key=False)) for k, v in tags.items()])
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.client.log_text(run_id, text, artifact_file)
+        # Resolved configs carry the tracking URI and free text: mask passwords and secrets there too.
+        self.client.log_text(run_id, redact(artifact_file, text, check_key=False), artifact_file)
 
     def log_frame(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:

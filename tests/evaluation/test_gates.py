@@ -8,8 +8,10 @@ from smo_impact.evaluation.gates import across_seeds, arm_verdicts, run_verdict
 
 
 def _metrics(delta_recall, new_fn, p=0.001, delta_fpr=0.0):
+    # p is both the drop's paired-bootstrap p-value and McNemar's: each gate reads its own.
     return {
         "delta/test/recall": delta_recall,
+        "delta/test/recall_p": p,
         "delta/test/fpr": delta_fpr,
         "regression/test/new_false_negatives": new_fn,
         "regression/test/fixed_false_negatives": 0.0,
@@ -25,7 +27,7 @@ def test_run_gate_fails_and_passes_as_configured():
     bad = run_verdict(_metrics(-0.05, 26), gates, ["test"])
     assert not bad.passed
     assert bad.reasons == [
-        "test/recall dropped 0.0500 > max_drop 0.02 (McNemar p=0.001)",
+        "test/recall dropped 0.0500 > max_drop 0.02 (paired bootstrap p=0.001)",
         "test: 26 new false negatives > max 25 (McNemar p=0.001)",
     ]
     assert bad.tags()["smo.gate"] == "failed"
@@ -86,5 +88,6 @@ def test_arm_verdicts_use_the_mean_over_seeds():
 def test_missing_paired_comparison_fails_a_count_gate():
     verdict = run_verdict({"delta/test/n": 0.0}, GateSpec(max_new_false_negatives=3), ["test"])
     assert verdict.reasons == [
-        "test: no paired comparison to count new false negatives (the control run was reused from the store without logged predictions; rerun with --force)"
+        "test: no paired comparison to count new false negatives (the treatment run's predictions were not "
+        "logged: tracking.log_predictions is false; rerun with --force)"
     ]
