@@ -16,7 +16,6 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
     roc_auc_score,
-    roc_curve,
 )
 
 HEADLINE_METRICS = ("macro_f1", "roc_auc", "recall")
@@ -31,24 +30,44 @@ LOWER_IS_BETTER = frozenset(
 _EPS = 1e-12
 
 
+def _roc_points(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FPR and TPR of every threshold ``t`` in {distinct scores} + {+inf}, predicting positive when
+    ``score >= t``, from the highest threshold down. Every threshold is kept: sklearn's ``roc_curve``
+    drops those on collinear stretches by default, and an operating point can fall on one.
+    """
+    y = np.asarray(y_true).astype(int)
+    score = np.asarray(score, dtype=float)
+    order = np.argsort(-score, kind="stable")
+    s, y = score[order], y[order]
+    # The last position of each run of equal scores: all items with score >= that score are in.
+    last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, dtype=bool)
+    tp = np.r_[0, np.cumsum(y)[last]]
+    fp = np.r_[0, np.cumsum(1 - y)[last]]
+    return fp / fp[-1], tp / tp[-1]
+
+
 def recall_at_fpr(y_true: np.ndarray, score: np.ndarray, max_fpr: float) -> float:
     """The highest recall (TPR) reachable by a threshold whose false-positive rate is <= ``max_fpr``.
 
-    Read off sklearn's ROC curve; NaN when ``y_true`` holds one class only.
+    Thresholds are every distinct score and +inf (predict positive when ``score >= t``); NaN when
+    ``y_true`` holds one class only.
     """
     y_true = np.asarray(y_true).astype(int)
     if len(np.unique(y_true)) < 2:
         return float("nan")
-    fpr, tpr, _ = roc_curve(y_true, score)
+    fpr, tpr = _roc_points(y_true, score)
     return float(tpr[fpr <= max_fpr + _EPS].max())
 
 
 def fpr_at_recall(y_true: np.ndarray, score: np.ndarray, min_recall: float) -> float:
-    """The lowest false-positive rate of a threshold whose recall is >= ``min_recall``."""
+    """The lowest false-positive rate of a threshold whose recall is >= ``min_recall``.
+
+    Same thresholds as :func:`recall_at_fpr`; NaN when ``y_true`` holds one class only.
+    """
     y_true = np.asarray(y_true).astype(int)
     if len(np.unique(y_true)) < 2:
         return float("nan")
-    fpr, tpr, _ = roc_curve(y_true, score)
+    fpr, tpr = _roc_points(y_true, score)
     return float(fpr[tpr >= min_recall - _EPS].min())
 
 
@@ -115,12 +134,10 @@ def binary_metrics(
         "fpr": float(y_pred[negatives].mean()) if negatives.any() else float("nan"),
         "fnr": float(1 - y_pred[~negatives].mean()) if (~negatives).any() else float("nan"),
     }
-    # One ROC curve serves every operating point.
-    fpr, tpr, _ = roc_curve(y_true, score) if both_classes else (None, None, None)
     for level in FPR_LEVELS:
-        out[f"recall_at_fpr_{level}"] = float(tpr[fpr <= level + _EPS].max()) if both_classes else float("nan")
+        out[f"recall_at_fpr_{level}"] = recall_at_fpr(y_true, score, level)
     for level in RECALL_LEVELS:
-        out[f"fpr_at_recall_{level}"] = float(fpr[tpr >= level - _EPS].min()) if both_classes else float("nan")
+        out[f"fpr_at_recall_{level}"] = fpr_at_recall(y_true, score, level)
     out["ece"] = expected_calibration_error(y_true, score)
     out["brier"] = float(brier_score_loss(y_true, score, pos_label=1)) if len(y_true) else float("nan")
     if soft_target is not None:

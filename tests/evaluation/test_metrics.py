@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -78,3 +80,46 @@ def test_operating_points_agree_with_the_standalone_functions():
     assert m["recall_at_fpr_0.05"] == recall_at_fpr(y, s, 0.05)
     assert m["fpr_at_recall_0.9"] == fpr_at_recall(y, s, 0.9)
     assert np.isnan(binary_metrics(np.ones(3), np.array([0.2, 0.6, 0.9]))["recall_at_fpr_0.01"])
+
+
+def _scan(y, s):
+    """Brute force: (FPR, TPR) of every threshold t in {distinct scores} + {inf}, positive when s >= t."""
+    y, s = np.asarray(y), np.asarray(s, dtype=float)
+    points = []
+    for t in [*sorted(set(s.tolist())), np.inf]:
+        flagged = s >= t
+        fpr = sum(f for f, yi in zip(flagged, y) if yi == 0) / sum(1 for yi in y if yi == 0)
+        tpr = sum(f for f, yi in zip(flagged, y) if yi == 1) / sum(1 for yi in y if yi == 1)
+        points.append((fpr, tpr))
+    return points
+
+
+def test_operating_points_keep_thresholds_on_collinear_roc_stretches():
+    # Regression (defect 3): thresholds 0.75, 0.5, 0 give ROC points (0, 1/3), (1/2, 2/3), (1, 1),
+    # collinear, and roc_curve(drop_intermediate=True) dropped the middle one.
+    y = np.array([1, 1, 1, 0, 0])
+    s = np.array([0.75, 0.5, 0.0, 0.5, 0.0])
+    points = _scan(y, s)
+    brute_recall = max(tpr for fpr, tpr in points if fpr <= 0.5)
+    brute_fpr = min(fpr for fpr, tpr in points if tpr >= 2 / 3)
+    assert (brute_recall, brute_fpr) == (2 / 3, 1 / 2)
+    assert recall_at_fpr(y, s, 0.5) == pytest.approx(brute_recall)
+    assert fpr_at_recall(y, s, 2 / 3) == pytest.approx(brute_fpr)
+
+
+# Small scores from a five-value grid, so ties (and collinear ROC stretches) are the rule.
+SCORES = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
+LABELLED = st.lists(st.tuples(st.integers(0, 1), SCORES), min_size=1, max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(LABELLED, st.sampled_from([0.0, 0.01, 0.2, 1 / 3, 0.5, 0.75, 1.0]))
+def test_operating_points_equal_a_brute_force_threshold_scan(rows, level):
+    y = np.array([r[0] for r in rows])
+    s = np.array([r[1] for r in rows])
+    if len(set(y.tolist())) < 2:
+        assert np.isnan(recall_at_fpr(y, s, level)) and np.isnan(fpr_at_recall(y, s, level))
+        return
+    points = _scan(y, s)
+    assert recall_at_fpr(y, s, level) == pytest.approx(max(tpr for fpr, tpr in points if fpr <= level + 1e-12))
+    assert fpr_at_recall(y, s, level) == pytest.approx(min(fpr for fpr, tpr in points if tpr >= level - 1e-12))
