@@ -1,5 +1,11 @@
 """Classification metrics for a binary safety classifier.
 
+Each metric is defined once here and called by the run's metrics, the slices, the bootstrap and the
+analysis alike. Threshold metrics are computed from the four confusion counts
+(:func:`confusion_metrics`), ranking and calibration metrics from item weights, so that one call
+scores a plain set of items (every weight 1) or every bootstrap resample at once (one row of item
+counts per resample).
+
 Names are stable because they become MLflow metric names under a benchmark namespace
 (``test/macro_f1``, ``test/recall_at_fpr_0.01``). MLflow names allow letters, digits and
 ``_ - . / space`` only, so "recall at FPR 1%" is spelled ``recall_at_fpr_0.01``.
@@ -7,18 +13,14 @@ Names are stable because they become MLflow metric names under a benchmark names
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import average_precision_score
 
 HEADLINE_METRICS = ("macro_f1", "roc_auc", "recall")
+# Metrics of the predicted labels, all computed from the confusion counts by confusion_metrics.
+THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "fpr", "fnr", "positive_rate")
 # Over-blocking levels a safety team can tolerate, and recall levels it must reach.
 FPR_LEVELS = (0.01, 0.05)
 RECALL_LEVELS = (0.8, 0.9)
@@ -28,6 +30,182 @@ LOWER_IS_BETTER = frozenset(
     {"fpr", "fnr", "ece", "brier", "soft_cross_entropy"} | {f"fpr_at_recall_{r}" for r in RECALL_LEVELS}
 )
 _EPS = 1e-12
+
+
+def _weight_rows(weights: np.ndarray | None, n_items: int) -> tuple[np.ndarray, bool]:
+    """Item weights as a (rows x items) matrix, and whether one set of items was asked for.
+
+    ``None`` counts every item once; a 1-D array weighs each item; a 2-D array holds one row of item
+    weights per resample (the bootstrap's item counts).
+    """
+    if weights is None:
+        return np.ones((1, n_items), dtype=np.int64), True
+    w = np.asarray(weights)
+    if w.ndim not in (1, 2) or w.shape[-1] != n_items:
+        raise ValueError(
+            f"weights must have shape ({n_items},) or (resamples, {n_items}), one weight per item; "
+            f"got shape {w.shape}"
+        )
+    return (w[None, :], True) if w.ndim == 1 else (w, False)
+
+
+def _per_row(values: np.ndarray, single: bool) -> Any:
+    """A float for one set of items, else the array of one value per weight row."""
+    return float(values[0]) if single else values
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None) -> tuple[Any, Any, Any, Any]:
+    """``tp, fn, fp, tn``: the weight of the items in each cell of the confusion matrix.
+
+    Args:
+        y_true: Reference labels, 1 = positive.
+        y_pred: Predicted labels, 1 = positive.
+        weights: None (each item counts once), one weight per item, or a (resamples x items)
+            matrix of item counts.
+
+    Returns:
+        Four floats, or four arrays with one value per row of a 2-D ``weights``.
+    """
+    y = np.asarray(y_true).astype(bool)
+    pred = np.asarray(y_pred).astype(bool)
+    w, single = _weight_rows(weights, len(y))
+    return tuple(_per_row(w[:, cell].sum(axis=1), single) for cell in (y & pred, y & ~pred, ~y & pred, ~y & ~pred))  # type: ignore[return-value]
+
+
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """One class's F1, ``2tp / (2tp + fp + fn)``; 0 when the class is neither present nor predicted."""
+    denominator = 2 * tp + fp + fn
+    return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
+
+
+def confusion_metrics(tp: Any, fn: Any, fp: Any, tn: Any) -> dict[str, np.ndarray]:
+    """Every metric of :data:`THRESHOLD_METRICS` from (possibly weighted) confusion counts.
+
+    Vectorised: the counts may be scalars or arrays of one value per resample (they broadcast).
+
+    Definitions (positive class = 1):
+        - ``accuracy`` = (tp + tn) / n; ``positive_rate`` = (tp + fp) / n; NaN when n = 0.
+        - ``precision`` = tp / (tp + fp), 0 without predicted positives (sklearn's zero_division=0).
+        - ``recall`` = tp / (tp + fn) and ``fnr`` = fn / (tp + fn), NaN without positives.
+        - ``fpr`` = fp / (fp + tn), NaN without negatives.
+        - ``f1`` = 2tp / (2tp + fp + fn), 0 when that denominator is 0.
+        - ``macro_f1``: the mean of the two classes' F1 (each as ``f1``), NaN unless the reference
+          holds both classes: where a class is absent its F1 is undefined, and sklearn's average
+          would count a meaningless 0 or 1 for it.
+
+    Returns:
+        Arrays shaped like the broadcast counts (0-d for scalars).
+    """
+    tp, fn, fp, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fn, fp, tn))
+    positives, negatives, flagged = tp + fn, fp + tn, tp + fp
+    n = positives + negatives
+    f1_positive, f1_negative = _f1(tp, fp, fn), _f1(tn, fn, fp)
+    nan = np.float64("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "accuracy": np.where(n > 0, (tp + tn) / n, nan),
+            "precision": np.where(flagged > 0, tp / flagged, 0.0),
+            "recall": np.where(positives > 0, tp / positives, nan),
+            "f1": f1_positive,
+            "macro_f1": np.where((positives > 0) & (negatives > 0), (f1_positive + f1_negative) / 2, nan),
+            "fpr": np.where(negatives > 0, fp / negatives, nan),
+            "fnr": np.where(positives > 0, fn / positives, nan),
+            "positive_rate": np.where(n > 0, flagged / n, nan),
+        }
+
+
+def threshold_metrics(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
+    """:data:`THRESHOLD_METRICS` of predicted labels: counts the confusion matrix, then
+    :func:`confusion_metrics`.
+
+    Args:
+        y_true: Reference labels, 1 = positive.
+        y_pred: Predicted labels, 1 = positive.
+        weights: None (each item once), one weight per item, or (resamples x items) item counts.
+
+    Returns:
+        ``{metric: float}``, or ``{metric: array}`` with one value per row of a 2-D ``weights``.
+    """
+    counts = confusion_counts(y_true, y_pred, weights)
+    values = confusion_metrics(*counts)
+    if np.ndim(counts[0]) == 0:
+        return {name: float(v) for name, v in values.items()}
+    return values
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray | None = None) -> Any:
+    """ROC-AUC: P(score of a positive > score of a negative) + 1/2 P(tie), pairs weighted by the
+    product of their items' weights; NaN without both classes.
+
+    Rank-based and vectorised over weight rows: the negatives are sorted by score once, and per row
+    a cumulative sum gives the negative weight below and tied with each distinct positive score.
+
+    Args:
+        y_true: Reference labels, 1 = positive.
+        score: Predicted probability of the positive class.
+        weights: None, one weight per item, or (resamples x items) item counts.
+
+    Returns:
+        A float, or an array with one value per row of a 2-D ``weights``.
+    """
+    y = np.asarray(y_true).astype(bool)
+    score = np.asarray(score, dtype=float)
+    w, single = _weight_rows(weights, len(y))
+    negatives = np.flatnonzero(~y)
+    negatives = negatives[np.argsort(score[negatives], kind="stable")]
+    positives = np.flatnonzero(y)
+    positives = positives[np.argsort(score[positives], kind="stable")]
+    pos_scores, starts = np.unique(score[positives], return_index=True)
+    # below[:, k] = weight of the k lowest-scored negatives (integer counts stay exact).
+    below = np.zeros((w.shape[0], len(negatives) + 1), dtype=np.result_type(w.dtype, np.int64))
+    np.cumsum(w[:, negatives], axis=1, out=below[:, 1:])
+    lo = np.searchsorted(score[negatives], pos_scores, side="left")
+    hi = np.searchsorted(score[negatives], pos_scores, side="right")
+    # Positive weight per distinct positive score: a positive beats below[lo] and ties hi - lo.
+    if len(positives):
+        pos_weight = np.add.reduceat(w[:, positives], starts, axis=1)
+    else:
+        pos_weight = np.zeros((w.shape[0], 0), dtype=below.dtype)
+    twice_wins = (pos_weight * (below[:, lo] + below[:, hi])).sum(axis=1)
+    pairs = pos_weight.sum(axis=1) * below[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _per_row(np.where(pairs > 0, twice_wins / (2 * np.where(pairs > 0, pairs, 1)), np.nan), single)
+
+
+def brier_score(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray | None = None) -> Any:
+    """Brier score: the (weighted) mean of ``(score - y)^2``; NaN for no items.
+
+    Returns a float, or an array with one value per row of a 2-D ``weights``.
+    """
+    y = np.asarray(y_true, dtype=float)
+    score = np.asarray(score, dtype=float)
+    w, single = _weight_rows(weights, len(y))
+    total = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _per_row(np.where(total > 0, (w @ (score - y) ** 2) / np.where(total > 0, total, 1), np.nan), single)
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, score: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None
+) -> Any:
+    """ECE of P(positive): sum over equal-width bins of |positive share - mean score| x bin share.
+
+    Bins are ``[0, 1/bins), ..., [(bins-1)/bins, 1]`` (a score of exactly 1 falls in the last bin).
+    With weights, each item counts as often as its weight. NaN for no items.
+
+    Returns:
+        A float, or an array with one value per row of a 2-D ``weights``.
+    """
+    y = np.asarray(y_true, dtype=float)
+    score = np.asarray(score, dtype=float)
+    w, single = _weight_rows(weights, len(y))
+    which = np.minimum((score * bins).astype(int), bins - 1)
+    # Per bin: weight of positives minus weight of scores; |that| summed is the binned gap.
+    gap = np.zeros((len(y), bins))
+    gap[np.arange(len(y)), which] = y - score
+    total = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _per_row(np.where(total > 0, np.abs(w @ gap).sum(axis=1) / np.where(total > 0, total, 1), np.nan), single)
 
 
 def _roc_points(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,23 +249,6 @@ def fpr_at_recall(y_true: np.ndarray, score: np.ndarray, min_recall: float) -> f
     return float(fpr[tpr >= min_recall - _EPS].min())
 
 
-def expected_calibration_error(y_true: np.ndarray, score: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE of P(positive): sum over equal-width bins of |positive share - mean score| x bin share.
-
-    Bins are ``[0, 1/bins), ..., [(bins-1)/bins, 1]`` (a score of exactly 1 falls in the last bin).
-    """
-    y_true = np.asarray(y_true, dtype=float)
-    score = np.asarray(score, dtype=float)
-    if len(y_true) == 0:
-        return float("nan")
-    which = np.minimum((score * bins).astype(int), bins - 1)
-    n = np.bincount(which, minlength=bins)
-    pos = np.bincount(which, weights=y_true, minlength=bins)
-    conf = np.bincount(which, weights=score, minlength=bins)
-    used = n > 0
-    return float(np.sum(np.abs(pos[used] - conf[used])) / len(y_true))
-
-
 def soft_cross_entropy(soft_target: np.ndarray, score: np.ndarray) -> float:
     """Mean cross-entropy (nats) of P(positive) against the human vote share (LeWiDi's soft metric).
 
@@ -116,32 +277,26 @@ def binary_metrics(
     Returns:
         ``accuracy, precision, recall, f1, macro_f1, roc_auc, pr_auc, fpr, fnr,
         recall_at_fpr_{0.01,0.05}, fpr_at_recall_{0.8,0.9}, ece, brier, positive_rate, n``
-        (and ``soft_cross_entropy``). Threshold-free metrics are NaN when one class is absent.
+        (and ``soft_cross_entropy``). Undefined metrics are NaN: threshold-free ones and
+        ``macro_f1`` when one class is absent, ``recall``/``fnr`` without positives, ``fpr``
+        without negatives (see :func:`confusion_metrics`).
     """
     y_true = np.asarray(y_true).astype(int)
     score = np.asarray(score, dtype=float)
-    y_pred = (score >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2
-    negatives = y_true == 0
-    out = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        "roc_auc": float(roc_auc_score(y_true, score)) if both_classes else float("nan"),
-        "pr_auc": float(average_precision_score(y_true, score)) if both_classes else float("nan"),
-        "fpr": float(y_pred[negatives].mean()) if negatives.any() else float("nan"),
-        "fnr": float(1 - y_pred[~negatives].mean()) if (~negatives).any() else float("nan"),
-    }
+    counted = threshold_metrics(y_true, score >= threshold)
+    out = {name: counted[name] for name in ("accuracy", "precision", "recall", "f1", "macro_f1")}
+    out["roc_auc"] = roc_auc(y_true, score)
+    out["pr_auc"] = float(average_precision_score(y_true, score)) if both_classes else float("nan")
+    out["fpr"], out["fnr"] = counted["fpr"], counted["fnr"]
     for level in FPR_LEVELS:
         out[f"recall_at_fpr_{level}"] = recall_at_fpr(y_true, score, level)
     for level in RECALL_LEVELS:
         out[f"fpr_at_recall_{level}"] = fpr_at_recall(y_true, score, level)
     out["ece"] = expected_calibration_error(y_true, score)
-    out["brier"] = float(brier_score_loss(y_true, score, pos_label=1)) if len(y_true) else float("nan")
+    out["brier"] = brier_score(y_true, score)
     if soft_target is not None:
         out["soft_cross_entropy"] = soft_cross_entropy(soft_target, score)
-    out["positive_rate"] = float(y_pred.mean())
+    out["positive_rate"] = counted["positive_rate"]
     out["n"] = float(len(y_true))
     return out
