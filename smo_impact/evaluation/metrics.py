@@ -54,6 +54,15 @@ def _per_row(values: np.ndarray, single: bool) -> Any:
     return float(values[0]) if single else values
 
 
+def _columns(w: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``w[:, index]``: a view when ``index`` is a run of consecutive columns (free), else a
+    row-major copy (``np.take``; ``w[:, index]`` returns a column-major one, on which per-row sums
+    and cumsums run several times slower)."""
+    if len(index) and np.all(np.diff(index) == 1):
+        return w[:, index[0] : index[0] + len(index)]
+    return np.take(w, index, axis=1)
+
+
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None) -> tuple[Any, Any, Any, Any]:
     """``tp, fn, fp, tn``: the weight of the items in each cell of the confusion matrix.
 
@@ -69,7 +78,8 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray
     y = np.asarray(y_true).astype(bool)
     pred = np.asarray(y_pred).astype(bool)
     w, single = _weight_rows(weights, len(y))
-    return tuple(_per_row(w[:, cell].sum(axis=1), single) for cell in (y & pred, y & ~pred, ~y & pred, ~y & ~pred))  # type: ignore[return-value]
+    cells = (y & pred, y & ~pred, ~y & pred, ~y & ~pred)
+    return tuple(_per_row(_columns(w, np.flatnonzero(cell)).sum(axis=1), single) for cell in cells)  # type: ignore[return-value]
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -133,12 +143,24 @@ def threshold_metrics(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarra
     return values
 
 
+def _weight_times_below(pos_weight: np.ndarray, below: np.ndarray, k: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Per row, the sum over positive scores ``j`` in ``which`` of ``pos_weight[:, j]`` times the
+    weight of the ``k[j]`` lowest-scored negatives (``below[:, k - 1]``; 0 for k = 0)."""
+    exact = np.int64 if np.issubdtype(below.dtype, np.integer) else np.float64
+    which = which[k[which] > 0]
+    if not len(which):
+        return np.zeros(pos_weight.shape[0], dtype=exact)
+    return np.einsum("ij,ij->i", _columns(pos_weight, which), np.take(below, k[which] - 1, axis=1), dtype=exact)
+
+
 def roc_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray | None = None) -> Any:
     """ROC-AUC: P(score of a positive > score of a negative) + 1/2 P(tie), pairs weighted by the
     product of their items' weights; NaN without both classes.
 
     Rank-based and vectorised over weight rows: the negatives are sorted by score once, and per row
-    a cumulative sum gives the negative weight below and tied with each distinct positive score.
+    a cumulative sum gives the negative weight below and tied with each positive's score. (Fastest
+    when the items come as negatives then positives, each by ascending score, as the bootstrap lays
+    them out: then no columns are gathered.)
 
     Args:
         y_true: Reference labels, 1 = positive.
@@ -155,19 +177,27 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray | None = 
     negatives = negatives[np.argsort(score[negatives], kind="stable")]
     positives = np.flatnonzero(y)
     positives = positives[np.argsort(score[positives], kind="stable")]
+    neg_scores = score[negatives]
     pos_scores, starts = np.unique(score[positives], return_index=True)
-    # below[:, k] = weight of the k lowest-scored negatives (integer counts stay exact).
-    below = np.zeros((w.shape[0], len(negatives) + 1), dtype=np.result_type(w.dtype, np.int64))
-    np.cumsum(w[:, negatives], axis=1, out=below[:, 1:])
-    lo = np.searchsorted(score[negatives], pos_scores, side="left")
-    hi = np.searchsorted(score[negatives], pos_scores, side="right")
-    # Positive weight per distinct positive score: a positive beats below[lo] and ties hi - lo.
-    if len(positives):
-        pos_weight = np.add.reduceat(w[:, positives], starts, axis=1)
-    else:
-        pos_weight = np.zeros((w.shape[0], 0), dtype=below.dtype)
-    twice_wins = (pos_weight * (below[:, lo] + below[:, hi])).sum(axis=1)
-    pairs = pos_weight.sum(axis=1) * below[:, -1]
+    neg_weight = _columns(w, negatives)
+    integer = np.issubdtype(w.dtype, np.integer)
+    neg_total = neg_weight.sum(axis=1, dtype=np.int64 if integer else np.float64)
+    # below[:, k - 1] = weight of the k lowest-scored negatives. Integer weights stay exact, and
+    # stay int32 when they fit (the bootstrap's counts do: half the memory traffic of int64).
+    int32 = w.dtype.itemsize <= 4 and (not len(neg_total) or neg_total.max() < 2**31)
+    below = np.cumsum(neg_weight, axis=1, dtype=(np.int32 if int32 else np.int64) if integer else np.float64)
+    # Positive weight per distinct positive score (summed only where positives tie).
+    pos_weight = _columns(w, positives)
+    if len(pos_scores) < len(positives):
+        pos_weight = np.add.reduceat(pos_weight, starts, axis=1)
+    # A positive scored s beats the lo negatives scored under s and ties the hi - lo scored s.
+    lo = np.searchsorted(neg_scores, pos_scores, side="left")
+    hi = np.searchsorted(neg_scores, pos_scores, side="right")
+    every, tied = np.arange(len(pos_scores)), np.flatnonzero(hi > lo)
+    twice_wins = 2 * _weight_times_below(pos_weight, below, lo, every)
+    if len(tied):
+        twice_wins = twice_wins + _weight_times_below(pos_weight, below, hi, tied) - _weight_times_below(pos_weight, below, lo, tied)
+    pairs = pos_weight.sum(axis=1, dtype=neg_total.dtype) * neg_total
     with np.errstate(divide="ignore", invalid="ignore"):
         return _per_row(np.where(pairs > 0, twice_wins / (2 * np.where(pairs > 0, pairs, 1)), np.nan), single)
 

@@ -12,7 +12,6 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     log_loss,
-    precision_score,
     recall_score,
     roc_auc_score,
 )
@@ -28,6 +27,7 @@ from smo_impact.evaluation.metrics import (
     roc_auc,
     threshold_metrics,
 )
+from tests.evaluation import references as reference
 
 # Small scores from a five-value grid, so ties (and collinear ROC stretches) are the rule.
 SCORES = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
@@ -41,38 +41,15 @@ def _columns(rows):
     return tuple(np.array(column) for column in zip(*rows))
 
 
-def _same(a, b):
-    """Equal to 1e-9, NaN matching NaN."""
-    if np.isnan(a) or np.isnan(b):
-        return np.isnan(a) and np.isnan(b)
-    return a == pytest.approx(b, abs=1e-9)
-
-
-def _reference_threshold_metrics(y, pred):
-    """THRESHOLD_METRICS by scikit-learn, with the undefined cases spelled out."""
-    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
-    both = 0 < y.sum() < len(y)
-    return {
-        "accuracy": accuracy_score(y, pred),
-        "precision": precision_score(y, pred, zero_division=0),
-        "recall": recall_score(y, pred, zero_division=0) if y.any() else np.nan,
-        "f1": f1_score(y, pred, zero_division=0),
-        "macro_f1": f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0) if both else np.nan,
-        "fpr": fp / (fp + tn) if fp + tn else np.nan,
-        "fnr": fn / (fn + tp) if fn + tp else np.nan,
-        "positive_rate": pred.mean(),
-    }
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=1, max_size=12))
 def test_threshold_metrics_equal_sklearn(rows):
     y, pred = _columns(rows)
     got = threshold_metrics(y, pred)
-    expected = _reference_threshold_metrics(y, pred)
+    expected = reference.threshold_metrics(y, pred)
     assert set(got) == set(THRESHOLD_METRICS)
     for name in THRESHOLD_METRICS:
-        assert _same(got[name], expected[name]), name
+        assert reference.same(got[name], expected[name]), name
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,13 +62,28 @@ def test_weighted_metrics_equal_the_metrics_of_the_repeated_items(rows, threshol
         assert all(np.isnan(counted[m]) for m in ("accuracy", "recall", "fpr", "macro_f1", "positive_rate"))
         assert np.isnan(brier_score(y, s, w)) and np.isnan(expected_calibration_error(y, s, weights=w))
         return
-    expected = _reference_threshold_metrics(y_rep, (s_rep >= threshold).astype(int))
+    expected = reference.threshold_metrics(y_rep, (s_rep >= threshold).astype(int))
     for name in THRESHOLD_METRICS:
-        assert _same(counted[name], expected[name]), name
+        assert reference.same(counted[name], expected[name]), name
     both = 0 < y_rep.sum() < len(y_rep)
-    assert _same(roc_auc(y, s, w), roc_auc_score(y_rep, s_rep) if both else np.nan)
+    assert reference.same(roc_auc(y, s, w), roc_auc_score(y_rep, s_rep) if both else np.nan)
     assert brier_score(y, s, w) == pytest.approx(brier_score_loss(y_rep, s_rep))
-    assert expected_calibration_error(y, s, weights=w) == pytest.approx(_ece_by_loops(y_rep, s_rep))
+    assert expected_calibration_error(y, s, weights=w) == pytest.approx(reference.ece_by_loops(y_rep, s_rep))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), SCORES, st.sampled_from([0.0, 0.5, 1.5, 2.25])), min_size=1, max_size=10))
+def test_fractional_weights_equal_sklearn_sample_weight(rows):
+    y, s, w = _columns(rows)
+    if not (0 < y[w > 0].sum() < (w > 0).sum()):
+        return  # sklearn's weighted AUC and macro-F1 need both classes with weight
+    pred = (s >= 0.5).astype(int)
+    counted = threshold_metrics(y, pred, w)
+    assert counted["accuracy"] == pytest.approx(accuracy_score(y, pred, sample_weight=w))
+    assert counted["recall"] == pytest.approx(recall_score(y, pred, sample_weight=w, zero_division=0))
+    assert counted["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro", labels=[0, 1], sample_weight=w, zero_division=0))
+    assert roc_auc(y, s, w) == pytest.approx(roc_auc_score(y, s, sample_weight=w))
+    assert brier_score(y, s, w) == pytest.approx(brier_score_loss(y, s, sample_weight=w))
 
 
 @settings(max_examples=100, deadline=None)
@@ -107,10 +99,10 @@ def test_weight_rows_are_scored_independently(tables, threshold):
     for b in range(len(w)):
         alone = threshold_metrics(y, s >= threshold, w[b])
         for name in THRESHOLD_METRICS:
-            assert _same(per_row[name][b], alone[name]), name
-        assert _same(auc[b], roc_auc(y, s, w[b]))
-        assert _same(brier[b], brier_score(y, s, w[b]))
-        assert _same(ece[b], expected_calibration_error(y, s, weights=w[b]))
+            assert reference.same(per_row[name][b], alone[name]), name
+        assert reference.same(auc[b], roc_auc(y, s, w[b]))
+        assert reference.same(brier[b], brier_score(y, s, w[b]))
+        assert reference.same(ece[b], expected_calibration_error(y, s, weights=w[b]))
 
 
 @settings(max_examples=150, deadline=None)
@@ -124,20 +116,8 @@ def test_ranking_and_calibration_equal_sklearn_and_loops(rows):
     else:
         assert np.isnan(m["roc_auc"]) and np.isnan(m["pr_auc"]) and np.isnan(m["macro_f1"])
     assert m["brier"] == pytest.approx(brier_score_loss(y, s))
-    assert m["ece"] == pytest.approx(_ece_by_loops(y, s))
+    assert m["ece"] == pytest.approx(reference.ece_by_loops(y, s))
     assert m["n"] == len(y)
-
-
-def _ece_by_loops(y, s, bins=10):
-    """ECE written out: bin b holds scores in [b/10, (b+1)/10), the last bin also 1.0."""
-    total = 0.0
-    for b in range(bins):
-        members = [i for i in range(len(s)) if b / bins <= s[i] < (b + 1) / bins or (b == bins - 1 and s[i] == 1.0)]
-        if members:
-            positive_share = sum(y[i] for i in members) / len(members)
-            mean_score = sum(s[i] for i in members) / len(members)
-            total += abs(positive_share - mean_score) * len(members) / len(s)
-    return total
 
 
 def test_confusion_metrics_broadcast_over_resamples():
@@ -222,24 +202,12 @@ def test_bad_weights_shape_is_an_error():
         threshold_metrics(np.array([1, 0, 1]), np.array([1, 1, 0]), np.array([1, 2]))
 
 
-def _scan(y, s):
-    """Brute force: (FPR, TPR) of every threshold t in {distinct scores} + {inf}, positive when s >= t."""
-    y, s = np.asarray(y), np.asarray(s, dtype=float)
-    points = []
-    for t in [*sorted(set(s.tolist())), np.inf]:
-        flagged = s >= t
-        fpr = sum(f for f, yi in zip(flagged, y) if yi == 0) / sum(1 for yi in y if yi == 0)
-        tpr = sum(f for f, yi in zip(flagged, y) if yi == 1) / sum(1 for yi in y if yi == 1)
-        points.append((fpr, tpr))
-    return points
-
-
 def test_operating_points_keep_thresholds_on_collinear_roc_stretches():
     # Regression (defect 3): thresholds 0.75, 0.5, 0 give ROC points (0, 1/3), (1/2, 2/3), (1, 1),
     # collinear, and roc_curve(drop_intermediate=True) dropped the middle one.
     y = np.array([1, 1, 1, 0, 0])
     s = np.array([0.75, 0.5, 0.0, 0.5, 0.0])
-    points = _scan(y, s)
+    points = reference.roc_scan(y, s)
     brute_recall = max(tpr for fpr, tpr in points if fpr <= 0.5)
     brute_fpr = min(fpr for fpr, tpr in points if tpr >= 2 / 3)
     assert (brute_recall, brute_fpr) == (2 / 3, 1 / 2)
@@ -256,7 +224,7 @@ def test_operating_points_equal_a_brute_force_threshold_scan(rows, level):
         assert np.isnan(recall_at_fpr(y, s, level)) and np.isnan(fpr_at_recall(y, s, level))
         assert np.isnan(m["recall_at_fpr_0.01"]) and np.isnan(m["fpr_at_recall_0.9"])
         return
-    points = _scan(y, s)
+    points = reference.roc_scan(y, s)
     assert recall_at_fpr(y, s, level) == pytest.approx(max(tpr for fpr, tpr in points if fpr <= level + 1e-12))
     assert fpr_at_recall(y, s, level) == pytest.approx(min(fpr for fpr, tpr in points if tpr >= level - 1e-12))
     assert m["recall_at_fpr_0.05"] == pytest.approx(max(tpr for fpr, tpr in points if fpr <= 0.05 + 1e-12))
