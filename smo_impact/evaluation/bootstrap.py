@@ -9,6 +9,8 @@ what makes a delta's interval narrower than the two metrics' intervals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from smo_impact.evaluation.metrics import (
@@ -22,6 +24,23 @@ from smo_impact.evaluation.metrics import (
 # Metrics the bootstrap can recompute per resample.
 BOOTSTRAP_METRICS = (*THRESHOLD_METRICS, "roc_auc", "brier", "ece")
 DEFAULT_CI_METRICS = ("macro_f1", "roc_auc", "recall")
+
+
+@dataclass(frozen=True)
+class PairedDelta:
+    """Paired-bootstrap result for one metric's ``treatment - control``.
+
+    Attributes:
+        low: Lower end of the percentile interval of the delta.
+        high: Upper end.
+        p_value: Two-sided percentile-bootstrap p-value of H0 "delta = 0":
+            ``min(1, 2 * min(share of deltas <= 0, share of deltas >= 0))`` over the resamples where
+            the delta is defined; NaN when it is defined in none.
+    """
+
+    low: float
+    high: float
+    p_value: float
 
 
 def resample_counts(n_items: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -101,6 +120,14 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _p_value(deltas: np.ndarray) -> float:
+    """Two-sided percentile-bootstrap p-value of H0 "delta = 0" (see :class:`PairedDelta`)."""
+    finite = deltas[np.isfinite(deltas)]
+    if len(finite) == 0:
+        return float("nan")
+    return float(min(1.0, 2 * min(np.mean(finite <= 0), np.mean(finite >= 0))))
+
+
 def bootstrap_ci(
     y_true: np.ndarray,
     score: np.ndarray,
@@ -117,6 +144,40 @@ def bootstrap_ci(
     return {m: _interval(values[m], confidence) for m in metrics}
 
 
+def paired_bootstrap(
+    y_true: np.ndarray,
+    control_score: np.ndarray,
+    treatment_score: np.ndarray,
+    threshold: float,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    metrics: tuple[str, ...] = DEFAULT_CI_METRICS,
+) -> dict[str, PairedDelta]:
+    """Percentile interval and p-value of ``treatment - control`` per metric, both scored on the
+    same resampled items.
+
+    Args:
+        y_true: Reference labels of the items both runs scored.
+        control_score: The control run's P(positive) per item.
+        treatment_score: The treatment run's, in the same item order.
+        threshold: Decision threshold used for both.
+        rng: Generator of the resamples.
+        n_resamples: Bootstrap resamples.
+        confidence: Interval coverage.
+        metrics: Names from :data:`BOOTSTRAP_METRICS`.
+    """
+    _check_metrics(metrics)
+    counts = _compact_counts(len(y_true), n_resamples, rng)
+    control = weighted_metrics(y_true, control_score, threshold, counts, metrics)
+    treatment = weighted_metrics(y_true, treatment_score, threshold, counts, metrics)
+    out = {}
+    for m in metrics:
+        delta = treatment[m] - control[m]
+        out[m] = PairedDelta(*_interval(delta, confidence), p_value=_p_value(delta))
+    return out
+
+
 def paired_bootstrap_ci(
     y_true: np.ndarray,
     control_score: np.ndarray,
@@ -127,9 +188,6 @@ def paired_bootstrap_ci(
     confidence: float = 0.95,
     metrics: tuple[str, ...] = DEFAULT_CI_METRICS,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile interval of ``treatment - control`` per metric, both scored on the same resamples."""
-    _check_metrics(metrics)
-    counts = _compact_counts(len(y_true), n_resamples, rng)
-    control = weighted_metrics(y_true, control_score, threshold, counts, metrics)
-    treatment = weighted_metrics(y_true, treatment_score, threshold, counts, metrics)
-    return {m: _interval(treatment[m] - control[m], confidence) for m in metrics}
+    """``(low, high)`` of :func:`paired_bootstrap` per metric."""
+    deltas = paired_bootstrap(y_true, control_score, treatment_score, threshold, rng, n_resamples, confidence, metrics)
+    return {m: (d.low, d.high) for m, d in deltas.items()}

@@ -1,5 +1,5 @@
 """The bootstrap against brute force: each resample's metrics recomputed by scikit-learn (or a loop)
-on the items repeated by their counts, and intervals from those values by hand."""
+on the items repeated by their counts, and intervals and p-values from those values by hand."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,9 @@ from sklearn.metrics import roc_auc_score
 
 from smo_impact.evaluation.bootstrap import (
     BOOTSTRAP_METRICS,
+    PairedDelta,
     bootstrap_ci,
+    paired_bootstrap,
     paired_bootstrap_ci,
     resample_counts,
     weighted_metrics,
@@ -99,27 +101,52 @@ def test_ci_contains_the_estimate_and_is_seeded():
     assert low < auc < high and high - low < 0.15
 
 
-def test_paired_bootstrap_ci_equals_brute_force_percentiles_of_the_deltas():
+def _brute_force_paired(deltas, confidence=0.95):
+    finite = deltas[np.isfinite(deltas)]
+    low, high = _percentile_interval(deltas, confidence)
+    at_most, at_least = sum(d <= 0 for d in finite) / len(finite), sum(d >= 0 for d in finite) / len(finite)
+    return low, high, min(1.0, 2 * min(at_most, at_least))
+
+
+def test_paired_bootstrap_equals_brute_force_interval_and_p_value():
     y, s = _data(80, seed=5)
     rng = np.random.default_rng(9)
     treatment = np.clip(s + rng.normal(0, 0.15, len(s)), 0, 1).round(2)
     metrics = ("macro_f1", "roc_auc", "recall", "accuracy", "ece")
-    result = paired_bootstrap_ci(y, s, treatment, 0.5, np.random.default_rng(4), n_resamples=100, metrics=metrics)
+    result = paired_bootstrap(y, s, treatment, 0.5, np.random.default_rng(4), n_resamples=100, metrics=metrics)
     counts = resample_counts(80, 100, np.random.default_rng(4))
     control_values, treatment_values = _brute_force(y, s, 0.5, counts), _brute_force(y, treatment, 0.5, counts)
     for metric in metrics:
-        expected = _percentile_interval(treatment_values[metric] - control_values[metric])
-        assert result[metric] == pytest.approx(expected, abs=1e-12), metric
+        low, high, p = _brute_force_paired(treatment_values[metric] - control_values[metric])
+        assert isinstance(result[metric], PairedDelta)
+        assert (result[metric].low, result[metric].high) == pytest.approx((low, high), abs=1e-12), metric
+        assert result[metric].p_value == pytest.approx(p), metric
 
 
-def test_paired_bootstrap_identical_models_give_zero_and_a_shift_is_detected():
+def test_paired_bootstrap_identical_models_give_zero_and_p_one_and_a_shift_is_detected():
     y, s = _data(400)
-    same = paired_bootstrap_ci(y, s, s, 0.5, np.random.default_rng(0))
-    assert same["macro_f1"] == (0.0, 0.0)
+    same = paired_bootstrap(y, s, s, 0.5, np.random.default_rng(0))
+    assert same["macro_f1"] == PairedDelta(0.0, 0.0, 1.0)
     # The treatment flips every true positive at score >= 0.5 to 0.4: recall falls to 0.
     worse = np.where((y == 1) & (s >= 0.5), 0.4, s)
-    ci = paired_bootstrap_ci(y, s, worse, 0.5, np.random.default_rng(0))
-    assert ci["recall"][1] < -0.5
+    delta = paired_bootstrap(y, s, worse, 0.5, np.random.default_rng(0))["recall"]
+    assert delta.high < -0.5 and delta.p_value == 0.0  # every resample's delta is below 0
+
+
+def test_paired_p_value_is_nan_when_no_resample_defines_the_metric():
+    y = np.ones(20, dtype=int)  # no negatives: the FPR (and its delta) is undefined everywhere
+    s = np.linspace(0, 1, 20)
+    delta = paired_bootstrap(y, s, s[::-1], 0.5, np.random.default_rng(0), n_resamples=50, metrics=("fpr",))["fpr"]
+    assert np.isnan(delta.low) and np.isnan(delta.high) and np.isnan(delta.p_value)
+
+
+def test_paired_bootstrap_ci_is_the_interval_of_paired_bootstrap():
+    y, s = _data(100)
+    treatment = s[::-1].copy()
+    full = paired_bootstrap(y, s, treatment, 0.5, np.random.default_rng(2), n_resamples=100)
+    assert paired_bootstrap_ci(y, s, treatment, 0.5, np.random.default_rng(2), n_resamples=100) == {
+        m: (d.low, d.high) for m, d in full.items()
+    }
 
 
 def test_unknown_metric_is_an_error_naming_the_choices():
