@@ -63,7 +63,8 @@ class BenchmarkResult:
         metrics: Namespaced metrics (``<namespace>/<metric>``).
         predictions: Per item: item columns, ``reference``, ``score``, ``predicted``.
         artifacts: Tables to log, by artifact path (slice tables, failed suite cases).
-        tags: Short facts worth a tag (``smo.worst_slice.<namespace>``).
+        tags: Short facts worth a tag (``smo.worst_slice.<namespace>``: per slice column, the slice
+            with the lowest accuracy among those of at least MIN_SLICE_SIZE items).
     """
 
     metrics: dict[str, float]

@@ -3,7 +3,7 @@
 Both runs score the same benchmark items against the same reference, so the comparison is paired:
 which items the treatment newly misses (new false negatives: harm the control caught and the
 treatment lets through), which it newly over-blocks (new false positives), McNemar's test on the
-discordant items, and paired-bootstrap intervals of the metric deltas.
+discordant items, and paired-bootstrap intervals and p-values of the metric deltas.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from smo_impact.evaluation.bootstrap import paired_bootstrap_ci
+from smo_impact.evaluation.bootstrap import paired_bootstrap
 
 NEW_FALSE_NEGATIVE = "new_false_negative"
 NEW_FALSE_POSITIVE = "new_false_positive"
@@ -45,7 +45,9 @@ class PairedRegression:
     Attributes:
         metrics: ``new_false_negatives``, ``new_false_positives``, ``fixed_false_negatives``,
             ``fixed_false_positives``, ``mcnemar_statistic``, ``mcnemar_pvalue``,
-            ``<metric>_ci_low`` / ``<metric>_ci_high`` (paired-bootstrap interval of the delta), and
+            ``<metric>_ci_low`` / ``<metric>_ci_high`` (paired-bootstrap interval of the delta),
+            ``<metric>_p`` (paired-bootstrap p-value of "delta = 0"; see
+            :class:`~smo_impact.evaluation.bootstrap.PairedDelta`), and
             ``slice/<column>/<value>/new_false_negatives`` / ``.../new_false_positives``.
         items: The regressed items: the benchmark's item columns plus ``reference``,
             ``control_score``, ``treatment_score`` and ``regression`` (new_false_negative /
@@ -75,9 +77,10 @@ def paired_regression(
         threshold: Decision threshold used for both.
         rng: Generator for the paired bootstrap.
         slice_columns: Item columns to count regressions per value of.
-        n_resamples: Bootstrap resamples; 0 skips the intervals.
+        n_resamples: Bootstrap resamples; 0 skips the intervals and p-values.
         confidence: Interval coverage.
-        ci_metrics: Metrics whose deltas get intervals.
+        ci_metrics: Metrics whose deltas get intervals and p-values (names from
+            :data:`~smo_impact.evaluation.bootstrap.BOOTSTRAP_METRICS`).
     """
     treatment = treatment.set_index("task").reindex(control["task"]).reset_index()
     if treatment["score"].isna().any():
@@ -100,12 +103,13 @@ def paired_regression(
         "mcnemar_pvalue": pvalue,
     }
     if n_resamples > 0:
-        intervals = paired_bootstrap_ci(
+        deltas = paired_bootstrap(
             ref, control["score"].to_numpy(), treatment["score"].to_numpy(), threshold, rng,
             n_resamples, confidence, ci_metrics,
         )
-        for name, (low, high) in intervals.items():
-            metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"] = low, high
+        for name, delta in deltas.items():
+            metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"] = delta.low, delta.high
+            metrics[f"{name}_p"] = delta.p_value
     for column in slice_columns:
         if column not in control:
             continue

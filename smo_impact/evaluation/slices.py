@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from smo_impact.evaluation.metrics import threshold_metrics
 from smo_impact.evaluation.regression import metric_safe
 
 SLICE_METRICS = ("accuracy", "recall", "fpr", "macro_f1", "n")
@@ -23,25 +23,21 @@ class SliceReport:
 
     Attributes:
         table: One row per (column, value): ``column, value, n, positives, negatives, accuracy,
-            recall, fpr, macro_f1``.
-        metrics: ``slice/<column>/<value>/<metric>``, ``worst_slice/<column>/macro_f1``,
-            ``fpr_gap/<column>`` (max minus min FPR over slices with enough negatives).
-        worst: ``{column: "value"}``, the slice with the lowest macro-F1 among those with at least
-            :data:`MIN_SLICE_SIZE` items.
+            recall, fpr, macro_f1``; undefined metrics are NaN (recall without positives, fpr
+            without negatives, macro_f1 unless the slice holds both classes).
+        metrics: ``slice/<column>/<value>/<metric>`` (defined metrics only),
+            ``worst_slice/<column>/accuracy`` (lowest accuracy among slices of at least
+            :data:`MIN_SLICE_SIZE` items), ``worst_slice/<column>/macro_f1`` (lowest macro-F1 among
+            such slices that hold both classes), ``fpr_gap/<column>`` (max minus min FPR over
+            slices with at least :data:`MIN_SLICE_SIZE` negatives).
+        worst: ``{column: "value"}``, the slice with the lowest accuracy among those with at least
+            :data:`MIN_SLICE_SIZE` items. Accuracy, because it is defined on every slice: many
+            slices hold one class only (every HateCheck functionality does), where macro-F1 is not.
     """
 
     table: pd.DataFrame
     metrics: dict[str, float]
     worst: dict[str, str]
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    f1s = []
-    for cls in (1, 0):
-        tp = np.sum((y == cls) & (pred == cls))
-        denom = np.sum(y == cls) + np.sum(pred == cls)
-        f1s.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(f1s))
 
 
 def slice_report(predictions: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> SliceReport:
@@ -58,19 +54,15 @@ def slice_report(predictions: pd.DataFrame, columns: tuple[str, ...] | list[str]
         values = predictions[column].astype(str).fillna("(none)")
         for value, group in predictions.groupby(values.to_numpy(), sort=True):
             y = group["reference"].to_numpy().astype(int)
-            pred = group["predicted"].to_numpy().astype(int)
-            pos, neg = int(y.sum()), int((1 - y).sum())
+            counted = threshold_metrics(y, group["predicted"].to_numpy().astype(int))
             rows.append(
                 {
                     "column": column,
                     "value": str(value),
                     "n": len(y),
-                    "positives": pos,
-                    "negatives": neg,
-                    "accuracy": float(np.mean(y == pred)),
-                    "recall": float(pred[y == 1].mean()) if pos else np.nan,
-                    "fpr": float(pred[y == 0].mean()) if neg else np.nan,
-                    "macro_f1": _macro_f1(y, pred),
+                    "positives": int(y.sum()),
+                    "negatives": int((1 - y).sum()),
+                    **{metric: counted[metric] for metric in SLICE_METRICS[:-1]},
                 }
             )
     table = pd.DataFrame(rows, columns=["column", "value", "n", "positives", "negatives", *SLICE_METRICS[:-1]])
@@ -83,9 +75,12 @@ def slice_report(predictions: pd.DataFrame, columns: tuple[str, ...] | list[str]
     for column, group in table.groupby("column", sort=False):
         big = group[group["n"] >= MIN_SLICE_SIZE]
         if not big.empty:
-            row = big.loc[big["macro_f1"].idxmin()]
+            row = big.loc[big["accuracy"].idxmin()]
             worst[column] = str(row["value"])
-            metrics[f"worst_slice/{column}/macro_f1"] = float(row["macro_f1"])
+            metrics[f"worst_slice/{column}/accuracy"] = float(row["accuracy"])
+        two_class = big[big["macro_f1"].notna()]
+        if not two_class.empty:
+            metrics[f"worst_slice/{column}/macro_f1"] = float(two_class["macro_f1"].min())
         with_negatives = group[(group["negatives"] >= MIN_SLICE_SIZE) & group["fpr"].notna()]
         if len(with_negatives) >= 2:
             metrics[f"fpr_gap/{column}"] = float(with_negatives["fpr"].max() - with_negatives["fpr"].min())

@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import recall_score
 from statsmodels.stats.contingency_tables import mcnemar
 
+from smo_impact.evaluation.bootstrap import resample_counts
 from smo_impact.evaluation.regression import mcnemar_test, paired_regression
 
 
@@ -68,3 +70,26 @@ def test_missing_treatment_items_are_an_error():
     control = _preds([1, 0], [1, 0])
     with pytest.raises(ValueError, match="treatment predictions lack task 't1'"):
         paired_regression(control, control.iloc[:1], 0.5, np.random.default_rng(0))
+
+
+def test_paired_bootstrap_p_values_are_logged_next_to_the_intervals():
+    rng = np.random.default_rng(5)
+    ref = rng.integers(0, 2, 60)
+    ctl = np.where(rng.random(60) < 0.8, ref, 1 - ref)
+    trt = np.where(rng.random(60) < 0.6, ref, 1 - ref)
+    control, treatment = _preds(ref, ctl), _preds(ref, trt)
+    m = paired_regression(control, treatment, 0.5, np.random.default_rng(3), n_resamples=100).metrics
+    # Brute force over the same resamples: recall of each run on the repeated items.
+    deltas = []
+    for row in resample_counts(60, 100, np.random.default_rng(3)):
+        items = np.repeat(np.arange(60), row)
+        deltas.append(recall_score(ref[items], trt[items]) - recall_score(ref[items], ctl[items]))
+    deltas = np.array(deltas)
+    assert m["recall_p"] == pytest.approx(min(1.0, 2 * min(np.mean(deltas <= 0), np.mean(deltas >= 0))))
+    assert (m["recall_ci_low"], m["recall_ci_high"]) == pytest.approx(tuple(np.quantile(deltas, [0.025, 0.975])))
+    assert {"macro_f1_p", "roc_auc_p"} <= set(m)
+    # The same predictions twice: every resampled delta is 0, so the interval is [0, 0] and p = 1.
+    same = paired_regression(control, control, 0.5, np.random.default_rng(3), n_resamples=100).metrics
+    for metric in ("macro_f1", "roc_auc", "recall"):
+        assert (same[f"{metric}_ci_low"], same[f"{metric}_ci_high"], same[f"{metric}_p"]) == (0.0, 0.0, 1.0)
+    assert not any(k.endswith("_p") for k in paired_regression(control, treatment, 0.5, rng, n_resamples=0).metrics)
