@@ -83,14 +83,17 @@ def length_grouped_batches(
 
 def dev_scores(proba_positive: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Dev metrics logged per epoch: hard-label log loss, accuracy and macro-F1 at 0.5."""
-    from sklearn.metrics import f1_score
+    from smo_impact.evaluation.metrics import threshold_metrics
 
     p = np.clip(proba_positive, 1e-7, 1 - 1e-7)
     predicted = (proba_positive >= 0.5).astype(int)
+    # The same accuracy and macro-F1 as every benchmark (one definition; macro-F1 is NaN when the
+    # dev labels hold one class, and early stopping then watches the loss).
+    scores = threshold_metrics(y, predicted)
     return {
         "dev/loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
-        "dev/accuracy": float((predicted == y).mean()),
-        "dev/macro_f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+        "dev/accuracy": scores["accuracy"],
+        "dev/macro_f1": scores["macro_f1"],
     }
 
 
@@ -189,8 +192,10 @@ def train_epochs(
                 scores = evaluate(module)
             history.epochs.append(scores)
             history.epoch_end_steps.append(len(history.step_loss))
-            value = scores[monitor]
-            improved = best_value is None or (value < best_value if monitor == "dev/loss" else value > best_value)
+            # Macro-F1 is undefined (NaN) on single-class dev labels: then the loss decides.
+            watched = monitor if not np.isnan(scores[monitor]) else "dev/loss"
+            value = scores[watched] if watched == "dev/loss" else -scores[watched]  # lower is better
+            improved = best_value is None or value < best_value
             if improved:
                 best_value, history.best_epoch, stale = value, epoch, 0
                 # Keep the best weights in memory (CPU copies: the live ones keep training).

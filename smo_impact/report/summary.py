@@ -20,7 +20,7 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     """Mean and std over seeds of the headline metrics and their deltas vs control.
 
     Returns one row per (arm, grid) with columns ``<metric>_mean`` / ``<metric>_std`` (and
-    ``<delta metric>_p``, a one-sample t-test of the per-seed deltas) for every
+    ``<delta metric>_ttest_p``, a one-sample t-test of the per-seed deltas) for every
     ``{split}/<headline>``, ``delta/{split}/<headline>`` and ``treatment/realized_flip_rate``
     present, plus ``seeds`` (finished runs in the group).
     """
@@ -37,7 +37,7 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
     # A test across seeds: is the mean delta vs control more than seed-to-seed variation?
     for col in [c for c in metric_cols if c.startswith("delta/")]:
-        table[f"{col}_p"] = runs.groupby(["arm", "grid"], sort=False)[col].agg(lambda v: across_seeds(v)[2])
+        table[f"{col}_ttest_p"] = runs.groupby(["arm", "grid"], sort=False)[col].agg(lambda v: across_seeds(v)[2])
     table["seeds"] = runs.groupby(["arm", "grid"], sort=False).size()
     table = table.reset_index()
     order = {arm: i for i, arm in enumerate(arm_order)}

@@ -74,7 +74,7 @@ def test_regressions_are_paired_logged_and_gated(store, tmp_path):
     assert parent.data.tags["smo.gate"] == "failed" and parent.data.tags["smo.gate.noisy"] == "failed"
     assert result.gate_failed and result.gates.iloc[0]["seeds"] == 2
     assert result.summary.set_index("arm").loc["noisy", "gate"] == "failed"
-    assert "delta/test/macro_f1_p" in result.summary.columns  # t-test across the two seeds
+    assert "delta/test/macro_f1_ttest_p" in result.summary.columns  # t-test across the two seeds
     assert "gates.csv" in {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "summary")}
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"plots/regressions_test.png", "plots/regressions_dev_view.png"} <= plots
