@@ -39,6 +39,7 @@ test-all: setup
 bench: setup
 	$(PY) benchmarks/bench_quickstart_sweep.py
 	$(PY) benchmarks/bench_load_validate.py
+	$(PY) benchmarks/bench_bootstrap.py
 
 # Transformer benchmarks (minutes on 2 CPU cores; on a busy machine try SMO_IMPACT_TORCH_THREADS=1).
 bench-finetune: setup

@@ -176,18 +176,3 @@ def paired_bootstrap(
         delta = treatment[m] - control[m]
         out[m] = PairedDelta(*_interval(delta, confidence), p_value=_p_value(delta))
     return out
-
-
-def paired_bootstrap_ci(
-    y_true: np.ndarray,
-    control_score: np.ndarray,
-    treatment_score: np.ndarray,
-    threshold: float,
-    rng: np.random.Generator,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    metrics: tuple[str, ...] = DEFAULT_CI_METRICS,
-) -> dict[str, tuple[float, float]]:
-    """``(low, high)`` of :func:`paired_bootstrap` per metric."""
-    deltas = paired_bootstrap(y_true, control_score, treatment_score, threshold, rng, n_resamples, confidence, metrics)
-    return {m: (d.low, d.high) for m, d in deltas.items()}

@@ -12,7 +12,6 @@ from smo_impact.evaluation.bootstrap import (
     PairedDelta,
     bootstrap_ci,
     paired_bootstrap,
-    paired_bootstrap_ci,
     resample_counts,
     weighted_metrics,
 )
@@ -138,15 +137,6 @@ def test_paired_p_value_is_nan_when_no_resample_defines_the_metric():
     s = np.linspace(0, 1, 20)
     delta = paired_bootstrap(y, s, s[::-1], 0.5, np.random.default_rng(0), n_resamples=50, metrics=("fpr",))["fpr"]
     assert np.isnan(delta.low) and np.isnan(delta.high) and np.isnan(delta.p_value)
-
-
-def test_paired_bootstrap_ci_is_the_interval_of_paired_bootstrap():
-    y, s = _data(100)
-    treatment = s[::-1].copy()
-    full = paired_bootstrap(y, s, treatment, 0.5, np.random.default_rng(2), n_resamples=100)
-    assert paired_bootstrap_ci(y, s, treatment, 0.5, np.random.default_rng(2), n_resamples=100) == {
-        m: (d.low, d.high) for m, d in full.items()
-    }
 
 
 def test_unknown_metric_is_an_error_naming_the_choices():
