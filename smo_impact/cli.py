@@ -169,9 +169,15 @@ def run(
     if not result.gates.empty:
         from rich.markup import escape
 
-        for row in result.gates.itertuples():
-            verdict = "[green]passed[/green]" if row.gate == "passed" else f"[red]failed[/red]: {escape(row.reasons)}"
-            console.print(f"gate {escape(f'{row.arm} [{row.grid}]')}: {verdict}", highlight=False, soft_wrap=True)
+        for _, row in result.gates.iterrows():
+            verdict = "[green]passed[/green]" if row["gate"] == "passed" else f"[red]failed[/red]: {escape(row['reasons'])}"
+            # What the verdict is worth: detectable effect at these seeds, A/A false alarms of this gate.
+            mde = [f"{c[4:]} {row[c]:.4f}" for c in result.gates.columns if c.startswith("mde/") and row[c] == row[c]]
+            worth = f" (detectable at {int(row['seeds'])} seed(s): {', '.join(mde)})" if mde else ""
+            aa = row.get("aa_false_alarms", "")
+            worth += f" [A/A false alarms, {escape(aa)}]" if isinstance(aa, str) and aa else ""
+            console.print(f"gate {escape(str(row['arm']) + ' [' + str(row['grid']) + ']')}: {verdict}{worth}",
+                          highlight=False, soft_wrap=True)
     if result.failures:
         err_console.print(f"[red]{len(result.failures)} run(s) failed[/red]:", highlight=False)
         for name, error in result.failures:
@@ -463,6 +469,66 @@ def report(
     console.print(f"Report: {written['html']} and {written['markdown']}", highlight=False)
     if log:
         console.print(f"Logged on parent run {parent_id} under report/", highlight=False)
+
+
+@app.command()
+def power(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    effect: Annotated[float, typer.Option(min=0.0, help="The difference to detect, in the metric's units.")] = 0.02,
+    metric: Annotated[str, typer.Option(help="The metric the arms are judged on.")] = "test/macro_f1",
+    pilot: Annotated[int, typer.Option(min=2, help="Seeds to run first when an arm has fewer than 2 in the store.")] = 5,
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Significance level of the t-test across seeds.")] = 0.05,
+    target_power: Annotated[float, typer.Option("--power", min=0.5, max=0.999, help="Probability of detecting the effect.")] = 0.8,
+    overrides: SetOption = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """How many seeds does each arm need? Minimum detectable effect and seeds for --effect.
+
+    Reads the per-seed treatment - control differences of the runs already in the store (any
+    seeds); an arm with fewer than two runs a pilot of --pilot seeds first (logged like `run`).
+    """
+    import pandas as pd
+    from rich.markup import escape
+    from rich.table import Table
+
+    from smo_impact.analysis.power import plan_power, stored_differences
+    from smo_impact.config import load_config
+    from smo_impact.data.loader import load_data
+    from smo_impact.runner.experiment import run_experiment
+    from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+
+    spec = load_config(config, overrides or [])
+    namespace, _, name = metric.partition("/")
+    if namespace not in spec.evaluation.namespaces or not name:
+        raise ConfigError(
+            f"--metric {metric!r}: name a benchmark metric '<namespace>/<metric>' with namespace one of "
+            f"{', '.join(spec.evaluation.namespaces)}, e.g. {spec.evaluation.split}/macro_f1", str(config)
+        )
+    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
+    tracker = MlflowTracker(uri, spec.experiment_name)
+    with console.status("reading the data and the stored runs"):
+        data = load_data(spec.dataset)
+        digest = data.digest()
+        runs = stored_differences(spec, tracker, digest, metric)
+    arms = [a for a in spec.arms if a != spec.control]
+    counts = runs.groupby("arm").size() if not runs.empty else pd.Series(dtype=int)
+    if any(counts.get(a, 0) < 2 for a in arms):
+        pilot_config = spec.model_copy(update={"seeds": sorted(set(range(pilot)) | set(spec.seeds))})
+        console.print(f"running a pilot of {len(pilot_config.seeds)} seeds (some arm has fewer than 2 in the store)",
+                      highlight=False)
+        run_experiment(pilot_config, lambda: tracker, dataset=data)
+        runs = stored_differences(spec, tracker, digest, metric)
+    rows = plan_power(runs, metric, effect, len(spec.seeds), spec.control, alpha, target_power)
+    table = Table(title=f"{spec.name}: {metric}, two-sided t-test across seeds, alpha {alpha:g}, power {target_power:g}",
+                  title_justify="left")
+    for column in ("arm", "grid", "seeds in store", "mean Δ", "sd of Δ", f"MDE at {len(spec.seeds)} seeds",
+                   f"seeds for |Δ| = {effect:g}"):
+        table.add_column(column, justify="left" if column in ("arm", "grid") else "right")
+    for r in rows:
+        needed = "> 10000" if r.needed > 10_000 else str(r.needed)
+        table.add_row(escape(r.arm), escape(r.grid), str(r.seeds), f"{r.mean:+.4f}", f"{r.sd:.4f}",
+                      "n/a" if pd.isna(r.mde) else f"{r.mde:.4f}", needed)
+    console.print(table)
 
 
 @app.command()

@@ -373,6 +373,11 @@ class ExperimentConfig(Spec):
     arms: dict[str, list[StepSpec]]
     sweep: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0])
+    streams: dict[str, int] = Field(
+        default_factory=dict,
+        description="Random stream per arm (default 0). An arm with the control's steps and another stream "
+        "differs from it by chance alone: an A/A test of the gates.",
+    )
     model: ModelSpec = Field(default_factory=ModelSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
@@ -422,6 +427,8 @@ class ExperimentConfig(Spec):
         """The resolved config as plain data, in YAML shape."""
         data = self.model_dump(mode="json")
         data["arms"] = {arm: [s.as_yaml() for s in steps] for arm, steps in self.arms.items()}
+        if not data["streams"]:  # most configs have none; keep their resolved config and hash as before
+            del data["streams"]
         return data
 
     def to_yaml(self) -> str:
@@ -595,6 +602,11 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
             f"dataset.name: '{config.dataset.name}' is a built-in dataset; give your own data (dataset.path) "
             "another name"
         )
+    for arm, stream in config.streams.items():
+        if arm not in config.arms:
+            problems.append(f"streams.{arm}: no arm named '{arm}'; arms: {', '.join(sorted(config.arms))}")
+        elif not 0 <= stream < 2**31:
+            problems.append(f"streams.{arm}: a stream is an int in [0, 2**31), got {stream}")
     if config.control not in config.arms:
         problems.append(
             f"control: arm '{config.control}' is not defined; arms: {', '.join(sorted(config.arms))}"

@@ -16,7 +16,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from smo_impact.analysis.calibration import gate_false_alarm_note
 from smo_impact.analysis.impact import log_impact
+from smo_impact.analysis.power import minimum_detectable_effect
 from smo_impact.config import ExperimentConfig
 from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.loader import load_data
@@ -487,6 +489,16 @@ def _log_gates(tracker: Tracker, parent_id: str, config: ExperimentConfig, runs:
     table = arm_verdicts(runs, gates, config.evaluation.namespaces, config.control)
     if table.empty:
         return table
+    # What a verdict is worth: the smallest drop its seeds can detect, and how often this kind of
+    # gate fired in the stored A/A calibration (benchmarks/bench_aa.py).
+    notes = []
+    for metric, tolerance in gates.max_drop.items():
+        std = table.get(f"drop/{metric}_std", pd.Series(float("nan"), index=table.index))
+        table[f"mde/{metric}"] = [minimum_detectable_effect(sd, int(n)) for sd, n in zip(std, table["seeds"])]
+        notes.append(table["seeds"].map(
+            lambda n, m=metric, t=tolerance: gate_false_alarm_note(m, t, gates.require_significance, int(n))))
+    if notes:
+        table["aa_false_alarms"] = ["; ".join(x for x in parts if x) for parts in zip(*notes)]
     tracker.log_frame(parent_id, table, "summary/gates.csv")
     failed = table[table["gate"] == "failed"]
     reasons = [f"{r.arm}[{r.grid}]: {r.reasons}" for r in failed.itertuples()]

@@ -6,6 +6,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from smo_impact.config import ExperimentConfig, ModelSpec, StepSpec, stable_hash
 
 
@@ -20,6 +22,19 @@ class RunSpec:
     grid: tuple[tuple[str, Any], ...]
     seed: int
     is_control: bool
+    stream: int = 0  # the arm's random stream (config ``streams``): A/A arms differ only here
+
+    @property
+    def entropy(self) -> int | list[int]:
+        """Seed material of the run's treatment steps: the seed, or (seed, stream)."""
+        return self.seed if self.stream == 0 else [self.seed, self.stream]
+
+    @property
+    def model_seed(self) -> int:
+        """The seed the model trains with (initial weights, batch order, solver randomness)."""
+        if self.stream == 0:
+            return self.seed
+        return int(np.random.SeedSequence([self.seed, self.stream]).generate_state(1)[0] >> 1)
 
     @property
     def grid_label(self) -> str:
@@ -42,6 +57,7 @@ class RunSpec:
             "model": self.model.model_dump(mode="json"),
             "evaluation": config.evaluation.model_dump(mode="json"),
             "seed": self.seed,
+            **({"stream": self.stream} if self.stream else {}),
         }
 
     def key(self, config: ExperimentConfig, data_digest: str) -> str:
@@ -94,6 +110,7 @@ def plan_runs(config: ExperimentConfig) -> list[RunSpec]:
                         grid=point,
                         seed=seed,
                         is_control=arm == config.control,
+                        stream=config.streams.get(arm, 0),
                     )
                 )
     return runs

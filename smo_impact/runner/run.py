@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -216,9 +216,9 @@ def preflight(specs: list[RunSpec], ctx: RunContext) -> list[str]:
             leading.append(step)
         if not leading:
             continue
-        partial = RunSpec(spec.dataset, spec.arm, tuple(leading), spec.model, spec.grid, spec.seed, spec.is_control)
+        partial = replace(spec, steps=tuple(leading))
         try:
-            apply_steps(partial, ctx.initial_state, spec.seed)
+            apply_steps(partial, ctx.initial_state, spec.entropy)
         except DataError as exc:
             where = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
             problems.append(f"{exc}{where}")
@@ -231,7 +231,7 @@ def treat(spec: RunSpec, ctx: RunContext) -> Treated:
     features = ctx.features_for(spec.model)
     if features is not initial.features:  # steps with a cheap model (cleaning) use the run's features
         initial = initial.evolve(features=features)
-    state, metrics, artifacts = apply_steps(spec, initial, spec.seed)
+    state, metrics, artifacts = apply_steps(spec, initial, spec.entropy)
     labels = state.labels
     if labels is None:
         raise DataError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
@@ -281,7 +281,7 @@ def train(spec: RunSpec, ctx: RunContext, state: LabelState) -> Any:
         )
     if "soft_labels" in fit_inputs and state.soft_labels is not None:
         extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, state.positive_label)
-    model.fit(features.rows(labels.index), y_train, seed=spec.seed, **extra)
+    model.fit(features.rows(labels.index), y_train, seed=spec.model_seed, **extra)
     return model
 
 
@@ -303,7 +303,8 @@ def dev_set(spec: RunSpec, ctx: RunContext, which: str) -> DevSet:
         features=features,
     )
     try:
-        state, _, _ = apply_steps(spec, state, [spec.seed, DEV_STREAM])
+        entropy = spec.entropy if isinstance(spec.entropy, list) else [spec.entropy]
+        state, _, _ = apply_steps(spec, state, [*entropy, DEV_STREAM])
     except DataError as exc:
         raise DataError(f"{exc} (on the dev split, for early-stopping labels; set model.params.dev_labels: reference "
                         "to stop on the untreated majority instead)") from exc
