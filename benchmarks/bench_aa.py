@@ -36,6 +36,7 @@ VARIANTS = {
     ),
 }
 METRICS = ("test/macro_f1", "test/recall", "test/roc_auc")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_variant(name: str, seeds: int, console: Console) -> pd.DataFrame:
@@ -45,6 +46,8 @@ def run_variant(name: str, seeds: int, console: Console) -> pd.DataFrame:
     with console.status(f"{name}: A/A comparisons") as status:
         comparisons = aa_comparisons(config, progress=lambda i, n: status.update(f"{name}: {i}/{n} A/A comparisons"))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    RESULTS.mkdir(exist_ok=True)  # the raw comparisons, for a second look at any gate's count
+    comparisons.to_parquet(RESULTS / f"aa_{name}.parquet", index=False)
     table = false_alarms(comparisons, METRICS, config.evaluation.gates.alpha)
     label = f"{config.dataset.name}/{config.model.name}" + ("/seed-only" if "seed" in name else "")
     save_calibration(table, label, {"comparisons": len(comparisons), "arms_differ_by": what, "alpha": config.evaluation.gates.alpha,
