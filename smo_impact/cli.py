@@ -48,6 +48,9 @@ def validate(
         spec = load_config(config, overrides or [])
     except ConfigError as exc:
         where = f"{exc.source}: " if exc.source else ""
+        if len(exc.problems) == 1:  # one line, as `run` prints it
+            err_console.print(f"[red]error[/red]: {where}{exc.problems[0]}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         err_console.print(f"[red]error[/red]: {where}{len(exc.problems)} problem(s)", highlight=False)
         for problem in exc.problems:
             err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)

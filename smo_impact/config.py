@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -399,7 +400,7 @@ class ExperimentConfig(Spec):
         if not value:
             raise ValueError("at least one seed is required")
         if len(set(value)) != len(value):
-            repeated = sorted({s for s in value if value.count(s) > 1})
+            repeated = sorted(s for s, n in Counter(value).items() if n > 1)  # list.count per seed: quadratic
             raise ValueError(f"seeds must be distinct; {repeated} repeated: list each seed once")
         return value
 
@@ -441,32 +442,177 @@ def stable_hash(data: Any) -> str:
 
 
 # -- YAML loading ------------------------------------------------------------------------------
-def read_yaml(path: Path) -> Any:
-    """Read one YAML file with the safe loader; errors name the file and line."""
+# Bounds on what one config may cost to read. A config is a few kilobytes and a few hundred values;
+# these are three orders of magnitude above that and far below what would exhaust a machine
+# (a 'billion laughs' document expands 1 KB of aliases into 10**9 values).
+MAX_CONFIG_BYTES = 1_000_000
+MAX_YAML_VALUES = 100_000  # values after expanding aliases and includes
+MAX_YAML_DEPTH = 50
+MAX_INCLUDES = 1000
+
+# libyaml parses a 1 MB document in about 1 s where the pure-Python parser takes about 9 s.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    """List items, or the keys and values of a mapping (key, value, key, value, ...)."""
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _child_location(node: yaml.Node, i: int) -> str:
+    """Location suffix of ``_node_children(node)[i]``: ``[i]`` for a list item, ``.key`` for a value."""
+    if isinstance(node, yaml.SequenceNode):
+        return f"[{i}]"
+    key = node.value[i // 2][0]
+    return "" if i % 2 == 0 else f".{key.value if isinstance(key, yaml.ScalarNode) else '?'}"
+
+
+def _check_node_graph(root: yaml.Node) -> int:
+    """Refuse a composed document that would blow up when built, before building it.
+
+    Aliases make the composed document a graph in which one node may be reached many times; its
+    size once expanded is computed here bottom-up, once per node, so a billion laughs costs a few
+    hundred steps to recognise. Also refused: a node that contains itself (a recursive alias) and
+    nesting deeper than :data:`MAX_YAML_DEPTH` (Python code walking the data would recurse that
+    deep). Returns the expanded number of values.
+    """
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path: meeting one again is a cycle
+    aliased = False
+    # (node, location, children once expanded); scalars count 1 and are never pushed.
+    stack: list[tuple[yaml.Node, str, list[yaml.Node] | None]] = [(root, "", None)]
+    while stack:
+        node, loc, children = stack.pop()
+        key = id(node)
+        if children is not None:  # every child is done
+            open_nodes.discard(key)
+            size, depth = 1, 0
+            for child in children:
+                if isinstance(child, yaml.ScalarNode):
+                    size, depth = size + 1, max(depth, 1)
+                else:
+                    size, depth = size + sizes[id(child)], max(depth, depths[id(child)])
+            sizes[key], depths[key] = size, depth + 1
+            where = loc.lstrip(".") or "(top level)"
+            if depth + 1 > MAX_YAML_DEPTH:
+                raise ConfigError(f"{where}: values nested more than {MAX_YAML_DEPTH} levels deep; a config needs far fewer")
+            if size > MAX_YAML_VALUES:
+                how = "YAML aliases (*name) expand this value to" if aliased else "holds"
+                raise ConfigError(
+                    f"{where}: {how} more than {MAX_YAML_VALUES} values, far more than any config needs; "
+                    "refused (write the values out, or point dataset.path at data)"
+                )
+            continue
+        if key in sizes:
+            aliased = True
+            continue
+        if key in open_nodes:
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: {loc.lstrip('.') or '(top level)'}: a YAML alias refers to a "
+                "value that contains it (a recursive alias); write the value out"
+            )
+        if isinstance(node, yaml.ScalarNode):  # only the root can be one
+            sizes[key], depths[key] = 1, 1
+            continue
+        children = _node_children(node)
+        open_nodes.add(key)
+        stack.append((node, loc, children))
+        stack.extend(
+            (child, loc + _child_location(node, i), None)
+            for i in reversed(range(len(children)))
+            if not isinstance(child := children[i], yaml.ScalarNode)
+        )
+    return sizes[id(root)]
+
+
+def _load_yaml_text(text: str) -> tuple[Any, int]:
+    """Parse one YAML document with the safe loader after :func:`_check_node_graph`; returns the
+    data and its number of values."""
+    loader = _YAML_LOADER(text)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        if node is None:
+            return None, 0
+        size = _check_node_graph(node)
+        return loader.construct_document(node), size
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> tuple[Any, int]:
+    """:func:`read_yaml`, also returning the number of values read."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # never more: /dev/zero or a data file by mistake
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
     except IsADirectoryError:
         raise ConfigError(f"{path} is a directory, expected a YAML file") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        size = Path(path).stat().st_size
+        shown = f"{size / 1e6:.1f} MB" if size > MAX_CONFIG_BYTES else "more than 1 MB"
+        raise ConfigError(
+            f"{path} is {shown}; a config file may be at most {MAX_CONFIG_BYTES // 1_000_000} MB (is it a data "
+            "file? point dataset.path at it instead)"
+        )
     try:
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+    try:
+        return _load_yaml_text(text)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None:  # where the unclosed list or mapping began
+            problem += f" ({context} at line {context_mark.line + 1})"
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
 
 
-def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...]) -> Any:
+def read_yaml(path: Path) -> Any:
+    """Read one YAML file with the safe loader; errors name the file and line. Files over
+    :data:`MAX_CONFIG_BYTES` and documents whose aliases expand past :data:`MAX_YAML_VALUES`
+    values are refused before they are built."""
+    return _read_yaml(path)[0]
+
+
+class _IncludeBudget:
+    """What every ``from:`` of one config may read, in all: :data:`MAX_INCLUDES` files and
+    :data:`MAX_YAML_VALUES` values (a file included 1000 times from 1000 places is read 10**6 times)."""
+
+    def __init__(self, values: int = 0) -> None:
+        self.includes, self.values = 0, values
+
+    def spend(self, values: int, source: Path) -> None:
+        self.includes += 1
+        self.values += values
+        if self.includes > MAX_INCLUDES:
+            raise ConfigError(f"more than {MAX_INCLUDES} '{INCLUDE_KEY}:' includes; a config needs far fewer", str(source))
+        if self.values > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"'{INCLUDE_KEY}:' includes expand the config to more than {MAX_YAML_VALUES} values, far more "
+                "than any config needs",
+                str(source),
+            )
+
+
+def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...], budget: _IncludeBudget | None = None) -> Any:
     """Replace every ``{from: file, ...}`` mapping by the file's contents merged with its keys."""
+    budget = budget if budget is not None else _IncludeBudget()
     if isinstance(node, list):
-        return [_resolve_includes(v, base_dir, chain) for v in node]
+        return [_resolve_includes(v, base_dir, chain, budget) for v in node]
     if not isinstance(node, dict):
         return node
-    node = {k: _resolve_includes(v, base_dir, chain) for k, v in node.items()}
+    node = {k: _resolve_includes(v, base_dir, chain, budget) for k, v in node.items()}
     if INCLUDE_KEY not in node:
         return node
     ref = node.pop(INCLUDE_KEY)
@@ -475,8 +621,9 @@ def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...]) -> Any
     path = (base_dir / ref).resolve()
     if path in chain:
         raise ConfigError(f"'{INCLUDE_KEY}: {ref}' includes itself ({' -> '.join(map(str, chain))})")
-    included = read_yaml(path)
-    included = _resolve_includes(included, path.parent, (*chain, path))
+    included, values = _read_yaml(path)
+    budget.spend(values, chain[0])
+    included = _resolve_includes(included, path.parent, (*chain, path), budget)
     if not isinstance(included, dict):
         if node:
             raise ConfigError(f"{path} must hold a mapping to be merged with keys {sorted(node)}")
@@ -504,7 +651,9 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if not keys:
         raise ConfigError(f"override {assignment!r} has an empty key path")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+        value = _load_yaml_text(raw_value)[0] if raw_value.strip() else ""
+    except ConfigError as exc:
+        raise ConfigError([f"override {path}: {p}" for p in exc.problems]) from None
     except yaml.YAMLError:
         value = raw_value
     node: Any = data
@@ -530,12 +679,12 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 def load_raw(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Read an experiment YAML, resolve ``from:`` includes, apply overrides."""
     path = Path(path)
-    data = read_yaml(path)
+    data, values = _read_yaml(path)
     if data is None:
         raise ConfigError(f"{path} is empty: an experiment config needs at least dataset and arms")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an experiment config must be a YAML mapping, got {type(data).__name__}")
-    data = _resolve_includes(data, path.resolve().parent, (path.resolve(),))
+    data = _resolve_includes(data, path.resolve().parent, (path.resolve(),), _IncludeBudget(values))
     data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)

@@ -202,3 +202,74 @@ def test_judgement_steps_after_aggregation_are_config_errors():
         "arms.late[2]: 'noise' works on individual judgements; put it before the 'aggregate' step",
         "arms.early[0]: 'clean' works on aggregated labels; put an 'aggregate' step before it",
     ]
+
+
+# -- hostile YAML: resource bounds -------------------------------------------------------------
+MINIMAL = "dataset: {name: md-agreement}\narms: {control: [aggregate]}\n"
+
+
+def _laughs(levels: int, indent: str = "") -> str:
+    """A 'billion laughs' block: each level lists nine aliases of the one before."""
+    lines = [f'{indent}l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{indent}l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "alias_bomb": (_laughs(9) + MINIMAL, r"l5: YAML aliases \(\*name\) expand this value to more than 100000 values"),
+    "alias_bomb_in_where": (
+        "dataset:\n  name: md-agreement\n  where:\n" + _laughs(9, "    ") + "arms: {control: [aggregate]}\n",
+        r"dataset.where.l5: YAML aliases \(\*name\) expand this value to more than 100000 values",
+    ),
+    "recursive_alias": (MINIMAL + "sweep: &s {control: {model.C: [*s]}}\n", r"line 3: sweep.control.model.C\[0\]: a YAML alias refers to a value that contains it"),
+    "deep_nesting": (MINIMAL + "description: " + "[" * 500 + "]" * 500 + "\n", r"description(\[0\])+: values nested more than 50 levels deep"),
+    "flat_list": (MINIMAL + "seeds: [" + ", ".join(["1"] * 150_000) + "]\n", r"seeds: holds more than 100000 values"),
+    "repeated_seeds": (MINIMAL + "seeds: [" + ", ".join(["7"] * 90_000) + "]\n", r"seeds: seeds must be distinct; \[7\] repeated"),
+    "over_1_mb": (MINIMAL + ("# padding\n" * 110_000), r"is 1.1 MB; a config file may be at most 1 MB"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_yaml_fails_fast_in_bounded_memory(name, tmp_path):
+    """Each hostile document is refused with one ConfigError before it grows: well under 10 s and
+    1 GB (measured figures are printed; run with -s to see them)."""
+    import time
+    import tracemalloc
+
+    import smo_impact.data.catalog, smo_impact.models, smo_impact.treatments  # noqa: F401 (import time is not the input's)
+
+    text, message = HOSTILE[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    elapsed = time.perf_counter() - start
+    tracemalloc.start()  # a second pass: tracing slows Python down about threefold
+    try:
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"{name}: {len(text) / 1e6:.2f} MB of YAML refused in {elapsed:.2f} s, peak {peak / 1e6:.1f} MB traced")
+    assert elapsed < 10 and peak < 1e9
+
+
+def test_includes_are_bounded_too(tmp_path):
+    (tmp_path / "one.yaml").write_text("aggregate: {}\n")
+    (tmp_path / "many.yaml").write_text("[" + ", ".join(["1"] * 900) + "]\n")
+    many_includes = MINIMAL + "description: [" + ", ".join(["{from: one.yaml}"] * 1001) + "]\n"
+    (tmp_path / "a.yaml").write_text(many_includes)
+    with pytest.raises(ConfigError, match=r"a.yaml: more than 1000 'from:' includes; a config needs far fewer"):
+        load_raw(tmp_path / "a.yaml")
+    big_includes = MINIMAL + "description: [" + ", ".join(["{from: many.yaml}"] * 200) + "]\n"
+    (tmp_path / "b.yaml").write_text(big_includes)
+    with pytest.raises(ConfigError, match=r"b.yaml: 'from:' includes expand the config to more than 100000 values"):
+        load_raw(tmp_path / "b.yaml")
+
+
+def test_override_values_are_bounded():
+    bomb = "{" + _laughs(9).replace("\n", ", ").rstrip(", ") + "}"
+    with pytest.raises(ConfigError, match=r"override dataset.where: .*expand this value to more than 100000 values"):
+        apply_override({"dataset": {}}, f"dataset.where={bomb}")
