@@ -471,17 +471,35 @@ def _child_location(node: yaml.Node, i: int) -> str:
     return "" if i % 2 == 0 else f".{key.value if isinstance(key, yaml.ScalarNode) else '?'}"
 
 
+def _duplicate_keys(node: yaml.MappingNode, loc: str) -> list[str]:
+    """A key written twice in one mapping: YAML keeps the last silently (``seeds`` twice ran the
+    second list). Keys merged in with ``<<`` may repeat explicit ones: that is what merging is for."""
+    problems: list[str] = []
+    first: dict[tuple[str, str], yaml.Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        earlier = first.setdefault((key.tag, key.value), key)
+        if earlier is not key:
+            problems.append(
+                f"{(loc + '.' + key.value).lstrip('.')}: key '{key.value}' appears twice, at lines "
+                f"{earlier.start_mark.line + 1} and {key.start_mark.line + 1}; YAML would silently keep the last: remove one"
+            )
+    return problems
+
+
 def _check_node_graph(root: yaml.Node) -> int:
     """Refuse a composed document that would blow up when built, before building it.
 
     Aliases make the composed document a graph in which one node may be reached many times; its
     size once expanded is computed here bottom-up, once per node, so a billion laughs costs a few
-    hundred steps to recognise. Also refused: a node that contains itself (a recursive alias) and
+    hundred steps to recognise. Also refused: a node that contains itself (a recursive alias),
     nesting deeper than :data:`MAX_YAML_DEPTH` (Python code walking the data would recurse that
-    deep). Returns the expanded number of values.
+    deep) and a key written twice in one mapping. Returns the expanded number of values.
     """
     sizes: dict[int, int] = {}
     depths: dict[int, int] = {}
+    duplicates: list[str] = []  # reported together, after the checks that stop at once
     open_nodes: set[int] = set()  # on the current path: meeting one again is a cycle
     aliased = False
     # (node, location, children once expanded); scalars count 1 and are never pushed.
@@ -520,6 +538,8 @@ def _check_node_graph(root: yaml.Node) -> int:
             sizes[key], depths[key] = 1, 1
             continue
         children = _node_children(node)
+        if isinstance(node, yaml.MappingNode):
+            duplicates += _duplicate_keys(node, loc)
         open_nodes.add(key)
         stack.append((node, loc, children))
         stack.extend(
@@ -527,6 +547,8 @@ def _check_node_graph(root: yaml.Node) -> int:
             for i in reversed(range(len(children)))
             if not isinstance(child := children[i], yaml.ScalarNode)
         )
+    if duplicates:
+        raise ConfigError(duplicates)
     return sizes[id(root)]
 
 

@@ -273,3 +273,20 @@ def test_override_values_are_bounded():
     bomb = "{" + _laughs(9).replace("\n", ", ").rstrip(", ") + "}"
     with pytest.raises(ConfigError, match=r"override dataset.where: .*expand this value to more than 100000 values"):
         apply_override({"dataset": {}}, f"dataset.where={bomb}")
+
+
+def test_duplicate_keys_are_errors_naming_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        "dataset:\n  name: md-agreement\n  name: hs-brexit\n"  # lines 2, 3
+        "arms:\n  control: [aggregate]\n"
+        "sweep: {control: {model.C: [1]}}\n"
+        "model: {params: {C: 1, C: 2}}\n"  # line 7
+        "<<: {description: merged keys may repeat explicit ones}\ndescription: this one wins\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_raw(path)
+    assert info.value.problems == [
+        "dataset.name: key 'name' appears twice, at lines 2 and 3; YAML would silently keep the last: remove one",
+        "model.params.C: key 'C' appears twice, at lines 7 and 7; YAML would silently keep the last: remove one",
+    ]
