@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -742,6 +743,28 @@ def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[str]:
     return problems
 
 
+def _non_finite(data: Any, loc: str = "") -> list[str]:
+    """``.inf``, ``-.inf`` and ``.nan`` anywhere in raw config data, by dotted key: pydantic's bounds
+    let infinity through (C > 0) and NaN fails them with a message that does not say why."""
+    if isinstance(data, float) and not math.isfinite(data):
+        shown = ".nan" if math.isnan(data) else (".inf" if data > 0 else "-.inf")
+        return [f"{loc or '(top level)'}: {shown} is not a finite number; use a finite value"]
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _non_finite(v, f"{loc}.{k}" if loc else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _non_finite(v, f"{loc}[{i}]")]
+    return []
+
+
+def _not_about(problems: list[str], locations: set[str]) -> list[str]:
+    """``problems`` less those about a value already reported at one of ``locations`` (a NaN rate
+    is not also 'greater than 1'); a sweep's problems name its parameter, not the list item."""
+    def loc(problem: str) -> str:
+        return problem.split(": ", 1)[0]
+
+    return [p for p in problems if not any(loc(p) == where or where.startswith(loc(p) + "[") for where in locations)]
+
+
 def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig:
     """Turn raw config data into an :class:`ExperimentConfig`, or raise one ConfigError listing
     every problem: structure, unknown component names, component parameters, sweeps."""
@@ -750,10 +773,12 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
     from smo_impact.models import MODELS
     from smo_impact.treatments import TREATMENTS
 
+    non_finite = _non_finite(raw)
+    reported = {p.split(": ", 1)[0] for p in non_finite}
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc), source) from None
+        raise ConfigError(non_finite + _not_about(pydantic_problems(exc), reported), source) from None
 
     problems: list[str] = []
     if config.dataset.path is None and config.dataset.name not in DATASETS:
@@ -869,6 +894,7 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(exc, f"sweep.{arm}.{target}"))
 
+    problems = non_finite + _not_about(problems, reported)
     if problems:
         raise ConfigError(problems, source)
     return config.model_copy(

@@ -290,3 +290,27 @@ def test_duplicate_keys_are_errors_naming_both_lines(tmp_path):
         "dataset.name: key 'name' appears twice, at lines 2 and 3; YAML would silently keep the last: remove one",
         "model.params.C: key 'C' appears twice, at lines 7 and 7; YAML would silently keep the last: remove one",
     ]
+
+
+def test_non_finite_numbers_are_refused_by_dotted_key():
+    raw = {
+        **BASE,
+        "sweep": {"noisy": {"noise.rate": [0.1, float("nan")]}},
+        "evaluation": {"threshold": float("nan"), "gates": {"max_drop": {"test/f1": float("inf")}}},
+        "model": {"params": {"C": float("-inf")}},
+    }
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    assert info.value.problems == [
+        "sweep.noisy.noise.rate[1]: .nan is not a finite number; use a finite value",
+        "evaluation.threshold: .nan is not a finite number; use a finite value",
+        "evaluation.gates.max_drop.test/f1: .inf is not a finite number; use a finite value",
+        "model.params.C: -.inf is not a finite number; use a finite value",
+    ]
+
+
+def test_non_finite_override_is_refused(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    with pytest.raises(ConfigError, match=r"model.params.C: .inf is not a finite number"):
+        load_config(path, ["model.params.C=.inf"])
