@@ -78,6 +78,7 @@ def run(
     gate: Annotated[
         bool, typer.Option("--gate", help="Exit 3 when a regression gate (evaluation.gates) fails: for CI.")
     ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Run even when the plan exceeds execution.max_runs.")] = False,
 ) -> None:
     """Run an experiment: every arm x grid point x seed, logged to MLflow.
 
@@ -94,7 +95,7 @@ def run(
 
     from smo_impact.runner.executors import make_executor
 
-    spec = load_config(config, overrides or [])
+    spec = load_config(config, overrides or [], allow_many_runs=yes)
     if gate and not spec.evaluation.gates.active:
         raise ConfigError(
             "--gate: evaluation.gates sets no gate; add max_drop, max_new_false_negatives or "

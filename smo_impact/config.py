@@ -357,12 +357,24 @@ class TrackingSpec(Spec):
     log_predictions: bool = True
 
 
+# A typo such as `seeds: 1000000000` planned a billion runs (6 GB of run specs in 20 s). A config
+# planning more than DEFAULT_MAX_RUNS is refused unless execution.max_runs or `run --yes` allows it;
+# none may plan more than MAX_PLANNED_RUNS.
+DEFAULT_MAX_RUNS = 500
+MAX_PLANNED_RUNS = 100_000
+SEED_RANGE = (0, 2**32 - 1)  # numpy.random.SeedSequence takes non-negative ints; 32 bits keep seeds portable
+
+
 class ExecutionSpec(Spec):
     """Where runs execute (``--executor`` / ``--workers`` on the command line override it)."""
 
     executor: Literal["sequential", "local", "ray"] = "sequential"
     workers: int | None = Field(None, ge=1, description="Processes (local) or CPUs (ray); default: all cores.")
     ray_address: str | None = Field(None, description="Ray cluster address; default: $RAY_ADDRESS or a local instance.")
+    max_runs: int = Field(
+        DEFAULT_MAX_RUNS, ge=1, le=MAX_PLANNED_RUNS,
+        description="Refuse a config that plans more runs (arms x grid points x seeds); `run --yes` allows it.",
+    )
 
 
 class ExperimentConfig(Spec):
@@ -392,7 +404,24 @@ class ExperimentConfig(Spec):
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
                 raise ValueError("seeds must be a positive count or a list of ints, e.g. 3 or [0, 1, 2]")
+            if value > MAX_PLANNED_RUNS:  # before the list is built
+                raise ValueError(
+                    f"{value} seeds would plan at least {value} runs, more than the {MAX_PLANNED_RUNS} an "
+                    "experiment may plan; use fewer seeds"
+                )
             return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, value: list[int]) -> list[int]:
+        low, high = SEED_RANGE
+        bad = [s for s in value if not low <= s <= high]
+        if bad:
+            shown = ", ".join(map(str, bad[:5])) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
+            raise ValueError(
+                f"a seed must be an integer in [{low}, {high}] (numpy.random.SeedSequence's range); got {shown}"
+            )
         return value
 
     @field_validator("seeds")
@@ -765,9 +794,30 @@ def _not_about(problems: list[str], locations: set[str]) -> list[str]:
     return [p for p in problems if not any(loc(p) == where or where.startswith(loc(p) + "[") for where in locations)]
 
 
-def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig:
+def _planned_runs(config: ExperimentConfig) -> tuple[int, str | None]:
+    """How many runs the config plans, counted without building them (``runner.plan.plan_runs``
+    builds each), and the problem when that is more than ``execution.max_runs``."""
+    grid_points = {arm: math.prod(len(v) for v in config.sweep.get(arm, {}).values()) for arm in config.arms}
+    total = sum(grid_points.values()) * len(config.seeds)
+    limit = config.execution.max_runs
+    if total <= limit:
+        return total, None
+    per_arm = " + ".join(f"{arm} {n}" for arm, n in grid_points.items())
+    fix = (
+        f"raise the limit with --set execution.max_runs={total} (or run --yes)"
+        if total <= MAX_PLANNED_RUNS
+        else f"no experiment may plan more than {MAX_PLANNED_RUNS}: use fewer seeds or sweep values"
+    )
+    return total, (
+        f"execution.max_runs: the config plans {total} runs ({len(config.seeds)} seeds x {per_arm} grid points), "
+        f"more than execution.max_runs={limit}; if that is intended, {fix}"
+    )
+
+
+def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bool = False) -> ExperimentConfig:
     """Turn raw config data into an :class:`ExperimentConfig`, or raise one ConfigError listing
-    every problem: structure, unknown component names, component parameters, sweeps."""
+    every problem: structure, unknown component names, component parameters, sweeps, and a plan
+    larger than ``execution.max_runs`` (unless ``allow_many_runs``: `run --yes`)."""
     # Registries are imported here, not at module level, so config stays below the stage packages.
     from smo_impact.data.catalog import DATASETS
     from smo_impact.models import MODELS
@@ -894,6 +944,10 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(exc, f"sweep.{arm}.{target}"))
 
+    if not problems:  # a sweep with problems plans nothing countable
+        total, too_many = _planned_runs(config)
+        if too_many and not (allow_many_runs and total <= MAX_PLANNED_RUNS):
+            problems.append(too_many)
     problems = non_finite + _not_about(problems, reported)
     if problems:
         raise ConfigError(problems, source)
@@ -905,6 +959,9 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
     )
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read, compose, override and validate an experiment config file."""
-    return validate(load_raw(path, overrides), source=str(path))
+def load_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), allow_many_runs: bool = False
+) -> ExperimentConfig:
+    """Read, compose, override and validate an experiment config file (``allow_many_runs``: plan
+    more than ``execution.max_runs`` runs, up to :data:`MAX_PLANNED_RUNS`)."""
+    return validate(load_raw(path, overrides), source=str(path), allow_many_runs=allow_many_runs)

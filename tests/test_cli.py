@@ -178,3 +178,14 @@ def test_datasets_show_prints_the_full_summary(mirror, tmp_path):
     unknown = cli("datasets", "show", "hs-brexti", cwd=tmp_path, env={"SMO_IMPACT_DATA_DIR": str(mirror)})
     assert unknown.returncode == 2
     assert "Did you mean 'hs-brexit'?" in unknown.stderr
+
+
+def test_run_yes_allows_more_runs_than_execution_max_runs(tmp_path):
+    config = _write(tmp_path, {**GOOD, "dataset": {"name": "mine", "path": "nope.csv", "labels": [0, 1]}})
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    refused = cli("run", str(config), "--set", "execution.max_runs=1", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "execution.max_runs: the config plans 2 runs" in refused.stderr
+    allowed = cli("run", str(config), "--set", "execution.max_runs=1", "--yes", cwd=tmp_path, env=env)
+    assert allowed.returncode == 2  # past the limit, on to the data, which is missing
+    assert "nope.csv: file not found" in allowed.stderr and "max_runs" not in allowed.stderr

@@ -314,3 +314,26 @@ def test_non_finite_override_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(BASE))
     with pytest.raises(ConfigError, match=r"model.params.C: .inf is not a finite number"):
         load_config(path, ["model.params.C=.inf"])
+
+
+def test_seeds_must_fit_numpy_seed_sequence():
+    with pytest.raises(ConfigError) as info:
+        validate({**BASE, "seeds": [3, -1, 2**32, 2**32 - 1]})
+    assert info.value.problems == [
+        "seeds: a seed must be an integer in [0, 4294967295] (numpy.random.SeedSequence's range); got -1, 4294967296 "
+        "(got [3, -1, 4294967296, 4294967295])"
+    ]
+
+
+def test_planned_runs_are_bounded_by_execution_max_runs():
+    raw = {**BASE, "seeds": 3, "execution": {"max_runs": 5}}  # 2 arms: control 1 + noisy 2 grid points
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    assert info.value.problems == [
+        "execution.max_runs: the config plans 9 runs (3 seeds x control 1 + noisy 2 grid points), more than "
+        "execution.max_runs=5; if that is intended, raise the limit with --set execution.max_runs=9 (or run --yes)"
+    ]
+    assert len(validate(raw, allow_many_runs=True).seeds) == 3
+    assert validate({**raw, "execution": {"max_runs": 9}}).execution.max_runs == 9
+    with pytest.raises(ConfigError, match=r"execution.max_runs: Input should be less than or equal to 100000"):
+        validate({**raw, "execution": {"max_runs": 100_001}})
