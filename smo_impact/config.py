@@ -129,6 +129,12 @@ class DatasetSpec(Spec):
         "own data), dedupe (drop the train/dev copies) or warn. Default for built-ins: their documented policy.",
     )
     encoding: str = Field("utf-8", description="Text encoding of your files.")
+    max_text_chars: int = Field(
+        100_000, ge=1, description="Longest item text accepted, in characters (one 200 MB text took 6 GB to featurize)."
+    )
+    long_text: Literal["error", "truncate"] = Field(
+        "error", description="A text longer than max_text_chars: error, or truncate it to that length (with a warning)."
+    )
     min_rater_judgements: int = Field(3, ge=1, description="Warn about raters with fewer judgements than this.")
 
     @field_validator("name")

@@ -32,6 +32,7 @@ from smo_impact.data.validation import (
     check_text,
     coerce_labels,
     factorize,
+    limit_text,
     normalize_splits,
     require_columns,
     resolve_duplicates,
@@ -71,11 +72,14 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
         items = items.loc[isin(items["task"], annotations["task"])]
     annotations = resolve_duplicates(annotations, spec.duplicates or info.duplicates, source)
     check_text(items, source)
+    checked = items
+    items = limit_text(items, spec.max_text_chars, spec.long_text, source)
+    truncated = items is not checked
     items = text_leakage(items, spec.leakage or info.leakage, source)
     annotations = annotations.loc[isin(annotations["task"], items["task"])]
     check_not_empty(annotations, source, "after dataset.where and dataset.leakage")
     warn_sparse(annotations, source, spec.min_rater_judgements, raters_are_anonymous=False)
-    if len(items) == len(data.items) and len(annotations) == len(data.annotations):
+    if len(items) == len(data.items) and len(annotations) == len(data.annotations) and not truncated:
         return data
     return AnnotationSet(
         name=data.name,
@@ -128,6 +132,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
             )
         if "text" in items.columns:
             check_text(items.loc[rated], items_source)  # point at the items file's own rows
+            items = limit_text(items.loc[rated], spec.max_text_chars, spec.long_text, items_source)
         clash = [c for c in items.columns if c in rows.columns and c not in ("task", *BOOKKEEPING)]
         rows = rows.drop(columns=clash).merge(
             items.drop(columns=list(BOOKKEEPING)), on="task", how="left", validate="many_to_one"
@@ -154,6 +159,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     items = items[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING, TASK_ID]]
     check_item_consistency(rows, [c for c in item_columns if c not in ("task", "split")], source)
     check_text(items, source)
+    items = limit_text(items, spec.max_text_chars, spec.long_text, source)
     kept = text_leakage(items, leakage, source)
     if len(kept) < len(items):
         rows = rows.loc[np.isin(task_ids, kept[TASK_ID].to_numpy())]

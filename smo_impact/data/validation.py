@@ -226,6 +226,30 @@ def check_text(items: pd.DataFrame, source: str) -> None:
         )
 
 
+def limit_text(items: pd.DataFrame, max_chars: int, policy: Literal["error", "truncate"], source: str) -> pd.DataFrame:
+    """Texts longer than ``max_chars`` (``dataset.max_text_chars``): an error, or cut to that length
+    with a warning under ``truncate``. Featurizers hold a text several times over; one 200 MB item
+    took 6 GB.
+
+    Returns:
+        The items, texts cut where needed.
+    """
+    lengths = items["text"].astype("str").str.len().to_numpy()
+    long = lengths > max_chars
+    if not long.any():
+        return items
+    first = np.flatnonzero(long)[0]
+    message = f"{source}: {int(long.sum())} item(s) with text longer than dataset.max_text_chars={max_chars} characters"
+    example = f"task '{items['task'].iloc[first]}' ({lengths[first]} characters)"
+    if policy == "error":
+        raise DataError(
+            f"{message}, e.g. {example} at {where(items, long, 'those items')}; shorten them, raise "
+            "dataset.max_text_chars, or set dataset.long_text: truncate"
+        )
+    warnings.warn(f"{message} truncated to {max_chars}, e.g. {example} (dataset.long_text: truncate)", DataWarning, stacklevel=3)
+    return items.assign(text=items["text"].where(~long, items["text"].astype("str").str.slice(0, max_chars)))
+
+
 def check_not_empty(annotations: pd.DataFrame, source: str, after: str) -> None:
     if annotations.empty:
         raise DataError(f"{source}: no judgements left {after}; expected at least one")

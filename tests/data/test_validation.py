@@ -229,3 +229,29 @@ def test_items_and_workers_tables_are_checked_against_their_own_rows(tmp_path):
     with pytest.warns(DataWarning, match=r"workers.csv: 1 rater\(s\) with judgements have no row here, e.g. worker 'r3'"):
         data = load_data(DatasetSpec(**spec, workers={"path": str(tmp_path / "workers.csv")}))
     assert data.workers["pool"].tolist() == ["a", "b"]
+
+
+def test_text_longer_than_max_text_chars_is_an_error_or_truncated(tmp_path):
+    frame = judgements()
+    frame.loc[frame["task"] == "b", "text"] = "long " * 30  # 150 characters
+    with pytest.raises(
+        DataError,
+        match=r"judgements.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 characters, e.g. task 'b' "
+        r"\(150 characters\) at judgements.csv row 4; shorten them, raise dataset.max_text_chars, or set "
+        r"dataset.long_text: truncate",
+    ):
+        load(tmp_path, frame, max_text_chars=100)
+    with pytest.warns(DataWarning, match=r"judgements.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 "
+                      r"characters truncated to 100, e.g. task 'b' \(150 characters\) \(dataset.long_text: truncate\)"):
+        data = load(tmp_path, frame, max_text_chars=100, long_text="truncate")
+    assert data.items.set_index("task")["text"].to_dict() == {"a": "first text", "b": ("long " * 30)[:100], "c": "third text"}
+    assert DatasetSpec(name="x").max_text_chars == 100_000
+
+
+def test_items_table_text_is_bounded_too(tmp_path):
+    frame = judgements().drop(columns=["text", "split"])
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": ["short", "x" * 101, "short too"], "split": ["train", "train", "test"]})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    with pytest.raises(DataError, match=r"items.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 "
+                       r"characters, e.g. task 'b' \(101 characters\) at items.csv row 2"):
+        load(tmp_path, frame, max_text_chars=100, items={"path": str(tmp_path / "items.csv")})
