@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from smo_impact.errors import ConfigError
+from smo_impact.errors import ConfigError, listing, shorten, shown
 from smo_impact.registry import unknown_name_message
 
 INCLUDE_KEY = "from"
@@ -167,12 +167,12 @@ class DatasetSpec(Spec):
         if self.labels is None or len(self.labels) < 2:
             raise ValueError("your own data needs dataset.labels: the label set in order, benign to harmful, e.g. [0, 1]")
         if len(set(map(repr, self.labels))) != len(self.labels):
-            raise ValueError(f"dataset.labels must be distinct, got {self.labels}")
+            raise ValueError(f"dataset.labels must be distinct, got {shown(self.labels)}")
         if self.positive_label is not None and self.positive_label not in self.labels:
-            raise ValueError(f"dataset.positive_label {self.positive_label!r} is not one of dataset.labels {self.labels}")
+            raise ValueError(f"dataset.positive_label {shown(self.positive_label)} is not one of dataset.labels {shown(self.labels)}")
         outside = [v for v in self.positive_labels or [] if v not in self.labels]
         if outside:
-            raise ValueError(f"dataset.positive_labels {outside} are not in dataset.labels {self.labels}")
+            raise ValueError(f"dataset.positive_labels {shown(outside)} are not in dataset.labels {shown(self.labels)}")
         if (self.layout == "label_studio") != (self.format == "label_studio") and self.format is not None:
             raise ValueError("a Label Studio export needs both format: label_studio and layout: label_studio")
         if self.layout != "wide" and self.rater_columns is not None:
@@ -207,13 +207,13 @@ class StepSpec(Spec):
             if len(value) != 1:
                 raise ValueError(
                     "a treatment step is a mapping with exactly one key, the treatment name, "
-                    f"e.g. `- noise: {{rate: 0.2}}`; got keys {sorted(value)}"
+                    f"e.g. `- noise: {{rate: 0.2}}`; got keys {shown(sorted(value))}"
                 )
             (name, params), = value.items()
             if params is None:
                 params = {}
             if not isinstance(params, dict):
-                raise ValueError(f"parameters of step '{name}' must be a mapping, got {params!r}")
+                raise ValueError(f"parameters of step '{shorten(name)}' must be a mapping, got {shown(params)}")
             return {"name": name, "params": params}
         return value
 
@@ -250,9 +250,9 @@ class BenchmarkSpec(Spec):
     @model_validator(mode="after")
     def _split_or_suite(self) -> BenchmarkSpec:
         if (self.split is None) == (self.suite is None):
-            raise ValueError(f"benchmark '{self.name}' needs exactly one of split (test, dev) or suite (hatecheck)")
+            raise ValueError(f"benchmark '{shorten(self.name)}' needs exactly one of split (test, dev) or suite (hatecheck)")
         if self.suite is not None and self.reference is not None:
-            raise ValueError(f"benchmark '{self.name}': a suite is scored against its gold labels; remove reference")
+            raise ValueError(f"benchmark '{shorten(self.name)}': a suite is scored against its gold labels; remove reference")
         return self
 
 
@@ -312,7 +312,7 @@ class EvaluationSpec(Spec):
             where = f"evaluation.benchmarks[{i}]"
             if bench.name in seen or bench.name in RESERVED_NAMESPACES:
                 problems.append(
-                    f"{where}.name: namespace '{bench.name}' is taken; not one of "
+                    f"{where}.name: namespace '{shorten(bench.name)}' is taken; not one of "
                     f"{', '.join(sorted({*seen, *RESERVED_NAMESPACES}))}"
                 )
             seen.add(bench.name)
@@ -335,14 +335,14 @@ class EvaluationSpec(Spec):
             namespace, _, name = metric.partition("/")
             if namespace not in seen or not name:
                 problems.append(
-                    f"evaluation.gates.max_drop.{metric}: name a benchmark metric '<namespace>/<metric>' "
+                    f"evaluation.gates.max_drop.{shorten(metric)}: name a benchmark metric '<namespace>/<metric>' "
                     f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
                 )
             elif self.gates.require_significance and name not in BOOTSTRAP_METRICS:
                 # A drop is significant by the paired bootstrap of its own delta; other metrics have no test.
                 problems.append(
-                    f"evaluation.gates.max_drop.{metric}: require_significance needs a metric with a paired "
-                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))}; gate '{name}' without "
+                    f"evaluation.gates.max_drop.{shorten(metric)}: require_significance needs a metric with a paired "
+                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))}; gate '{shorten(name)}' without "
                     "significance in a separate experiment, or pick one of those"
                 )
         if self.gates.require_significance and self.gates.max_drop and self.bootstrap == 0:
@@ -424,9 +424,9 @@ class ExperimentConfig(Spec):
         low, high = SEED_RANGE
         bad = [s for s in value if not low <= s <= high]
         if bad:
-            shown = ", ".join(map(str, bad[:5])) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
+            got = ", ".join(map(shown, bad[:5])) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
             raise ValueError(
-                f"a seed must be an integer in [{low}, {high}] (numpy.random.SeedSequence's range); got {shown}"
+                f"a seed must be an integer in [{low}, {high}] (numpy.random.SeedSequence's range); got {got}"
             )
         return value
 
@@ -448,7 +448,7 @@ class ExperimentConfig(Spec):
         # Arm names end up in run names, metric names and file names: keep them plain.
         bad = sorted(a for a in value if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(a)))
         if bad:
-            raise ValueError(f"arm names may use letters, digits, _ and - only; got {bad}")
+            raise ValueError(f"arm names may use letters, digits, _ and - only; got {shown(bad)}")
         return value
 
     @property
@@ -485,6 +485,8 @@ MAX_CONFIG_BYTES = 1_000_000
 MAX_YAML_VALUES = 100_000  # values after expanding aliases and includes
 MAX_YAML_DEPTH = 50
 MAX_INCLUDES = 1000
+MAX_INT_DIGITS = 100
+_INT_TAG = "tag:yaml.org,2002:int"
 
 # libyaml parses a 1 MB document in about 1 s where the pure-Python parser takes about 9 s.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -504,7 +506,7 @@ def _child_location(node: yaml.Node, i: int) -> str:
     if isinstance(node, yaml.SequenceNode):
         return f"[{i}]"
     key = node.value[i // 2][0]
-    return "" if i % 2 == 0 else f".{key.value if isinstance(key, yaml.ScalarNode) else '?'}"
+    return "" if i % 2 == 0 else f".{shorten(key.value) if isinstance(key, yaml.ScalarNode) else '?'}"
 
 
 def _duplicate_keys(node: yaml.MappingNode, loc: str) -> list[str]:
@@ -518,7 +520,7 @@ def _duplicate_keys(node: yaml.MappingNode, loc: str) -> list[str]:
         earlier = first.setdefault((key.tag, key.value), key)
         if earlier is not key:
             problems.append(
-                f"{(loc + '.' + key.value).lstrip('.')}: key '{key.value}' appears twice, at lines "
+                f"{(loc + '.' + shorten(key.value)).lstrip('.')}: key '{shorten(key.value)}' appears twice, at lines "
                 f"{earlier.start_mark.line + 1} and {key.start_mark.line + 1}; YAML would silently keep the last: remove one"
             )
     return problems
@@ -546,9 +548,14 @@ def _check_node_graph(root: yaml.Node) -> int:
         if children is not None:  # every child is done
             open_nodes.discard(key)
             size, depth = 1, 0
-            for child in children:
+            for i, child in enumerate(children):
                 if isinstance(child, yaml.ScalarNode):
                     size, depth = size + 1, max(depth, 1)
+                    if child.tag == _INT_TAG and len(child.value) > MAX_INT_DIGITS:  # int() of 4300+ digits raises
+                        raise ConfigError(
+                            f"line {child.start_mark.line + 1}: {(loc + _child_location(node, i)).lstrip('.')}: an "
+                            f"integer written with {len(child.value)} digits; a config's numbers have at most {MAX_INT_DIGITS}"
+                        )
                 else:
                     size, depth = size + sizes[id(child)], max(depth, depths[id(child)])
             sizes[key], depths[key] = size, depth + 1
@@ -608,14 +615,16 @@ def _read_yaml(path: Path) -> tuple[Any, int]:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)  # never more: /dev/zero or a data file by mistake
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
+        raise ConfigError(f"config file {shorten(path)} not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, expected a YAML file") from None
+        raise ConfigError(f"{shorten(path)} is a directory, expected a YAML file") from None
+    except OSError as exc:  # a name too long, no permission, ...
+        raise ConfigError(f"config file {shorten(path)} cannot be read: {exc.strerror}") from None
     if len(raw) > MAX_CONFIG_BYTES:
         size = Path(path).stat().st_size
-        shown = f"{size / 1e6:.1f} MB" if size > MAX_CONFIG_BYTES else "more than 1 MB"
+        how_big = f"{size / 1e6:.1f} MB" if size > MAX_CONFIG_BYTES else "more than 1 MB"
         raise ConfigError(
-            f"{path} is {shown}; a config file may be at most {MAX_CONFIG_BYTES // 1_000_000} MB (is it a data "
+            f"{path} is {how_big}; a config file may be at most {MAX_CONFIG_BYTES // 1_000_000} MB (is it a data "
             "file? point dataset.path at it instead)"
         )
     try:
@@ -675,7 +684,7 @@ def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...], budget
         return node
     ref = node.pop(INCLUDE_KEY)
     if not isinstance(ref, str):
-        raise ConfigError(f"'{INCLUDE_KEY}:' must name a YAML file, got {ref!r}")
+        raise ConfigError(f"'{INCLUDE_KEY}:' must name a YAML file, got {shown(ref)}")
     path = (base_dir / ref).resolve()
     if path in chain:
         raise ConfigError(f"'{INCLUDE_KEY}: {ref}' includes itself ({' -> '.join(map(str, chain))})")
@@ -703,15 +712,15 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply one ``dotted.path=value`` override in place; the value is parsed as YAML."""
     if "=" not in assignment:
-        raise ConfigError(f"override {assignment!r} must look like path.to.key=value")
+        raise ConfigError(f"override {shown(assignment)} must look like path.to.key=value")
     path, raw_value = assignment.split("=", 1)
     keys = [k for k in path.strip().split(".") if k]
     if not keys:
-        raise ConfigError(f"override {assignment!r} has an empty key path")
+        raise ConfigError(f"override {shown(assignment)} has an empty key path")
     try:
         value = _load_yaml_text(raw_value)[0] if raw_value.strip() else ""
     except ConfigError as exc:
-        raise ConfigError([f"override {path}: {p}" for p in exc.problems]) from None
+        raise ConfigError([f"override {shorten(path)}: {p}" for p in exc.problems]) from None
     except yaml.YAMLError:
         value = raw_value
     node: Any = data
@@ -720,7 +729,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         where = ".".join(keys[: i + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise ConfigError(f"override {path}: '{where}' is not an index of a {len(node)}-item list")
+                raise ConfigError(f"override {shorten(path)}: '{shorten(where)}' is not an index of a {len(node)}-item list")
             if last:
                 node[int(key)] = value
             else:
@@ -731,7 +740,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             else:
                 node = node.setdefault(key, {})
         else:
-            raise ConfigError(f"override {path}: '{'.'.join(keys[:i])}' is a value, not a mapping")
+            raise ConfigError(f"override {shorten(path)}: '{shorten('.'.join(keys[:i]))}' is a value, not a mapping")
 
 
 def load_raw(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -758,7 +767,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         elif item in ("function-after[_from_yaml_shape(), StepSpec]",):
             continue
         else:
-            parts.append(("." if parts else "") + str(item))
+            parts.append(("." if parts else "") + shorten(item))
     return "".join(parts) or "(top level)"
 
 
@@ -771,9 +780,7 @@ def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not allowed here)"
-        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
-        if len(got) > 80:
-            got = got[:77] + "...)"
+        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {shown(err['input'])})"
         problems.append(f"{loc}: {msg}{got}")
     return problems
 
@@ -782,10 +789,10 @@ def _non_finite(data: Any, loc: str = "") -> list[str]:
     """``.inf``, ``-.inf`` and ``.nan`` anywhere in raw config data, by dotted key: pydantic's bounds
     let infinity through (C > 0) and NaN fails them with a message that does not say why."""
     if isinstance(data, float) and not math.isfinite(data):
-        shown = ".nan" if math.isnan(data) else (".inf" if data > 0 else "-.inf")
-        return [f"{loc or '(top level)'}: {shown} is not a finite number; use a finite value"]
+        text = ".nan" if math.isnan(data) else (".inf" if data > 0 else "-.inf")
+        return [f"{loc or '(top level)'}: {text} is not a finite number; use a finite value"]
     if isinstance(data, dict):
-        return [p for k, v in data.items() for p in _non_finite(v, f"{loc}.{k}" if loc else str(k))]
+        return [p for k, v in data.items() for p in _non_finite(v, f"{loc}.{shorten(k)}" if loc else shorten(k))]
     if isinstance(data, list):
         return [p for i, v in enumerate(data) for p in _non_finite(v, f"{loc}[{i}]")]
     return []
@@ -844,27 +851,27 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
         )
     elif config.dataset.path is not None and config.dataset.name in DATASETS:
         problems.append(
-            f"dataset.name: '{config.dataset.name}' is a built-in dataset; give your own data (dataset.path) "
+            f"dataset.name: '{shorten(config.dataset.name)}' is a built-in dataset; give your own data (dataset.path) "
             "another name"
         )
     if config.control not in config.arms:
         problems.append(
-            f"control: arm '{config.control}' is not defined; arms: {', '.join(sorted(config.arms))}"
+            f"control: arm '{shorten(config.control)}' is not defined; arms: {listing(sorted(config.arms))}"
         )
 
     resolved_arms: dict[str, list[StepSpec]] = {}
     for arm, steps in config.arms.items():
         if not steps:
-            problems.append(f"arms.{arm}: an arm needs at least one treatment step (e.g. `- aggregate`)")
+            problems.append(f"arms.{shorten(arm)}: an arm needs at least one treatment step (e.g. `- aggregate`)")
         seen: set[str] = set()
         resolved_steps = []
         for i, step in enumerate(steps):
-            where = f"arms.{arm}[{i}]"
+            where = f"arms.{shorten(arm)}[{i}]"
             if step.name not in TREATMENTS:
                 problems.append(f"{where}: " + unknown_name_message("treatment", step.name, TREATMENTS.names()))
                 continue
             if step.name in seen:
-                problems.append(f"{where}: treatment '{step.name}' appears twice in arm '{arm}'")
+                problems.append(f"{where}: treatment '{step.name}' appears twice in arm '{shorten(arm)}'")
             seen.add(step.name)
             treatment_cls = TREATMENTS.get(step.name)
             try:
@@ -910,11 +917,11 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
 
     for arm, grid in config.sweep.items():
         if arm not in config.arms:
-            problems.append(f"sweep.{arm}: no arm named '{arm}'; arms: {', '.join(sorted(config.arms))}")
+            problems.append(f"sweep.{shorten(arm)}: no arm named '{shorten(arm)}'; arms: {listing(sorted(config.arms))}")
             continue
         step_names = {s.name: s for s in config.arms[arm]}
         for key, values in grid.items():
-            where = f"sweep.{arm}.{key}"
+            where = f"sweep.{shorten(arm)}.{shorten(key)}"
             if not values:
                 problems.append(f"{where}: needs at least one value")
                 continue
@@ -934,13 +941,13 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
                 base = dict(step_names[target].params)
             else:
                 problems.append(
-                    f"{where}: arm '{arm}' has no step '{target}'; its steps: "
+                    f"{where}: arm '{shorten(arm)}' has no step '{shorten(target)}'; its steps: "
                     f"{', '.join(sorted(step_names)) or '(none)'} (or use model.<param>)"
                 )
                 continue
             if param not in params_model.model_fields:
                 problems.append(
-                    f"{where}: '{target}' has no parameter '{param}'; parameters: "
+                    f"{where}: '{shorten(target)}' has no parameter '{shorten(param)}'; parameters: "
                     f"{', '.join(sorted(params_model.model_fields))}"
                 )
                 continue
@@ -948,7 +955,7 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
                 try:
                     params_model.model_validate({**base, param: value})
                 except ValidationError as exc:
-                    problems.extend(pydantic_problems(exc, f"sweep.{arm}.{target}"))
+                    problems.extend(pydantic_problems(exc, f"sweep.{shorten(arm)}.{shorten(target)}"))
 
     if not problems:  # a sweep with problems plans nothing countable
         total, too_many = _planned_runs(config)

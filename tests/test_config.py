@@ -225,6 +225,7 @@ HOSTILE = {
     "deep_nesting": (MINIMAL + "description: " + "[" * 500 + "]" * 500 + "\n", r"description(\[0\])+: values nested more than 50 levels deep"),
     "flat_list": (MINIMAL + "seeds: [" + ", ".join(["1"] * 150_000) + "]\n", r"seeds: holds more than 100000 values"),
     "repeated_seeds": (MINIMAL + "seeds: [" + ", ".join(["7"] * 90_000) + "]\n", r"seeds: seeds must be distinct; \[7\] repeated"),
+    "huge_integer": (MINIMAL + "seeds: [0, " + "9" * 5000 + "]\n", r"line 3: seeds\[1\]: an integer written with 5000 digits"),
     "over_1_mb": (MINIMAL + ("# padding\n" * 110_000), r"is 1.1 MB; a config file may be at most 1 MB"),
 }
 
@@ -337,3 +338,28 @@ def test_planned_runs_are_bounded_by_execution_max_runs():
     assert validate({**raw, "execution": {"max_runs": 9}}).execution.max_runs == 9
     with pytest.raises(ConfigError, match=r"execution.max_runs: Input should be less than or equal to 100000"):
         validate({**raw, "execution": {"max_runs": 100_001}})
+
+
+def test_messages_quote_at_most_about_100_characters_of_a_user_value(tmp_path):
+    """A name, key or value may be megabytes long; a message quotes ~100 characters of it."""
+    long = "x" * 5000
+    configs = [
+        {**BASE, "arms": {"control": ["aggregate"], long: ["aggregate"], "n": ["aggregate", {long: {}}]}, "sweep": {}},
+        {**BASE, "arms": {"control": ["aggregate"], "n": ["aggregate", {"noise": {"rate": long, long: 1}}]}, "sweep": {}},
+        {**BASE, long: 1, "control": long},
+        {**BASE, "sweep": {long: {"noise.rate": [0.1]}, "noisy": {f"noise.{long}": [1], f"{long}.rate": [1]}}},
+        {**BASE, "dataset": {"name": "mine", "path": "x.csv", "labels": [0, 1], "positive_label": long}},
+        {**BASE, "evaluation": {"gates": {"max_drop": {f"test/{long}": 0.1}, "require_significance": True}}},
+        {**BASE, "arms": {"control": ["aggregate"], "n": ["aggregate", {"noise": long}]}, "sweep": {}},
+    ]
+    for raw in configs:
+        with pytest.raises(ConfigError) as info:
+            validate(raw)
+        for problem in info.value.problems:
+            assert "x" * 101 not in problem and len(problem) < 600, problem[:300]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "model": {"from": long}}))
+    for load in (lambda: load_raw(path), lambda: load_raw(path, [f"{long}={long}"]), lambda: load_raw(path, [long])):
+        with pytest.raises(ConfigError) as info:
+            load()
+        assert "x" * 101 not in str(info.value)

@@ -40,7 +40,7 @@ from smo_impact.data.validation import (
     text_leakage,
     warn_sparse,
 )
-from smo_impact.errors import DataError
+from smo_impact.errors import DataError, listing, shorten, shown
 
 if TYPE_CHECKING:
     from smo_impact.config import DatasetSpec, TableSpec
@@ -120,13 +120,13 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         items = _read_side_table(spec.items, "task", ["task", *ITEM_LEVEL], spec.encoding)
         if items["task"].duplicated().any():
             dup = items.loc[items["task"].duplicated()].iloc[0]
-            raise DataError(f"{items_source}: task '{dup['task']}' appears twice (row {dup[ROW]}); the items table has one row per task")
+            raise DataError(f"{items_source}: task {shown(dup['task'])} appears twice (row {dup[ROW]}); the items table has one row per task")
         check_known_items(rows, items, source, items_source)
         rated = isin(items["task"], rows["task"])
         if not rated.all():
             warnings.warn(
                 f"{items_source}: {int((~rated).sum())} item(s) have no judgements and are left out, e.g. "
-                f"task '{items.loc[~rated, 'task'].iloc[0]}'",
+                f"task {shown(items.loc[~rated, 'task'].iloc[0])}",
                 DataWarning,
                 stacklevel=3,
             )
@@ -140,10 +140,10 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         item_columns = _unique([*item_columns, *(c for c in items.columns if c not in BOOKKEEPING and c != "task")])
     missing_slices = [c for c in spec.slice_columns if c not in rows.columns]
     if missing_slices:
-        raise DataError(f"{source}: slice column(s) {missing_slices} (dataset.slice_columns) not found")
+        raise DataError(f"{source}: slice column(s) {shown(missing_slices)} (dataset.slice_columns) not found")
     missing_items = [c for c in spec.item_columns if c not in rows.columns]
     if missing_items:
-        raise DataError(f"{source}: item column(s) {missing_items} (dataset.item_columns) not found")
+        raise DataError(f"{source}: item column(s) {shown(missing_items)} (dataset.item_columns) not found")
 
     # 3. Filters, then one split per item.
     rows = _filter(rows, None, spec.where, source)
@@ -176,14 +176,14 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         if workers["worker"].duplicated().any():
             dup = workers.loc[workers["worker"].duplicated()].iloc[0]
             raise DataError(
-                f"{workers_source}: worker '{dup['worker']}' appears twice (row {dup[ROW]}); the workers "
+                f"{workers_source}: worker {shown(dup['worker'])} appears twice (row {dup[ROW]}); the workers "
                 "table has one row per worker"
             )
         unknown = ~isin(pd.Series(rows["worker"].unique()), workers["worker"])
         if unknown.any():
             warnings.warn(
                 f"{workers_source}: {int(unknown.sum())} rater(s) with judgements have no row here, e.g. "
-                f"worker '{rows['worker'].unique()[unknown][0]}'; their attributes are missing",
+                f"worker {shown(rows['worker'].unique()[unknown][0])}; their attributes are missing",
                 DataWarning,
                 stacklevel=3,
             )
@@ -251,10 +251,10 @@ def _filter(rows: pd.DataFrame, items: pd.DataFrame | None, where: dict[str, lis
             col = rows["task"].map(items.set_index("task")[column])
         else:
             found = sorted(c for c in rows.columns if c not in (*BOOKKEEPING, *IDS))
-            raise DataError(f"{source}: dataset.where names column '{column}', which does not exist; found: {', '.join(found)}")
+            raise DataError(f"{source}: dataset.where names column {shown(column)}, which does not exist; found: {listing(found)}")
         keep &= col.isin(values) | col.astype("str").isin([str(v) for v in values])
     out = rows.loc[keep]
-    check_not_empty(out, source, f"after dataset.where={where} ({len(rows)} judgements before)")
+    check_not_empty(out, source, f"after dataset.where={shorten(where)} ({len(rows)} judgements before)")
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.data.schema import SPLITS, isin, positions_in
-from smo_impact.errors import DataError
+from smo_impact.errors import DataError, listing, shorten, shown
 
 FILE, ROW = "_file", "_row"
 BOOKKEEPING = (FILE, ROW)
@@ -49,9 +49,9 @@ def where(frame: pd.DataFrame, mask: pd.Series | np.ndarray, default: str) -> st
     parts = []
     for name, group in hits.groupby(FILE, sort=False, observed=True):
         rows = group[ROW].tolist()
-        shown = ", ".join(str(r) for r in rows[:_MAX_EXAMPLES])
+        listed = ", ".join(str(r) for r in rows[:_MAX_EXAMPLES])
         more = f" (and {len(rows) - _MAX_EXAMPLES} more)" if len(rows) > _MAX_EXAMPLES else ""
-        parts.append(f"{name} row{'s' if len(rows) > 1 else ''} {shown}{more}")
+        parts.append(f"{name} row{'s' if len(rows) > 1 else ''} {listed}{more}")
         if len(parts) == 2:
             break
     return "; ".join(parts)
@@ -88,7 +88,7 @@ def _in_first_seen_order(ids: np.ndarray, wanted: np.ndarray, first: np.ndarray)
 
 def _examples(values: pd.Series | list) -> str:
     values = list(pd.unique(pd.Series(values)))[:_MAX_EXAMPLES]
-    return ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in values)
+    return ", ".join(shown(v) for v in values)
 
 
 # -- required columns ---------------------------------------------------------------------
@@ -97,12 +97,12 @@ def require_columns(frame: pd.DataFrame, required: list[str], source: str, colum
     missing = [c for c in required if c not in frame.columns]
     if not missing:
         return
-    found = ", ".join(str(c) for c in frame.columns if c not in BOOKKEEPING)
+    found = listing([c for c in frame.columns if c not in BOOKKEEPING])
     mapped = [c for c in missing if c in column_map]
     if mapped:
         c = mapped[0]
         raise DataError(
-            f"{source}: column '{column_map[c]}' (mapped to '{c}' by dataset.column_map) is not in "
+            f"{source}: column {shown(column_map[c])} (mapped to '{c}' by dataset.column_map) is not in "
             f"the file; found: {found}"
         )
     hint = ", ".join(f"{c}: <your column>" for c in missing)
@@ -173,8 +173,8 @@ def resolve_duplicates(annotations: pd.DataFrame, policy: DuplicatePolicy, sourc
         same = dup & (annotations["task"] == first["task"]) & (annotations["worker"] == first["worker"])
         n_pairs = int(annotations.loc[dup, ["task", "worker"]].drop_duplicates().shape[0])
         raise DataError(
-            f"{source}: {n_pairs} duplicate (task, worker) judgement(s), e.g. task '{first['task']}' "
-            f"worker '{first['worker']}' at {where(annotations, same, 'several rows')}; set "
+            f"{source}: {n_pairs} duplicate (task, worker) judgement(s), e.g. task {shown(first['task'])} "
+            f"worker {shown(first['worker'])} at {where(annotations, same, 'several rows')}; set "
             "dataset.duplicates to first or last to keep one"
         )
     return annotations.loc[~later_copy if policy == "first" else ~pair.duplicated(keep="last").to_numpy()]
@@ -209,9 +209,9 @@ def check_item_consistency(rows: pd.DataFrame, columns: list[str], source: str) 
             n_values = int(rows.loc[these, column].drop_duplicates().shape[0])
             name = rows["task"].iloc[first[bad_task]]
             raise DataError(
-                f"{source}: item '{name}' has {n_values} different values in item column "
-                f"'{column}' at {where(rows, these, 'several rows')}, e.g. "
-                f"{_examples(rows.loc[these, column])}; an item's {column} must be the same in every row"
+                f"{source}: item {shown(name)} has {n_values} different values in item column "
+                f"{shown(column)} at {where(rows, these, 'several rows')}, e.g. "
+                f"{_examples(rows.loc[these, column])}; an item's {shorten(column)} must be the same in every row"
             )
 
 
@@ -240,7 +240,7 @@ def limit_text(items: pd.DataFrame, max_chars: int, policy: Literal["error", "tr
         return items
     first = np.flatnonzero(long)[0]
     message = f"{source}: {int(long.sum())} item(s) with text longer than dataset.max_text_chars={max_chars} characters"
-    example = f"task '{items['task'].iloc[first]}' ({lengths[first]} characters)"
+    example = f"task {shown(items['task'].iloc[first])} ({lengths[first]} characters)"
     if policy == "error":
         raise DataError(
             f"{message}, e.g. {example} at {where(items, long, 'those items')}; shorten them, raise "
@@ -291,7 +291,7 @@ def split_per_task(rows: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd
         found = sorted(rows.loc[these, "split"].unique())
         raise DataError(
             f"{source}: {len(multi)} item(s) appear in more than one split, e.g. task "
-            f"'{rows['task'].iloc[first[bad_task]]}' in "
+            f"{shown(rows['task'].iloc[first[bad_task]])} in "
             f"{' and '.join(found)} at {where(rows, these, 'several rows')}; an item belongs to one "
             "split (set dataset.leakage: dedupe to keep only its most held-out split)"
         )
@@ -336,12 +336,10 @@ def text_leakage(items: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd.
     first_leak = np.flatnonzero(leaked)[0]
     example = items.iloc[first_leak]
     other = items.iloc[np.flatnonzero((key == key[first_leak]) & (rank == top[first_leak]))[0]]
-    text = str(example["text"])
-    text = text if len(text) <= 40 else text[:37] + "..."
     message = (
         f"{source}: {int(leaked.sum())} item(s) share their text with an item of a more held-out "
-        f"split (leakage), e.g. {text!r} in {example['split']} (task '{example['task']}') and "
-        f"{other['split']} (task '{other['task']}')"
+        f"split (leakage), e.g. {shown(str(example['text']), 40)} in {example['split']} (task "
+        f"{shown(example['task'])}) and {other['split']} (task {shown(other['task'])})"
     )
     if policy == "error":
         raise DataError(message + "; set dataset.leakage to dedupe (drop the train/dev copies) or warn")
@@ -361,10 +359,10 @@ def warn_sparse(annotations: pd.DataFrame, source: str, min_rater_judgements: in
     single = np.flatnonzero(per_item == 1)
     if len(single):
         first = first_positions(task)
-        shown = _in_first_seen_order(task, single, first)[:_MAX_EXAMPLES]
+        examples = _in_first_seen_order(task, single, first)[:_MAX_EXAMPLES]
         warnings.warn(
             f"{source}: {len(single)} item(s) have a single judgement, e.g. task "
-            f"{_examples(annotations['task'].iloc[first[shown]])}; their label is one rater's opinion",
+            f"{_examples(annotations['task'].iloc[first[examples]])}; their label is one rater's opinion",
             DataWarning,
             stacklevel=3,
         )
@@ -375,11 +373,11 @@ def warn_sparse(annotations: pd.DataFrame, source: str, min_rater_judgements: in
     few = np.flatnonzero((per_rater > 0) & (per_rater < min_rater_judgements))
     if len(few):
         first = first_positions(worker)
-        shown = _in_first_seen_order(worker, few, first)[0]
-        name, n = annotations["worker"].iloc[first[shown]], int(per_rater[shown])
+        example = _in_first_seen_order(worker, few, first)[0]
+        name, n = annotations["worker"].iloc[first[example]], int(per_rater[example])
         warnings.warn(
             f"{source}: {len(few)} of {int((per_rater > 0).sum())} rater(s) have fewer than "
-            f"{min_rater_judgements} judgements, e.g. worker '{name}' with {n}; rater-level "
+            f"{min_rater_judgements} judgements, e.g. worker {shown(name)} with {n}; rater-level "
             "statistics for them are noise",
             DataWarning,
             stacklevel=3,

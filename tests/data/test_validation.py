@@ -255,3 +255,29 @@ def test_items_table_text_is_bounded_too(tmp_path):
     with pytest.raises(DataError, match=r"items.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 "
                        r"characters, e.g. task 'b' \(101 characters\) at items.csv row 2"):
         load(tmp_path, frame, max_text_chars=100, items={"path": str(tmp_path / "items.csv")})
+
+
+def test_messages_quote_at_most_about_100_characters_of_a_user_value(tmp_path):
+    """A label, task, split or column name may be megabytes long; a message quotes ~100 characters."""
+    long = "x" * 5000
+
+    def frame_with(changes):
+        frame = judgements().astype(object)
+        for (row, column), value in changes.items():
+            frame.loc[row, column] = value
+        return frame
+
+    cases = [
+        dict(frame=frame_with({(4, "label"): long})),
+        dict(frame=frame_with({(4, "split"): long})),
+        dict(frame=judgements().assign(task=long)),  # every row: duplicate judgements of one task
+        dict(frame=judgements().rename(columns={"worker": long})),
+        dict(frame=judgements(), where={long: [long]}),
+        dict(frame=judgements().assign(text=lambda f: f["text"].where(f.index != 3, long)), max_text_chars=100),
+        dict(frame=frame_with({(0, "text"): long})),  # the same item, two texts
+    ]
+    for case in cases:
+        frame = case.pop("frame")
+        with pytest.raises(DataError) as info:
+            load(tmp_path, frame, **case)
+        assert "x" * 101 not in str(info.value) and len(str(info.value)) < 600, str(info.value)[:300]
