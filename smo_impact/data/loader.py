@@ -25,6 +25,7 @@ from smo_impact.data.validation import (
     TASK_ID,
     WORKER_ID,
     ROW,
+    check_cell_types,
     check_item_consistency,
     check_known_items,
     check_not_empty,
@@ -108,6 +109,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         raise DataError(f"{source}: no judgements found; expected at least one row")
     needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*ITEM_LEVEL])
     require_columns(rows, needs, source, spec.column_map)
+    check_cell_types(rows, source, spec.column_map)
     rows["task"] = rows["task"].astype("str")
     rows["worker"] = rows["worker"].astype("str")
     rows[TASK_ID], rows[WORKER_ID] = factorize(rows["task"]), factorize(rows["worker"])
@@ -235,6 +237,7 @@ def _read_side_table(table: TableSpec, key: str, required: list[str], encoding: 
     name = Path(table.path).name
     frame = layouts.rename(frame, table.column_map, name)
     require_columns(frame, required, name, table.column_map)
+    check_cell_types(frame, name, table.column_map, (key, *(ITEM_LEVEL if key == "task" else ())))
     frame[key] = frame[key].astype("str")
     return frame
 

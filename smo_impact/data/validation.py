@@ -112,6 +112,57 @@ def require_columns(frame: pd.DataFrame, required: list[str], source: str, colum
     )
 
 
+# -- cell types --------------------------------------------------------------------------------
+# Kinds pd.api.types.infer_dtype reports for columns of scalars only; others need a look per cell.
+_SCALAR_KINDS = frozenset({"string", "integer", "floating", "mixed-integer-float", "boolean", "empty", "decimal"})
+_ONE_PER_ROW = {"task": "one task id", "worker": "one rater id", "label": "one label", "split": "one split name"}
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) or (pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+def _bad_cells(values: pd.Series, text: bool) -> np.ndarray | None:
+    """Cells that are not one scalar (``text``: not a string); None when there are none. Typed
+    columns are answered from their dtype; only object columns of unclear kind are looked at cell
+    by cell."""
+    if values.dtype != object:
+        if not text or pd.api.types.is_string_dtype(values.dtype):
+            return None
+        bad = values.notna().to_numpy(dtype=bool)  # numbers where text belongs
+        return bad if bad.any() else None
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in (("string", "empty") if text else _SCALAR_KINDS):
+        return None
+    check = _is_text if text else pd.api.types.is_scalar
+    bad = ~values.map(check).to_numpy(dtype=bool)
+    return bad if bad.any() else None
+
+
+def check_cell_types(frame: pd.DataFrame, source: str, column_map: dict[str, str], columns: tuple[str, ...] = (*_ONE_PER_ROW, "text")) -> None:
+    """task, worker, label and split hold one string or number per row, and text holds strings:
+    a Parquet list column or JSON array would otherwise fail deep in pandas ('unhashable type'),
+    and ints where text belongs inside a featurizer ('int' object has no attribute 'lower')."""
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        bad = _bad_cells(values, text=column == "text")
+        if bad is None:
+            continue
+        value = values.iloc[int(np.flatnonzero(bad)[0])]
+        if isinstance(value, np.ndarray):  # how pyarrow hands over a list cell
+            value = value.tolist()
+        if isinstance(value, np.generic):
+            value = value.item()
+        named = shown(column_map[column]) + f" (mapped to '{column}' by dataset.column_map)" if column in column_map else f"'{column}'"
+        expected = "text (strings)" if column == "text" else f"{_ONE_PER_ROW[column]} per row: a string or a number"
+        raise DataError(
+            f"{source}: column {named} holds {type(value).__name__} values, e.g. {shown(value)} at "
+            f"{where(frame, bad, 'those rows')}; expected {expected}"
+        )
+
+
 # -- labels ---------------------------------------------------------------------------------
 def coerce_labels(annotations: pd.DataFrame, labels: tuple, source: str) -> pd.DataFrame:
     """Give the ``label`` column the declared labels' type and reject values outside the set.

@@ -281,3 +281,23 @@ def test_messages_quote_at_most_about_100_characters_of_a_user_value(tmp_path):
         with pytest.raises(DataError) as info:
             load(tmp_path, frame, **case)
         assert "x" * 101 not in str(info.value) and len(str(info.value)) < 600, str(info.value)[:300]
+
+
+def test_cells_of_the_wrong_type_name_file_column_and_expected_type(tmp_path):
+    frame = judgements()
+    frame["label"] = frame["label"].astype(object)
+    frame.at[4, "label"] = {"toxic": 1}
+    (tmp_path / "j.jsonl").write_text(frame.to_json(orient="records", lines=True))
+    with pytest.raises(DataError, match=r"j.jsonl: column 'label' holds dict values, e.g. \{'toxic': 1\} at j.jsonl row 5; "
+                       r"expected one label per row: a string or a number"):
+        load_data(DatasetSpec(name="mine", path=str(tmp_path / "j.jsonl"), labels=[0, 1]))
+    frame = judgements().rename(columns={"worker": "rater"})
+    frame["rater"] = [[w] for w in frame["rater"]]
+    frame.to_parquet(tmp_path / "w.parquet")
+    with pytest.raises(DataError, match=r"w.parquet: column 'rater' \(mapped to 'worker' by dataset.column_map\) holds list "
+                       r"values, e.g. \['r1'\] at w.parquet rows 1, 2, 3 \(and 6 more\); expected one rater id per row"):
+        load_data(DatasetSpec(name="mine", path=str(tmp_path / "w.parquet"), labels=[0, 1], column_map={"worker": "rater"}))
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": ["fine", 7, "fine too"], "split": ["train", "train", "test"]})
+    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True)
+    with pytest.raises(DataError, match=r"items.jsonl: column 'text' holds int values, e.g. 7 at items.jsonl row 2; expected text"):
+        load(tmp_path, judgements().drop(columns=["text", "split"]), items={"path": str(tmp_path / "items.jsonl")})
