@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from smo_impact.errors import ConfigError, SmoError
 
@@ -25,9 +26,10 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Built-in datasets: list, show, fetch.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-# Piped output (CI logs, `| tee`) gets a wide console so summary tables do not wrap.
-console = Console() if sys.stdout.isatty() else Console(width=200)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=400)
+# Piped output (CI logs, `| tee`) gets a wide console so summary tables do not wrap. No emoji codes:
+# a label ':x:' must print as ':x:'. User values in markup strings go through escape().
+console = Console(emoji=False) if sys.stdout.isatty() else Console(width=200, emoji=False)
+err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, width=400, emoji=False)
 
 SetOption = Annotated[
     Optional[list[str]],
@@ -47,20 +49,20 @@ def validate(
     try:
         spec = load_config(config, overrides or [])
     except ConfigError as exc:
-        where = f"{exc.source}: " if exc.source else ""
+        where = escape(f"{exc.source}: ") if exc.source else ""
         if len(exc.problems) == 1:  # one line, as `run` prints it
-            err_console.print(f"[red]error[/red]: {where}{exc.problems[0]}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error[/red]: {where}{escape(exc.problems[0])}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         err_console.print(f"[red]error[/red]: {where}{len(exc.problems)} problem(s)", highlight=False)
         for problem in exc.problems:
-            err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+            err_console.print(f"  - {escape(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     runs = plan_runs(spec)
     def n_runs(n: int) -> str:
         return f"{n} run" if n == 1 else f"{n} runs"
 
     arms = ", ".join(f"{a} ({n_runs(sum(r.arm == a for r in runs))})" for a in spec.arms)
-    console.print(f"[green]ok[/green]: {config} is valid: {n_runs(len(runs))}; arms: {arms}", highlight=False)
+    console.print(f"[green]ok[/green]: {escape(str(config))} is valid: {n_runs(len(runs))}; arms: {escape(arms)}", highlight=False)
 
 
 @app.command()
@@ -509,7 +511,7 @@ def rca(
 def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Data warnings (single-judgement items, sparse raters, kept leakage) as one readable line."""
     if category.__name__ == "DataWarning":  # by name: importing the data package here costs pandas
-        err_console.print(f"[yellow]warning[/yellow]: {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning[/yellow]: {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -524,7 +526,7 @@ def main() -> None:
         app()
     except SmoError as exc:
         message = " ".join(str(exc).split())
-        err_console.print(f"[red]error[/red]: {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error[/red]: {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]: running runs were marked KILLED", highlight=False)

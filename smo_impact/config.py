@@ -690,10 +690,19 @@ def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...], budget
         raise ConfigError(f"'{INCLUDE_KEY}: {ref}' includes itself ({' -> '.join(map(str, chain))})")
     included, values = _read_yaml(path)
     budget.spend(values, chain[0])
+    if not isinstance(included, (dict, list)):
+        # Never quote it: `from: /etc/passwd` would print the file's first lines.
+        what = "is empty" if included is None else (
+            "reads as a single text value" if isinstance(included, str) else "reads as a single number or true/false"
+        )
+        raise ConfigError(
+            f"{shorten(ref)} ({INCLUDE_KEY}: in {chain[-1].name}) is not a YAML mapping: it {what}; '{INCLUDE_KEY}:' "
+            "names a YAML file of keys, e.g. configs/models/tfidf_logreg.yaml"
+        )
     included = _resolve_includes(included, path.parent, (*chain, path), budget)
     if not isinstance(included, dict):
         if node:
-            raise ConfigError(f"{path} must hold a mapping to be merged with keys {sorted(node)}")
+            raise ConfigError(f"{path} must hold a mapping to be merged with keys {listing(sorted(node))}")
         return included
     return deep_merge(included, node)
 

@@ -83,3 +83,20 @@ def test_bad_input_exits_2_with_one_clear_line(name, tmp_path, monkeypatch, caps
             if r.info.status == "RUNNING"
         ]
         assert running == []
+
+
+def test_included_file_content_is_never_echoed(tmp_path, monkeypatch, capsys):
+    """`from: /etc/passwd` says the file is not a mapping; no line of it reaches the terminal."""
+    passwd = Path("/etc/passwd")
+    if not passwd.is_file():
+        pytest.skip("no /etc/passwd here")
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset: {name: md-agreement}\narms: {control: [aggregate]}\nmodel: {from: /etc/passwd}\n")
+    for command in ("run", "validate"):
+        returncode, stdout, stderr = _run_cli([command, str(config)], monkeypatch, capsys)
+        assert returncode == 2 and stderr.strip().splitlines() == [
+            "error: /etc/passwd (from: in c.yaml) is not a YAML mapping: it reads as a single text value; 'from:' "
+            "names a YAML file of keys, e.g. configs/models/tfidf_logreg.yaml"
+        ]
+        first_line = passwd.read_text().splitlines()[0]
+        assert first_line[:8] not in stderr + stdout

@@ -189,3 +189,22 @@ def test_run_yes_allows_more_runs_than_execution_max_runs(tmp_path):
     allowed = cli("run", str(config), "--set", "execution.max_runs=1", "--yes", cwd=tmp_path, env=env)
     assert allowed.returncode == 2  # past the limit, on to the data, which is missing
     assert "nope.csv: file not found" in allowed.stderr and "max_runs" not in allowed.stderr
+
+
+def test_warnings_and_validate_print_user_values_verbatim(tmp_path, capsys, monkeypatch):
+    """Rich markup ('[/bold]') and emoji codes (':x:') in a user's value print as written."""
+    from smo_impact import cli as cli_module
+    from smo_impact.data.validation import DataWarning
+
+    cli_module._show_data_warning("worker '[/bold]' with 1 judgement, label ':x:' [red]", DataWarning, "f.py", 1)
+    assert capsys.readouterr().err.strip() == "warning: worker '[/bold]' with 1 judgement, label ':x:' [red]"
+    bad = _write(tmp_path, {**GOOD, "arms": {"control": ["aggregate"], "n": ["aggregate", {"noise": {"rate": "[/bold] :x:"}}],
+                                             "m": ["aggregate", {"noise": {"rate": "[b]"}}]}})
+    monkeypatch.setattr(sys, "argv", ["smo-impact", "validate", str(bad)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli_module.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  - arms.m[1].noise.rate: Input should be a valid number, unable to parse string as a number (got '[b]')",
+        "  - arms.n[1].noise.rate: Input should be a valid number, unable to parse string as a number (got '[/bold] :x:')",
+    ]
