@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from smo_impact.errors import ConfigError, listing, shorten, shown
+from smo_impact.errors import ConfigError, listing, not_a_regular_file, shorten, shown
 from smo_impact.registry import unknown_name_message
 
 INCLUDE_KEY = "from"
@@ -611,6 +611,9 @@ def _load_yaml_text(text: str) -> tuple[Any, int]:
 
 def _read_yaml(path: Path) -> tuple[Any, int]:
     """:func:`read_yaml`, also returning the number of values read."""
+    kind = not_a_regular_file(path)
+    if kind is not None:  # never opened: a FIFO would block, /dev/zero never ends
+        raise ConfigError(f"{shorten(path)}: {kind}; a config is a YAML file")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)  # never more: /dev/zero or a data file by mistake

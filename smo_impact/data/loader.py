@@ -26,6 +26,7 @@ from smo_impact.data.validation import (
     WORKER_ID,
     ROW,
     check_cell_types,
+    check_ids,
     check_item_consistency,
     check_known_items,
     check_not_empty,
@@ -110,6 +111,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*ITEM_LEVEL])
     require_columns(rows, needs, source, spec.column_map)
     check_cell_types(rows, source, spec.column_map)
+    check_ids(rows, source, spec.column_map)
     rows["task"] = rows["task"].astype("str")
     rows["worker"] = rows["worker"].astype("str")
     rows[TASK_ID], rows[WORKER_ID] = factorize(rows["task"]), factorize(rows["worker"])
@@ -210,6 +212,8 @@ def _read_rows(path: str, spec: DatasetSpec, labels: tuple) -> pd.DataFrame:
     """One file -> long rows with our column names."""
     fmt = spec.format or readers.infer_format(path)
     name = Path(path).name
+    if fmt != "hf":  # before the format: /dev/zero has no suffix, but is no file of judgements either
+        readers.check_file(path)
     if fmt is None:
         raise DataError(f"{path}: cannot tell the file format from its name; set dataset.format (csv, jsonl, parquet, hf, label_studio)")
     if spec.layout == "label_studio" or fmt == "label_studio":

@@ -139,6 +139,28 @@ def _bad_cells(values: pd.Series, text: bool) -> np.ndarray | None:
     return bad if bad.any() else None
 
 
+def _column_name(column: str, column_map: dict[str, str]) -> str:
+    """How a message names one of our columns: by the file's own name when column_map renamed it."""
+    if column in column_map:
+        return f"{shown(column_map[column])} (mapped to '{column}' by dataset.column_map)"
+    return f"'{column}'"
+
+
+def check_ids(rows: pd.DataFrame, source: str, column_map: dict[str, str]) -> None:
+    """Every judgement names its item and its rater: an empty cell would become the id 'nan',
+    one rater (or item) made of every blank."""
+    for column, whose in (("task", "item"), ("worker", "rater")):
+        value_codes, distinct = pd.factorize(rows[column])  # blank-checking the distinct ids is cheap
+        blank = pd.Series(distinct, dtype=object).map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+        empty = (value_codes < 0) | (blank[np.maximum(value_codes, 0)] if len(blank) else False)
+        if empty.any():
+            raise DataError(
+                f"{source}: {int(empty.sum())} judgement(s) with an empty {column} id in column "
+                f"{_column_name(column, column_map)} at {where(rows, empty, 'those rows')}; every judgement "
+                f"needs its {whose}: fill them in or drop those rows"
+            )
+
+
 def check_cell_types(frame: pd.DataFrame, source: str, column_map: dict[str, str], columns: tuple[str, ...] = (*_ONE_PER_ROW, "text")) -> None:
     """task, worker, label and split hold one string or number per row, and text holds strings:
     a Parquet list column or JSON array would otherwise fail deep in pandas ('unhashable type'),
@@ -155,7 +177,7 @@ def check_cell_types(frame: pd.DataFrame, source: str, column_map: dict[str, str
             value = value.tolist()
         if isinstance(value, np.generic):
             value = value.item()
-        named = shown(column_map[column]) + f" (mapped to '{column}' by dataset.column_map)" if column in column_map else f"'{column}'"
+        named = _column_name(column, column_map)
         expected = "text (strings)" if column == "text" else f"{_ONE_PER_ROW[column]} per row: a string or a number"
         raise DataError(
             f"{source}: column {named} holds {type(value).__name__} values, e.g. {shown(value)} at "

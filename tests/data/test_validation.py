@@ -301,3 +301,11 @@ def test_cells_of_the_wrong_type_name_file_column_and_expected_type(tmp_path):
     items.to_json(tmp_path / "items.jsonl", orient="records", lines=True)
     with pytest.raises(DataError, match=r"items.jsonl: column 'text' holds int values, e.g. 7 at items.jsonl row 2; expected text"):
         load(tmp_path, judgements().drop(columns=["text", "split"]), items={"path": str(tmp_path / "items.jsonl")})
+
+
+def test_empty_task_ids_name_their_rows(tmp_path):
+    frame = judgements().astype(object)
+    frame.loc[[2, 6], "task"] = None
+    with pytest.raises(DataError, match=r"judgements.csv: 2 judgement\(s\) with an empty task id in column 'task' at "
+                       r"judgements.csv rows 3, 7; every judgement needs its item: fill them in or drop those rows"):
+        load(tmp_path, frame)
