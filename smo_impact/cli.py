@@ -37,10 +37,24 @@ SetOption = Annotated[
 ]
 
 
+def _print_problems(source: str | None, problems: list[str]) -> None:
+    """One line for one problem (as `run` prints it), else a count and one indented line each."""
+    where = escape(f"{source}: ") if source else ""
+    if len(problems) == 1:
+        err_console.print(f"[red]error[/red]: {where}{escape(problems[0])}", highlight=False, soft_wrap=True)
+        return
+    err_console.print(f"[red]error[/red]: {where}{len(problems)} problem(s)", highlight=False)
+    for problem in problems:
+        err_console.print(f"  - {escape(problem)}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
     overrides: SetOption = None,
+    data: Annotated[
+        bool, typer.Option("--data", help="Also load the data and try every arm's steps on it (nothing is trained).")
+    ] = False,
 ) -> None:
     """Check a config and report every problem at once (nothing is run)."""
     from smo_impact.config import load_config
@@ -49,13 +63,7 @@ def validate(
     try:
         spec = load_config(config, overrides or [])
     except ConfigError as exc:
-        where = escape(f"{exc.source}: ") if exc.source else ""
-        if len(exc.problems) == 1:  # one line, as `run` prints it
-            err_console.print(f"[red]error[/red]: {where}{escape(exc.problems[0])}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        err_console.print(f"[red]error[/red]: {where}{len(exc.problems)} problem(s)", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  - {escape(problem)}", highlight=False, soft_wrap=True)
+        _print_problems(exc.source, exc.problems)
         raise typer.Exit(2) from None
     runs = plan_runs(spec)
     def n_runs(n: int) -> str:
@@ -63,6 +71,21 @@ def validate(
 
     arms = ", ".join(f"{a} ({n_runs(sum(r.arm == a for r in runs))})" for a in spec.arms)
     console.print(f"[green]ok[/green]: {escape(str(config))} is valid: {n_runs(len(runs))}; arms: {escape(arms)}", highlight=False)
+    if data:
+        from smo_impact.runner.run import check_data
+
+        with err_console.status(f"loading {spec.dataset.name} and trying each arm's steps"):
+            dataset, _, problems = check_data(spec)
+        if problems:
+            _print_problems(str(config), problems)
+            raise typer.Exit(2)
+        points = len({(r.arm, r.grid_label) for r in runs})
+        console.print(
+            f"data: {escape(dataset.name)} loads and passes its checks ({len(dataset.items)} items, "
+            f"{len(dataset.annotations)} judgements); every arm's steps ran on it at each grid point ({points}, "
+            f"seed {runs[0].seed}) and left training labels of two classes; nothing was featurized or trained",
+            highlight=False, soft_wrap=True,
+        )
 
 
 @app.command()

@@ -62,7 +62,7 @@ def test_bad_input_exits_2_with_one_clear_line(name, tmp_path, monkeypatch, caps
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
     monkeypatch.chdir(CORPUS)
     corpus_before = sorted(CORPUS.rglob("*"))
-    returncode, stdout, stderr = _run_cli([case["command"], str(CORPUS / name)], monkeypatch, capsys)
+    returncode, stdout, stderr = _run_cli([*case["command"].split(), str(CORPUS / name)], monkeypatch, capsys)
 
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert returncode == 2, f"exit {returncode}; stderr: {stderr[-2000:]}"

@@ -208,3 +208,48 @@ def test_warnings_and_validate_print_user_values_verbatim(tmp_path, capsys, monk
         "  - arms.m[1].noise.rate: Input should be a valid number, unable to parse string as a number (got '[b]')",
         "  - arms.n[1].noise.rate: Input should be a valid number, unable to parse string as a number (got '[/bold] :x:')",
     ]
+
+
+def test_validate_data_loads_and_checks_the_data_without_training(tmp_path):
+    import shutil
+
+    shutil.copy(REPO / "tests" / "bad_inputs" / "data" / "good.csv", tmp_path / "good.csv")
+    config = _write(tmp_path, {
+        "name": "own",
+        "dataset": {"name": "mine", "path": "good.csv", "labels": [0, 1],
+                    "column_map": {"task": "item", "worker": "rater", "label": "answer"}},
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.2}}]},
+        "sweep": {"noisy": {"noise.rate": [0.1, 0.2]}},
+        "seeds": [0, 1],
+    })
+    result = cli("validate", str(config), "--data", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "data: mine loads and passes its checks (12 items, 36 judgements); every arm's steps ran on it at each "
+        "grid point (3, seed 0) and left training labels of two classes; nothing was featurized or trained"
+    )
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_validate_data_reports_every_infeasible_grid_point(tmp_path):
+    import shutil
+
+    shutil.copy(REPO / "tests" / "bad_inputs" / "data" / "good.csv", tmp_path / "good.csv")
+    pool = {"rater_pool": {"by": "attribute", "column": "worker", "values": ["r0"]}}
+    config = _write(tmp_path, {
+        "name": "own",
+        "dataset": {"name": "mine", "path": "good.csv", "labels": [0, 1],
+                    "column_map": {"task": "item", "worker": "rater", "label": "answer"}},
+        "arms": {"control": ["aggregate"], "pool": [pool, "aggregate"], "other": [pool, "aggregate"]},
+        "sweep": {"pool": {"rater_pool.values": [["r0"], ["nobody"]]}, "other": {"rater_pool.values": [["ghost"]]}},
+    })
+    assert cli("validate", str(config), cwd=tmp_path).returncode == 0  # the config alone is fine
+    result = cli("validate", str(config), "--data", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {config}: 2 problem(s)",
+        "  - arm 'other', step 'rater_pool': rater_pool: no rater has worker in ['ghost']; values present: r0, r1, r2; "
+        "pick rater_pool.values from those at rater_pool.values=['ghost']",  # arms in file order (safe_dump sorts)
+        "  - arm 'pool', step 'rater_pool': rater_pool: no rater has worker in ['nobody']; values present: r0, r1, r2; "
+        "pick rater_pool.values from those at rater_pool.values=['nobody']",
+    ]
