@@ -559,7 +559,7 @@ def _check_node_graph(root: yaml.Node) -> int:
                 else:
                     size, depth = size + sizes[id(child)], max(depth, depths[id(child)])
             sizes[key], depths[key] = size, depth + 1
-            where = loc.lstrip(".") or "(top level)"
+            where = shorten(loc.lstrip(".") or "(top level)")
             if depth + 1 > MAX_YAML_DEPTH:
                 raise ConfigError(f"{where}: values nested more than {MAX_YAML_DEPTH} levels deep; a config needs far fewer")
             if size > MAX_YAML_VALUES:
