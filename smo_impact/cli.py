@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from smo_impact.errors import ConfigError, SmoError
 
@@ -25,9 +26,10 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Built-in datasets: list, show, fetch.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-# Piped output (CI logs, `| tee`) gets a wide console so summary tables do not wrap.
-console = Console() if sys.stdout.isatty() else Console(width=200)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=400)
+# Piped output (CI logs, `| tee`) gets a wide console so summary tables do not wrap. No emoji codes:
+# a label ':x:' must print as ':x:'. User values in markup strings go through escape().
+console = Console(emoji=False) if sys.stdout.isatty() else Console(width=200, emoji=False)
+err_console = Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, width=400, emoji=False)
 
 SetOption = Annotated[
     Optional[list[str]],
@@ -35,10 +37,24 @@ SetOption = Annotated[
 ]
 
 
+def _print_problems(source: str | None, problems: list[str]) -> None:
+    """One line for one problem (as `run` prints it), else a count and one indented line each."""
+    where = escape(f"{source}: ") if source else ""
+    if len(problems) == 1:
+        err_console.print(f"[red]error[/red]: {where}{escape(problems[0])}", highlight=False, soft_wrap=True)
+        return
+    err_console.print(f"[red]error[/red]: {where}{len(problems)} problem(s)", highlight=False)
+    for problem in problems:
+        err_console.print(f"  - {escape(problem)}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
     overrides: SetOption = None,
+    data: Annotated[
+        bool, typer.Option("--data", help="Also load the data and try every arm's steps on it (nothing is trained).")
+    ] = False,
 ) -> None:
     """Check a config and report every problem at once (nothing is run)."""
     from smo_impact.config import load_config
@@ -47,17 +63,29 @@ def validate(
     try:
         spec = load_config(config, overrides or [])
     except ConfigError as exc:
-        where = f"{exc.source}: " if exc.source else ""
-        err_console.print(f"[red]error[/red]: {where}{len(exc.problems)} problem(s)", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+        _print_problems(exc.source, exc.problems)
         raise typer.Exit(2) from None
     runs = plan_runs(spec)
     def n_runs(n: int) -> str:
         return f"{n} run" if n == 1 else f"{n} runs"
 
     arms = ", ".join(f"{a} ({n_runs(sum(r.arm == a for r in runs))})" for a in spec.arms)
-    console.print(f"[green]ok[/green]: {config} is valid: {n_runs(len(runs))}; arms: {arms}", highlight=False)
+    console.print(f"[green]ok[/green]: {escape(str(config))} is valid: {n_runs(len(runs))}; arms: {escape(arms)}", highlight=False)
+    if data:
+        from smo_impact.runner.run import check_data
+
+        with err_console.status(f"loading {spec.dataset.name} and trying each arm's steps"):
+            dataset, _, problems = check_data(spec)
+        if problems:
+            _print_problems(str(config), problems)
+            raise typer.Exit(2)
+        points = len({(r.arm, r.grid_label) for r in runs})
+        console.print(
+            f"data: {escape(dataset.name)} loads and passes its checks ({len(dataset.items)} items, "
+            f"{len(dataset.annotations)} judgements); every arm's steps ran on it at each grid point ({points}, "
+            f"seed {runs[0].seed}) and left training labels of two classes; nothing was featurized or trained",
+            highlight=False, soft_wrap=True,
+        )
 
 
 @app.command()
@@ -75,6 +103,7 @@ def run(
     gate: Annotated[
         bool, typer.Option("--gate", help="Exit 3 when a regression gate (evaluation.gates) fails: for CI.")
     ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Run even when the plan exceeds execution.max_runs.")] = False,
 ) -> None:
     """Run an experiment: every arm x grid point x seed, logged to MLflow.
 
@@ -91,7 +120,7 @@ def run(
 
     from smo_impact.runner.executors import make_executor
 
-    spec = load_config(config, overrides or [])
+    spec = load_config(config, overrides or [], allow_many_runs=yes)
     if gate and not spec.evaluation.gates.active:
         raise ConfigError(
             "--gate: evaluation.gates sets no gate; add max_drop, max_new_false_negatives or "
@@ -571,7 +600,7 @@ def rca(
 def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Data warnings (single-judgement items, sparse raters, kept leakage) as one readable line."""
     if category.__name__ == "DataWarning":  # by name: importing the data package here costs pandas
-        err_console.print(f"[yellow]warning[/yellow]: {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning[/yellow]: {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -586,7 +615,7 @@ def main() -> None:
         app()
     except SmoError as exc:
         message = " ".join(str(exc).split())
-        err_console.print(f"[red]error[/red]: {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error[/red]: {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]: running runs were marked KILLED", highlight=False)

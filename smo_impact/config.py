@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from smo_impact.errors import ConfigError
+from smo_impact.errors import ConfigError, listing, not_a_regular_file, shorten, shown
 from smo_impact.registry import unknown_name_message
 
 INCLUDE_KEY = "from"
@@ -127,6 +129,12 @@ class DatasetSpec(Spec):
         "own data), dedupe (drop the train/dev copies) or warn. Default for built-ins: their documented policy.",
     )
     encoding: str = Field("utf-8", description="Text encoding of your files.")
+    max_text_chars: int = Field(
+        100_000, ge=1, description="Longest item text accepted, in characters (one 200 MB text took 6 GB to featurize)."
+    )
+    long_text: Literal["error", "truncate"] = Field(
+        "error", description="A text longer than max_text_chars: error, or truncate it to that length (with a warning)."
+    )
     min_rater_judgements: int = Field(3, ge=1, description="Warn about raters with fewer judgements than this.")
 
     @field_validator("name")
@@ -159,12 +167,12 @@ class DatasetSpec(Spec):
         if self.labels is None or len(self.labels) < 2:
             raise ValueError("your own data needs dataset.labels: the label set in order, benign to harmful, e.g. [0, 1]")
         if len(set(map(repr, self.labels))) != len(self.labels):
-            raise ValueError(f"dataset.labels must be distinct, got {self.labels}")
+            raise ValueError(f"dataset.labels must be distinct, got {shown(self.labels)}")
         if self.positive_label is not None and self.positive_label not in self.labels:
-            raise ValueError(f"dataset.positive_label {self.positive_label!r} is not one of dataset.labels {self.labels}")
+            raise ValueError(f"dataset.positive_label {shown(self.positive_label)} is not one of dataset.labels {shown(self.labels)}")
         outside = [v for v in self.positive_labels or [] if v not in self.labels]
         if outside:
-            raise ValueError(f"dataset.positive_labels {outside} are not in dataset.labels {self.labels}")
+            raise ValueError(f"dataset.positive_labels {shown(outside)} are not in dataset.labels {shown(self.labels)}")
         if (self.layout == "label_studio") != (self.format == "label_studio") and self.format is not None:
             raise ValueError("a Label Studio export needs both format: label_studio and layout: label_studio")
         if self.layout != "wide" and self.rater_columns is not None:
@@ -199,13 +207,13 @@ class StepSpec(Spec):
             if len(value) != 1:
                 raise ValueError(
                     "a treatment step is a mapping with exactly one key, the treatment name, "
-                    f"e.g. `- noise: {{rate: 0.2}}`; got keys {sorted(value)}"
+                    f"e.g. `- noise: {{rate: 0.2}}`; got keys {shown(sorted(value))}"
                 )
             (name, params), = value.items()
             if params is None:
                 params = {}
             if not isinstance(params, dict):
-                raise ValueError(f"parameters of step '{name}' must be a mapping, got {params!r}")
+                raise ValueError(f"parameters of step '{shorten(name)}' must be a mapping, got {shown(params)}")
             return {"name": name, "params": params}
         return value
 
@@ -242,9 +250,9 @@ class BenchmarkSpec(Spec):
     @model_validator(mode="after")
     def _split_or_suite(self) -> BenchmarkSpec:
         if (self.split is None) == (self.suite is None):
-            raise ValueError(f"benchmark '{self.name}' needs exactly one of split (test, dev) or suite (hatecheck)")
+            raise ValueError(f"benchmark '{shorten(self.name)}' needs exactly one of split (test, dev) or suite (hatecheck)")
         if self.suite is not None and self.reference is not None:
-            raise ValueError(f"benchmark '{self.name}': a suite is scored against its gold labels; remove reference")
+            raise ValueError(f"benchmark '{shorten(self.name)}': a suite is scored against its gold labels; remove reference")
         return self
 
 
@@ -304,7 +312,7 @@ class EvaluationSpec(Spec):
             where = f"evaluation.benchmarks[{i}]"
             if bench.name in seen or bench.name in RESERVED_NAMESPACES:
                 problems.append(
-                    f"{where}.name: namespace '{bench.name}' is taken; not one of "
+                    f"{where}.name: namespace '{shorten(bench.name)}' is taken; not one of "
                     f"{', '.join(sorted({*seen, *RESERVED_NAMESPACES}))}"
                 )
             seen.add(bench.name)
@@ -327,14 +335,14 @@ class EvaluationSpec(Spec):
             namespace, _, name = metric.partition("/")
             if namespace not in seen or not name:
                 problems.append(
-                    f"evaluation.gates.max_drop.{metric}: name a benchmark metric '<namespace>/<metric>' "
+                    f"evaluation.gates.max_drop.{shorten(metric)}: name a benchmark metric '<namespace>/<metric>' "
                     f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
                 )
             elif self.gates.require_significance and name not in BOOTSTRAP_METRICS:
                 # A drop is significant by the paired bootstrap of its own delta; other metrics have no test.
                 problems.append(
-                    f"evaluation.gates.max_drop.{metric}: require_significance needs a metric with a paired "
-                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))}; gate '{name}' without "
+                    f"evaluation.gates.max_drop.{shorten(metric)}: require_significance needs a metric with a paired "
+                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))}; gate '{shorten(name)}' without "
                     "significance in a separate experiment, or pick one of those"
                 )
         if self.gates.require_significance and self.gates.max_drop and self.bootstrap == 0:
@@ -355,12 +363,24 @@ class TrackingSpec(Spec):
     log_predictions: bool = True
 
 
+# A typo such as `seeds: 1000000000` planned a billion runs (6 GB of run specs in 20 s). A config
+# planning more than DEFAULT_MAX_RUNS is refused unless execution.max_runs or `run --yes` allows it;
+# none may plan more than MAX_PLANNED_RUNS.
+DEFAULT_MAX_RUNS = 500
+MAX_PLANNED_RUNS = 100_000
+SEED_RANGE = (0, 2**32 - 1)  # numpy.random.SeedSequence takes non-negative ints; 32 bits keep seeds portable
+
+
 class ExecutionSpec(Spec):
     """Where runs execute (``--executor`` / ``--workers`` on the command line override it)."""
 
     executor: Literal["sequential", "local", "ray"] = "sequential"
     workers: int | None = Field(None, ge=1, description="Processes (local) or CPUs (ray); default: all cores.")
     ray_address: str | None = Field(None, description="Ray cluster address; default: $RAY_ADDRESS or a local instance.")
+    max_runs: int = Field(
+        DEFAULT_MAX_RUNS, ge=1, le=MAX_PLANNED_RUNS,
+        description="Refuse a config that plans more runs (arms x grid points x seeds); `run --yes` allows it.",
+    )
 
 
 class ExperimentConfig(Spec):
@@ -395,7 +415,24 @@ class ExperimentConfig(Spec):
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
                 raise ValueError("seeds must be a positive count or a list of ints, e.g. 3 or [0, 1, 2]")
+            if value > MAX_PLANNED_RUNS:  # before the list is built
+                raise ValueError(
+                    f"{value} seeds would plan at least {value} runs, more than the {MAX_PLANNED_RUNS} an "
+                    "experiment may plan; use fewer seeds"
+                )
             return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, value: list[int]) -> list[int]:
+        low, high = SEED_RANGE
+        bad = [s for s in value if not low <= s <= high]
+        if bad:
+            got = ", ".join(map(shown, bad[:5])) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
+            raise ValueError(
+                f"a seed must be an integer in [{low}, {high}] (numpy.random.SeedSequence's range); got {got}"
+            )
         return value
 
     @field_validator("seeds")
@@ -404,7 +441,7 @@ class ExperimentConfig(Spec):
         if not value:
             raise ValueError("at least one seed is required")
         if len(set(value)) != len(value):
-            repeated = sorted({s for s in value if value.count(s) > 1})
+            repeated = sorted(s for s, n in Counter(value).items() if n > 1)  # list.count per seed: quadratic
             raise ValueError(f"seeds must be distinct; {repeated} repeated: list each seed once")
         return value
 
@@ -416,7 +453,7 @@ class ExperimentConfig(Spec):
         # Arm names end up in run names, metric names and file names: keep them plain.
         bad = sorted(a for a in value if not re.fullmatch(r"[A-Za-z0-9_\-]+", str(a)))
         if bad:
-            raise ValueError(f"arm names may use letters, digits, _ and - only; got {bad}")
+            raise ValueError(f"arm names may use letters, digits, _ and - only; got {shown(bad)}")
         return value
 
     @property
@@ -448,45 +485,234 @@ def stable_hash(data: Any) -> str:
 
 
 # -- YAML loading ------------------------------------------------------------------------------
-def read_yaml(path: Path) -> Any:
-    """Read one YAML file with the safe loader; errors name the file and line."""
+# Bounds on what one config may cost to read. A config is a few kilobytes and a few hundred values;
+# these are three orders of magnitude above that and far below what would exhaust a machine
+# (a 'billion laughs' document expands 1 KB of aliases into 10**9 values).
+MAX_CONFIG_BYTES = 1_000_000
+MAX_YAML_VALUES = 100_000  # values after expanding aliases and includes
+MAX_YAML_DEPTH = 50
+MAX_INCLUDES = 1000
+MAX_INT_DIGITS = 100
+_INT_TAG = "tag:yaml.org,2002:int"
+
+# libyaml parses a 1 MB document in about 1 s where the pure-Python parser takes about 9 s.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    """List items, or the keys and values of a mapping (key, value, key, value, ...)."""
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _child_location(node: yaml.Node, i: int) -> str:
+    """Location suffix of ``_node_children(node)[i]``: ``[i]`` for a list item, ``.key`` for a value."""
+    if isinstance(node, yaml.SequenceNode):
+        return f"[{i}]"
+    key = node.value[i // 2][0]
+    return "" if i % 2 == 0 else f".{shorten(key.value) if isinstance(key, yaml.ScalarNode) else '?'}"
+
+
+def _duplicate_keys(node: yaml.MappingNode, loc: str) -> list[str]:
+    """A key written twice in one mapping: YAML keeps the last silently (``seeds`` twice ran the
+    second list). Keys merged in with ``<<`` may repeat explicit ones: that is what merging is for."""
+    problems: list[str] = []
+    first: dict[tuple[str, str], yaml.Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        earlier = first.setdefault((key.tag, key.value), key)
+        if earlier is not key:
+            problems.append(
+                f"{(loc + '.' + shorten(key.value)).lstrip('.')}: key '{shorten(key.value)}' appears twice, at lines "
+                f"{earlier.start_mark.line + 1} and {key.start_mark.line + 1}; YAML would silently keep the last: remove one"
+            )
+    return problems
+
+
+def _check_node_graph(root: yaml.Node) -> int:
+    """Refuse a composed document that would blow up when built, before building it.
+
+    Aliases make the composed document a graph in which one node may be reached many times; its
+    size once expanded is computed here bottom-up, once per node, so a billion laughs costs a few
+    hundred steps to recognise. Also refused: a node that contains itself (a recursive alias),
+    nesting deeper than :data:`MAX_YAML_DEPTH` (Python code walking the data would recurse that
+    deep) and a key written twice in one mapping. Returns the expanded number of values.
+    """
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    duplicates: list[str] = []  # reported together, after the checks that stop at once
+    open_nodes: set[int] = set()  # on the current path: meeting one again is a cycle
+    aliased = False
+    # (node, location, children once expanded); scalars count 1 and are never pushed.
+    stack: list[tuple[yaml.Node, str, list[yaml.Node] | None]] = [(root, "", None)]
+    while stack:
+        node, loc, children = stack.pop()
+        key = id(node)
+        if children is not None:  # every child is done
+            open_nodes.discard(key)
+            size, depth = 1, 0
+            for i, child in enumerate(children):
+                if isinstance(child, yaml.ScalarNode):
+                    size, depth = size + 1, max(depth, 1)
+                    if child.tag == _INT_TAG and len(child.value) > MAX_INT_DIGITS:  # int() of 4300+ digits raises
+                        raise ConfigError(
+                            f"line {child.start_mark.line + 1}: {(loc + _child_location(node, i)).lstrip('.')}: an "
+                            f"integer written with {len(child.value)} digits; a config's numbers have at most {MAX_INT_DIGITS}"
+                        )
+                else:
+                    size, depth = size + sizes[id(child)], max(depth, depths[id(child)])
+            sizes[key], depths[key] = size, depth + 1
+            where = shorten(loc.lstrip(".") or "(top level)")
+            if depth + 1 > MAX_YAML_DEPTH:
+                raise ConfigError(f"{where}: values nested more than {MAX_YAML_DEPTH} levels deep; a config needs far fewer")
+            if size > MAX_YAML_VALUES:
+                how = "YAML aliases (*name) expand this value to" if aliased else "holds"
+                raise ConfigError(
+                    f"{where}: {how} more than {MAX_YAML_VALUES} values, far more than any config needs; "
+                    "refused (write the values out, or point dataset.path at data)"
+                )
+            continue
+        if key in sizes:
+            aliased = True
+            continue
+        if key in open_nodes:
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: {loc.lstrip('.') or '(top level)'}: a YAML alias refers to a "
+                "value that contains it (a recursive alias); write the value out"
+            )
+        if isinstance(node, yaml.ScalarNode):  # only the root can be one
+            sizes[key], depths[key] = 1, 1
+            continue
+        children = _node_children(node)
+        if isinstance(node, yaml.MappingNode):
+            duplicates += _duplicate_keys(node, loc)
+        open_nodes.add(key)
+        stack.append((node, loc, children))
+        stack.extend(
+            (child, loc + _child_location(node, i), None)
+            for i in reversed(range(len(children)))
+            if not isinstance(child := children[i], yaml.ScalarNode)
+        )
+    if duplicates:
+        raise ConfigError(duplicates)
+    return sizes[id(root)]
+
+
+def _load_yaml_text(text: str) -> tuple[Any, int]:
+    """Parse one YAML document with the safe loader after :func:`_check_node_graph`; returns the
+    data and its number of values."""
+    loader = _YAML_LOADER(text)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        if node is None:
+            return None, 0
+        size = _check_node_graph(node)
+        return loader.construct_document(node), size
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> tuple[Any, int]:
+    """:func:`read_yaml`, also returning the number of values read."""
+    kind = not_a_regular_file(path)
+    if kind is not None:  # never opened: a FIFO would block, /dev/zero never ends
+        raise ConfigError(f"{shorten(path)}: {kind}; a config is a YAML file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # never more: /dev/zero or a data file by mistake
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
+        raise ConfigError(f"config file {shorten(path)} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{shorten(path)} is a directory, expected a YAML file") from None
+    except OSError as exc:  # a name too long, no permission, ...
+        raise ConfigError(f"config file {shorten(path)} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        size = Path(path).stat().st_size
+        how_big = f"{size / 1e6:.1f} MB" if size > MAX_CONFIG_BYTES else "more than 1 MB"
+        raise ConfigError(
+            f"{path} is {how_big}; a config file may be at most {MAX_CONFIG_BYTES // 1_000_000} MB (is it a data "
+            "file? point dataset.path at it instead)"
+        )
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, expected a YAML file") from None
     try:
-        return yaml.safe_load(text)
+        return _load_yaml_text(text)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None:  # where the unclosed list or mapping began
+            problem += f" ({context} at line {context_mark.line + 1})"
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
 
 
-def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...]) -> Any:
+def read_yaml(path: Path) -> Any:
+    """Read one YAML file with the safe loader; errors name the file and line. Files over
+    :data:`MAX_CONFIG_BYTES` and documents whose aliases expand past :data:`MAX_YAML_VALUES`
+    values are refused before they are built."""
+    return _read_yaml(path)[0]
+
+
+class _IncludeBudget:
+    """What every ``from:`` of one config may read, in all: :data:`MAX_INCLUDES` files and
+    :data:`MAX_YAML_VALUES` values (a file included 1000 times from 1000 places is read 10**6 times)."""
+
+    def __init__(self, values: int = 0) -> None:
+        self.includes, self.values = 0, values
+
+    def spend(self, values: int, source: Path) -> None:
+        self.includes += 1
+        self.values += values
+        if self.includes > MAX_INCLUDES:
+            raise ConfigError(f"more than {MAX_INCLUDES} '{INCLUDE_KEY}:' includes; a config needs far fewer", str(source))
+        if self.values > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"'{INCLUDE_KEY}:' includes expand the config to more than {MAX_YAML_VALUES} values, far more "
+                "than any config needs",
+                str(source),
+            )
+
+
+def _resolve_includes(node: Any, base_dir: Path, chain: tuple[Path, ...], budget: _IncludeBudget | None = None) -> Any:
     """Replace every ``{from: file, ...}`` mapping by the file's contents merged with its keys."""
+    budget = budget if budget is not None else _IncludeBudget()
     if isinstance(node, list):
-        return [_resolve_includes(v, base_dir, chain) for v in node]
+        return [_resolve_includes(v, base_dir, chain, budget) for v in node]
     if not isinstance(node, dict):
         return node
-    node = {k: _resolve_includes(v, base_dir, chain) for k, v in node.items()}
+    node = {k: _resolve_includes(v, base_dir, chain, budget) for k, v in node.items()}
     if INCLUDE_KEY not in node:
         return node
     ref = node.pop(INCLUDE_KEY)
     if not isinstance(ref, str):
-        raise ConfigError(f"'{INCLUDE_KEY}:' must name a YAML file, got {ref!r}")
+        raise ConfigError(f"'{INCLUDE_KEY}:' must name a YAML file, got {shown(ref)}")
     path = (base_dir / ref).resolve()
     if path in chain:
         raise ConfigError(f"'{INCLUDE_KEY}: {ref}' includes itself ({' -> '.join(map(str, chain))})")
-    included = read_yaml(path)
-    included = _resolve_includes(included, path.parent, (*chain, path))
+    included, values = _read_yaml(path)
+    budget.spend(values, chain[0])
+    if not isinstance(included, (dict, list)):
+        # Never quote it: `from: /etc/passwd` would print the file's first lines.
+        what = "is empty" if included is None else (
+            "reads as a single text value" if isinstance(included, str) else "reads as a single number or true/false"
+        )
+        raise ConfigError(
+            f"{shorten(ref)} ({INCLUDE_KEY}: in {chain[-1].name}) is not a YAML mapping: it {what}; '{INCLUDE_KEY}:' "
+            "names a YAML file of keys, e.g. configs/models/tfidf_logreg.yaml"
+        )
+    included = _resolve_includes(included, path.parent, (*chain, path), budget)
     if not isinstance(included, dict):
         if node:
-            raise ConfigError(f"{path} must hold a mapping to be merged with keys {sorted(node)}")
+            raise ConfigError(f"{path} must hold a mapping to be merged with keys {listing(sorted(node))}")
         return included
     return deep_merge(included, node)
 
@@ -505,13 +731,15 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply one ``dotted.path=value`` override in place; the value is parsed as YAML."""
     if "=" not in assignment:
-        raise ConfigError(f"override {assignment!r} must look like path.to.key=value")
+        raise ConfigError(f"override {shown(assignment)} must look like path.to.key=value")
     path, raw_value = assignment.split("=", 1)
     keys = [k for k in path.strip().split(".") if k]
     if not keys:
-        raise ConfigError(f"override {assignment!r} has an empty key path")
+        raise ConfigError(f"override {shown(assignment)} has an empty key path")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+        value = _load_yaml_text(raw_value)[0] if raw_value.strip() else ""
+    except ConfigError as exc:
+        raise ConfigError([f"override {shorten(path)}: {p}" for p in exc.problems]) from None
     except yaml.YAMLError:
         value = raw_value
     node: Any = data
@@ -520,7 +748,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         where = ".".join(keys[: i + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise ConfigError(f"override {path}: '{where}' is not an index of a {len(node)}-item list")
+                raise ConfigError(f"override {shorten(path)}: '{shorten(where)}' is not an index of a {len(node)}-item list")
             if last:
                 node[int(key)] = value
             else:
@@ -531,18 +759,18 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             else:
                 node = node.setdefault(key, {})
         else:
-            raise ConfigError(f"override {path}: '{'.'.join(keys[:i])}' is a value, not a mapping")
+            raise ConfigError(f"override {shorten(path)}: '{shorten('.'.join(keys[:i]))}' is a value, not a mapping")
 
 
 def load_raw(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Read an experiment YAML, resolve ``from:`` includes, apply overrides."""
     path = Path(path)
-    data = read_yaml(path)
+    data, values = _read_yaml(path)
     if data is None:
         raise ConfigError(f"{path} is empty: an experiment config needs at least dataset and arms")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an experiment config must be a YAML mapping, got {type(data).__name__}")
-    data = _resolve_includes(data, path.resolve().parent, (path.resolve(),))
+    data = _resolve_includes(data, path.resolve().parent, (path.resolve(),), _IncludeBudget(values))
     data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)
@@ -558,7 +786,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         elif item in ("function-after[_from_yaml_shape(), StepSpec]",):
             continue
         else:
-            parts.append(("." if parts else "") + str(item))
+            parts.append(("." if parts else "") + shorten(item))
     return "".join(parts) or "(top level)"
 
 
@@ -571,25 +799,68 @@ def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not allowed here)"
-        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
-        if len(got) > 80:
-            got = got[:77] + "...)"
+        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {shown(err['input'])})"
         problems.append(f"{loc}: {msg}{got}")
     return problems
 
 
-def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig:
+def _non_finite(data: Any, loc: str = "") -> list[str]:
+    """``.inf``, ``-.inf`` and ``.nan`` anywhere in raw config data, by dotted key: pydantic's bounds
+    let infinity through (C > 0) and NaN fails them with a message that does not say why."""
+    if isinstance(data, float) and not math.isfinite(data):
+        text = ".nan" if math.isnan(data) else (".inf" if data > 0 else "-.inf")
+        return [f"{loc or '(top level)'}: {text} is not a finite number; use a finite value"]
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _non_finite(v, f"{loc}.{shorten(k)}" if loc else shorten(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _non_finite(v, f"{loc}[{i}]")]
+    return []
+
+
+def _not_about(problems: list[str], locations: set[str]) -> list[str]:
+    """``problems`` less those about a value already reported at one of ``locations`` (a NaN rate
+    is not also 'greater than 1'); a sweep's problems name its parameter, not the list item."""
+    def loc(problem: str) -> str:
+        return problem.split(": ", 1)[0]
+
+    return [p for p in problems if not any(loc(p) == where or where.startswith(loc(p) + "[") for where in locations)]
+
+
+def _planned_runs(config: ExperimentConfig) -> tuple[int, str | None]:
+    """How many runs the config plans, counted without building them (``runner.plan.plan_runs``
+    builds each), and the problem when that is more than ``execution.max_runs``."""
+    grid_points = {arm: math.prod(len(v) for v in config.sweep.get(arm, {}).values()) for arm in config.arms}
+    total = sum(grid_points.values()) * len(config.seeds)
+    limit = config.execution.max_runs
+    if total <= limit:
+        return total, None
+    per_arm = " + ".join(f"{arm} {n}" for arm, n in grid_points.items())
+    fix = (
+        f"raise the limit with --set execution.max_runs={total} (or run --yes)"
+        if total <= MAX_PLANNED_RUNS
+        else f"no experiment may plan more than {MAX_PLANNED_RUNS}: use fewer seeds or sweep values"
+    )
+    return total, (
+        f"execution.max_runs: the config plans {total} runs ({len(config.seeds)} seeds x {per_arm} grid points), "
+        f"more than execution.max_runs={limit}; if that is intended, {fix}"
+    )
+
+
+def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bool = False) -> ExperimentConfig:
     """Turn raw config data into an :class:`ExperimentConfig`, or raise one ConfigError listing
-    every problem: structure, unknown component names, component parameters, sweeps."""
+    every problem: structure, unknown component names, component parameters, sweeps, and a plan
+    larger than ``execution.max_runs`` (unless ``allow_many_runs``: `run --yes`)."""
     # Registries are imported here, not at module level, so config stays below the stage packages.
     from smo_impact.data.catalog import DATASETS
     from smo_impact.models import MODELS
     from smo_impact.treatments import TREATMENTS
 
+    non_finite = _non_finite(raw)
+    reported = {p.split(": ", 1)[0] for p in non_finite}
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc), source) from None
+        raise ConfigError(non_finite + _not_about(pydantic_problems(exc), reported), source) from None
 
     problems: list[str] = []
     if config.dataset.path is None and config.dataset.name not in DATASETS:
@@ -599,7 +870,7 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
         )
     elif config.dataset.path is not None and config.dataset.name in DATASETS:
         problems.append(
-            f"dataset.name: '{config.dataset.name}' is a built-in dataset; give your own data (dataset.path) "
+            f"dataset.name: '{shorten(config.dataset.name)}' is a built-in dataset; give your own data (dataset.path) "
             "another name"
         )
     for arm, stream in config.streams.items():
@@ -609,22 +880,22 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
             problems.append(f"streams.{arm}: a stream is an int in [0, 2**31), got {stream}")
     if config.control not in config.arms:
         problems.append(
-            f"control: arm '{config.control}' is not defined; arms: {', '.join(sorted(config.arms))}"
+            f"control: arm '{shorten(config.control)}' is not defined; arms: {listing(sorted(config.arms))}"
         )
 
     resolved_arms: dict[str, list[StepSpec]] = {}
     for arm, steps in config.arms.items():
         if not steps:
-            problems.append(f"arms.{arm}: an arm needs at least one treatment step (e.g. `- aggregate`)")
+            problems.append(f"arms.{shorten(arm)}: an arm needs at least one treatment step (e.g. `- aggregate`)")
         seen: set[str] = set()
         resolved_steps = []
         for i, step in enumerate(steps):
-            where = f"arms.{arm}[{i}]"
+            where = f"arms.{shorten(arm)}[{i}]"
             if step.name not in TREATMENTS:
                 problems.append(f"{where}: " + unknown_name_message("treatment", step.name, TREATMENTS.names()))
                 continue
             if step.name in seen:
-                problems.append(f"{where}: treatment '{step.name}' appears twice in arm '{arm}'")
+                problems.append(f"{where}: treatment '{step.name}' appears twice in arm '{shorten(arm)}'")
             seen.add(step.name)
             treatment_cls = TREATMENTS.get(step.name)
             try:
@@ -670,11 +941,11 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
 
     for arm, grid in config.sweep.items():
         if arm not in config.arms:
-            problems.append(f"sweep.{arm}: no arm named '{arm}'; arms: {', '.join(sorted(config.arms))}")
+            problems.append(f"sweep.{shorten(arm)}: no arm named '{shorten(arm)}'; arms: {listing(sorted(config.arms))}")
             continue
         step_names = {s.name: s for s in config.arms[arm]}
         for key, values in grid.items():
-            where = f"sweep.{arm}.{key}"
+            where = f"sweep.{shorten(arm)}.{shorten(key)}"
             if not values:
                 problems.append(f"{where}: needs at least one value")
                 continue
@@ -694,13 +965,13 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
                 base = dict(step_names[target].params)
             else:
                 problems.append(
-                    f"{where}: arm '{arm}' has no step '{target}'; its steps: "
+                    f"{where}: arm '{shorten(arm)}' has no step '{shorten(target)}'; its steps: "
                     f"{', '.join(sorted(step_names)) or '(none)'} (or use model.<param>)"
                 )
                 continue
             if param not in params_model.model_fields:
                 problems.append(
-                    f"{where}: '{target}' has no parameter '{param}'; parameters: "
+                    f"{where}: '{shorten(target)}' has no parameter '{shorten(param)}'; parameters: "
                     f"{', '.join(sorted(params_model.model_fields))}"
                 )
                 continue
@@ -708,8 +979,13 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
                 try:
                     params_model.model_validate({**base, param: value})
                 except ValidationError as exc:
-                    problems.extend(pydantic_problems(exc, f"sweep.{arm}.{target}"))
+                    problems.extend(pydantic_problems(exc, f"sweep.{shorten(arm)}.{shorten(target)}"))
 
+    if not problems:  # a sweep with problems plans nothing countable
+        total, too_many = _planned_runs(config)
+        if too_many and not (allow_many_runs and total <= MAX_PLANNED_RUNS):
+            problems.append(too_many)
+    problems = non_finite + _not_about(problems, reported)
     if problems:
         raise ConfigError(problems, source)
     return config.model_copy(
@@ -720,6 +996,9 @@ def validate(raw: dict[str, Any], source: str | None = None) -> ExperimentConfig
     )
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read, compose, override and validate an experiment config file."""
-    return validate(load_raw(path, overrides), source=str(path))
+def load_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), allow_many_runs: bool = False
+) -> ExperimentConfig:
+    """Read, compose, override and validate an experiment config file (``allow_many_runs``: plan
+    more than ``execution.max_runs`` runs, up to :data:`MAX_PLANNED_RUNS`)."""
+    return validate(load_raw(path, overrides), source=str(path), allow_many_runs=allow_many_runs)

@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from smo_impact.errors import shorten
+
 T = TypeVar("T")
 
 
@@ -29,7 +31,7 @@ def did_you_mean(name: str, choices: list[str] | set[str] | tuple[str, ...]) -> 
 def unknown_name_message(kind: str, name: str, choices: list[str] | set[str] | tuple[str, ...]) -> str:
     """The one-line message for an unknown registered name."""
     return (
-        f"Unknown {kind} '{name}'.{did_you_mean(name, choices)} "
+        f"Unknown {kind} '{shorten(name)}'.{did_you_mean(name, choices)} "
         f"Available: {', '.join(sorted(choices))}."
     )
 

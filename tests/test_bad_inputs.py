@@ -62,7 +62,7 @@ def test_bad_input_exits_2_with_one_clear_line(name, tmp_path, monkeypatch, caps
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
     monkeypatch.chdir(CORPUS)
     corpus_before = sorted(CORPUS.rglob("*"))
-    returncode, stdout, stderr = _run_cli([case["command"], str(CORPUS / name)], monkeypatch, capsys)
+    returncode, stdout, stderr = _run_cli([*case["command"].split(), str(CORPUS / name)], monkeypatch, capsys)
 
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert returncode == 2, f"exit {returncode}; stderr: {stderr[-2000:]}"
@@ -83,3 +83,53 @@ def test_bad_input_exits_2_with_one_clear_line(name, tmp_path, monkeypatch, caps
             if r.info.status == "RUNNING"
         ]
         assert running == []
+
+
+def test_included_file_content_is_never_echoed(tmp_path, monkeypatch, capsys):
+    """`from: /etc/passwd` says the file is not a mapping; no line of it reaches the terminal."""
+    passwd = Path("/etc/passwd")
+    if not passwd.is_file():
+        pytest.skip("no /etc/passwd here")
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset: {name: md-agreement}\narms: {control: [aggregate]}\nmodel: {from: /etc/passwd}\n")
+    for command in ("run", "validate"):
+        returncode, stdout, stderr = _run_cli([command, str(config)], monkeypatch, capsys)
+        assert returncode == 2 and stderr.strip().splitlines() == [
+            "error: /etc/passwd (from: in c.yaml) is not a YAML mapping: it reads as a single text value; 'from:' "
+            "names a YAML file of keys, e.g. configs/models/tfidf_logreg.yaml"
+        ]
+        first_line = passwd.read_text().splitlines()[0]
+        assert first_line[:8] not in stderr + stdout
+
+
+@pytest.mark.timeout(120)  # a blocked open() on the FIFO would hang here, not fail
+@pytest.mark.parametrize("kind", ["fifo", "symlink_loop", "dangling_symlink"])
+@pytest.mark.parametrize("role", ["data", "config"])
+def test_special_files_are_named_not_read(kind, role, tmp_path, monkeypatch, capsys):
+    """Paths that cannot be a file of judgements or a config are named for what they are (not 'file not
+    found'), without opening them: a FIFO with no writer blocks open() forever."""
+    import os
+
+    target = tmp_path / f"{kind}.csv"
+    if kind == "fifo":
+        os.mkfifo(target)
+        what = "is a named pipe (FIFO), not a regular file"
+    elif kind == "symlink_loop":
+        os.symlink(tmp_path / "other.csv", target)
+        os.symlink(target, tmp_path / "other.csv")
+        what = "is a symbolic link loop (it leads back to itself)"
+    else:
+        os.symlink(tmp_path / "gone.csv", target)
+        what = f"is a symbolic link to {tmp_path / 'gone.csv'}, which does not exist"
+    if role == "data":
+        config = tmp_path / "c.yaml"
+        config.write_text(f"dataset: {{name: mine, path: {target}, labels: [0, 1]}}\narms: {{control: [aggregate]}}\n")
+        expected = f"error: {target}: {what}; expected a data file (csv, jsonl, parquet or a Label Studio json)"
+    else:
+        config = target
+        expected = f"error: {target}: {what}; a config is a YAML file"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    for command in ("run",) if role == "data" else ("validate", "run"):  # validate reads no data
+        returncode, stdout, stderr = _run_cli([command, str(config)], monkeypatch, capsys)
+        assert returncode == 2, stderr
+        assert [line for line in stderr.splitlines() if line.strip()] == [expected]

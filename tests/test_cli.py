@@ -178,3 +178,78 @@ def test_datasets_show_prints_the_full_summary(mirror, tmp_path):
     unknown = cli("datasets", "show", "hs-brexti", cwd=tmp_path, env={"SMO_IMPACT_DATA_DIR": str(mirror)})
     assert unknown.returncode == 2
     assert "Did you mean 'hs-brexit'?" in unknown.stderr
+
+
+def test_run_yes_allows_more_runs_than_execution_max_runs(tmp_path):
+    config = _write(tmp_path, {**GOOD, "dataset": {"name": "mine", "path": "nope.csv", "labels": [0, 1]}})
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    refused = cli("run", str(config), "--set", "execution.max_runs=1", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "execution.max_runs: the config plans 2 runs" in refused.stderr
+    allowed = cli("run", str(config), "--set", "execution.max_runs=1", "--yes", cwd=tmp_path, env=env)
+    assert allowed.returncode == 2  # past the limit, on to the data, which is missing
+    assert "nope.csv: file not found" in allowed.stderr and "max_runs" not in allowed.stderr
+
+
+def test_warnings_and_validate_print_user_values_verbatim(tmp_path, capsys, monkeypatch):
+    """Rich markup ('[/bold]') and emoji codes (':x:') in a user's value print as written."""
+    from smo_impact import cli as cli_module
+    from smo_impact.data.validation import DataWarning
+
+    cli_module._show_data_warning("worker '[/bold]' with 1 judgement, label ':x:' [red]", DataWarning, "f.py", 1)
+    assert capsys.readouterr().err.strip() == "warning: worker '[/bold]' with 1 judgement, label ':x:' [red]"
+    bad = _write(tmp_path, {**GOOD, "arms": {"control": ["aggregate"], "n": ["aggregate", {"noise": {"rate": "[/bold] :x:"}}],
+                                             "m": ["aggregate", {"noise": {"rate": "[b]"}}]}})
+    monkeypatch.setattr(sys, "argv", ["smo-impact", "validate", str(bad)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli_module.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  - arms.m[1].noise.rate: Input should be a valid number, unable to parse string as a number (got '[b]')",
+        "  - arms.n[1].noise.rate: Input should be a valid number, unable to parse string as a number (got '[/bold] :x:')",
+    ]
+
+
+def test_validate_data_loads_and_checks_the_data_without_training(tmp_path):
+    import shutil
+
+    shutil.copy(REPO / "tests" / "bad_inputs" / "data" / "good.csv", tmp_path / "good.csv")
+    config = _write(tmp_path, {
+        "name": "own",
+        "dataset": {"name": "mine", "path": "good.csv", "labels": [0, 1],
+                    "column_map": {"task": "item", "worker": "rater", "label": "answer"}},
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.2}}]},
+        "sweep": {"noisy": {"noise.rate": [0.1, 0.2]}},
+        "seeds": [0, 1],
+    })
+    result = cli("validate", str(config), "--data", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "data: mine loads and passes its checks (12 items, 36 judgements); every arm's steps ran on it at each "
+        "grid point (3, seed 0) and left training labels of two classes; nothing was featurized or trained"
+    )
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_validate_data_reports_every_infeasible_grid_point(tmp_path):
+    import shutil
+
+    shutil.copy(REPO / "tests" / "bad_inputs" / "data" / "good.csv", tmp_path / "good.csv")
+    pool = {"rater_pool": {"by": "attribute", "column": "worker", "values": ["r0"]}}
+    config = _write(tmp_path, {
+        "name": "own",
+        "dataset": {"name": "mine", "path": "good.csv", "labels": [0, 1],
+                    "column_map": {"task": "item", "worker": "rater", "label": "answer"}},
+        "arms": {"control": ["aggregate"], "pool": [pool, "aggregate"], "other": [pool, "aggregate"]},
+        "sweep": {"pool": {"rater_pool.values": [["r0"], ["nobody"]]}, "other": {"rater_pool.values": [["ghost"]]}},
+    })
+    assert cli("validate", str(config), cwd=tmp_path).returncode == 0  # the config alone is fine
+    result = cli("validate", str(config), "--data", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {config}: 2 problem(s)",
+        "  - arm 'other', step 'rater_pool': rater_pool: no rater has worker in ['ghost']; values present: r0, r1, r2; "
+        "pick rater_pool.values from those at rater_pool.values=['ghost']",  # arms in file order (safe_dump sorts)
+        "  - arm 'pool', step 'rater_pool': rater_pool: no rater has worker in ['nobody']; values present: r0, r1, r2; "
+        "pick rater_pool.values from those at rater_pool.values=['nobody']",
+    ]

@@ -202,3 +202,164 @@ def test_judgement_steps_after_aggregation_are_config_errors():
         "arms.late[2]: 'noise' works on individual judgements; put it before the 'aggregate' step",
         "arms.early[0]: 'clean' works on aggregated labels; put an 'aggregate' step before it",
     ]
+
+
+# -- hostile YAML: resource bounds -------------------------------------------------------------
+MINIMAL = "dataset: {name: md-agreement}\narms: {control: [aggregate]}\n"
+
+
+def _laughs(levels: int, indent: str = "") -> str:
+    """A 'billion laughs' block: each level lists nine aliases of the one before."""
+    lines = [f'{indent}l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{indent}l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "alias_bomb": (_laughs(9) + MINIMAL, r"l5: YAML aliases \(\*name\) expand this value to more than 100000 values"),
+    "alias_bomb_in_where": (
+        "dataset:\n  name: md-agreement\n  where:\n" + _laughs(9, "    ") + "arms: {control: [aggregate]}\n",
+        r"dataset.where.l5: YAML aliases \(\*name\) expand this value to more than 100000 values",
+    ),
+    "recursive_alias": (MINIMAL + "sweep: &s {control: {model.C: [*s]}}\n", r"line 3: sweep.control.model.C\[0\]: a YAML alias refers to a value that contains it"),
+    "deep_nesting": (MINIMAL + "description: " + "[" * 500 + "]" * 500 + "\n", r"description(\[0\])+\[?0?\.\.\.: values nested more than 50 levels deep"),
+    "flat_list": (MINIMAL + "seeds: [" + ", ".join(["1"] * 150_000) + "]\n", r"seeds: holds more than 100000 values"),
+    "repeated_seeds": (MINIMAL + "seeds: [" + ", ".join(["7"] * 90_000) + "]\n", r"seeds: seeds must be distinct; \[7\] repeated"),
+    "huge_integer": (MINIMAL + "seeds: [0, " + "9" * 5000 + "]\n", r"line 3: seeds\[1\]: an integer written with 5000 digits"),
+    "over_1_mb": (MINIMAL + ("# padding\n" * 110_000), r"is 1.1 MB; a config file may be at most 1 MB"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_yaml_fails_fast_in_bounded_memory(name, tmp_path):
+    """Each hostile document is refused with one ConfigError before it grows: well under 10 s and
+    1 GB (measured figures are printed; run with -s to see them)."""
+    import time
+    import tracemalloc
+
+    import smo_impact.data.catalog, smo_impact.models, smo_impact.treatments  # noqa: F401 (import time is not the input's)
+
+    text, message = HOSTILE[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    elapsed = time.perf_counter() - start
+    tracemalloc.start()  # a second pass: tracing slows Python down about threefold
+    try:
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"{name}: {len(text) / 1e6:.2f} MB of YAML refused in {elapsed:.2f} s, peak {peak / 1e6:.1f} MB traced")
+    assert elapsed < 10 and peak < 1e9
+
+
+def test_includes_are_bounded_too(tmp_path):
+    (tmp_path / "one.yaml").write_text("aggregate: {}\n")
+    (tmp_path / "many.yaml").write_text("[" + ", ".join(["1"] * 900) + "]\n")
+    many_includes = MINIMAL + "description: [" + ", ".join(["{from: one.yaml}"] * 1001) + "]\n"
+    (tmp_path / "a.yaml").write_text(many_includes)
+    with pytest.raises(ConfigError, match=r"a.yaml: more than 1000 'from:' includes; a config needs far fewer"):
+        load_raw(tmp_path / "a.yaml")
+    big_includes = MINIMAL + "description: [" + ", ".join(["{from: many.yaml}"] * 200) + "]\n"
+    (tmp_path / "b.yaml").write_text(big_includes)
+    with pytest.raises(ConfigError, match=r"b.yaml: 'from:' includes expand the config to more than 100000 values"):
+        load_raw(tmp_path / "b.yaml")
+
+
+def test_override_values_are_bounded():
+    bomb = "{" + _laughs(9).replace("\n", ", ").rstrip(", ") + "}"
+    with pytest.raises(ConfigError, match=r"override dataset.where: .*expand this value to more than 100000 values"):
+        apply_override({"dataset": {}}, f"dataset.where={bomb}")
+
+
+def test_duplicate_keys_are_errors_naming_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        "dataset:\n  name: md-agreement\n  name: hs-brexit\n"  # lines 2, 3
+        "arms:\n  control: [aggregate]\n"
+        "sweep: {control: {model.C: [1]}}\n"
+        "model: {params: {C: 1, C: 2}}\n"  # line 7
+        "<<: {description: merged keys may repeat explicit ones}\ndescription: this one wins\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_raw(path)
+    assert info.value.problems == [
+        "dataset.name: key 'name' appears twice, at lines 2 and 3; YAML would silently keep the last: remove one",
+        "model.params.C: key 'C' appears twice, at lines 7 and 7; YAML would silently keep the last: remove one",
+    ]
+
+
+def test_non_finite_numbers_are_refused_by_dotted_key():
+    raw = {
+        **BASE,
+        "sweep": {"noisy": {"noise.rate": [0.1, float("nan")]}},
+        "evaluation": {"threshold": float("nan"), "gates": {"max_drop": {"test/f1": float("inf")}}},
+        "model": {"params": {"C": float("-inf")}},
+    }
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    assert info.value.problems == [
+        "sweep.noisy.noise.rate[1]: .nan is not a finite number; use a finite value",
+        "evaluation.threshold: .nan is not a finite number; use a finite value",
+        "evaluation.gates.max_drop.test/f1: .inf is not a finite number; use a finite value",
+        "model.params.C: -.inf is not a finite number; use a finite value",
+    ]
+
+
+def test_non_finite_override_is_refused(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    with pytest.raises(ConfigError, match=r"model.params.C: .inf is not a finite number"):
+        load_config(path, ["model.params.C=.inf"])
+
+
+def test_seeds_must_fit_numpy_seed_sequence():
+    with pytest.raises(ConfigError) as info:
+        validate({**BASE, "seeds": [3, -1, 2**32, 2**32 - 1]})
+    assert info.value.problems == [
+        "seeds: a seed must be an integer in [0, 4294967295] (numpy.random.SeedSequence's range); got -1, 4294967296 "
+        "(got [3, -1, 4294967296, 4294967295])"
+    ]
+
+
+def test_planned_runs_are_bounded_by_execution_max_runs():
+    raw = {**BASE, "seeds": 3, "execution": {"max_runs": 5}}  # 2 arms: control 1 + noisy 2 grid points
+    with pytest.raises(ConfigError) as info:
+        validate(raw)
+    assert info.value.problems == [
+        "execution.max_runs: the config plans 9 runs (3 seeds x control 1 + noisy 2 grid points), more than "
+        "execution.max_runs=5; if that is intended, raise the limit with --set execution.max_runs=9 (or run --yes)"
+    ]
+    assert len(validate(raw, allow_many_runs=True).seeds) == 3
+    assert validate({**raw, "execution": {"max_runs": 9}}).execution.max_runs == 9
+    with pytest.raises(ConfigError, match=r"execution.max_runs: Input should be less than or equal to 100000"):
+        validate({**raw, "execution": {"max_runs": 100_001}})
+
+
+def test_messages_quote_at_most_about_100_characters_of_a_user_value(tmp_path):
+    """A name, key or value may be megabytes long; a message quotes ~100 characters of it."""
+    long = "x" * 5000
+    configs = [
+        {**BASE, "arms": {"control": ["aggregate"], long: ["aggregate"], "n": ["aggregate", {long: {}}]}, "sweep": {}},
+        {**BASE, "arms": {"control": ["aggregate"], "n": ["aggregate", {"noise": {"rate": long, long: 1}}]}, "sweep": {}},
+        {**BASE, long: 1, "control": long},
+        {**BASE, "sweep": {long: {"noise.rate": [0.1]}, "noisy": {f"noise.{long}": [1], f"{long}.rate": [1]}}},
+        {**BASE, "dataset": {"name": "mine", "path": "x.csv", "labels": [0, 1], "positive_label": long}},
+        {**BASE, "evaluation": {"gates": {"max_drop": {f"test/{long}": 0.1}, "require_significance": True}}},
+        {**BASE, "arms": {"control": ["aggregate"], "n": ["aggregate", {"noise": long}]}, "sweep": {}},
+    ]
+    for raw in configs:
+        with pytest.raises(ConfigError) as info:
+            validate(raw)
+        for problem in info.value.problems:
+            assert "x" * 101 not in problem and len(problem) < 600, problem[:300]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "model": {"from": long}}))
+    for load in (lambda: load_raw(path), lambda: load_raw(path, [f"{long}={long}"]), lambda: load_raw(path, [long])):
+        with pytest.raises(ConfigError) as info:
+            load()
+        assert "x" * 101 not in str(info.value)

@@ -15,9 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from smo_impact.data.schema import _plain
 from smo_impact.data.validation import BOOKKEEPING, FILE, ROW, require_columns
-from smo_impact.errors import DataError
+from smo_impact.errors import DataError, shown
 
 Layout = Literal["long", "wide", "count", "label_studio"]
 ANONYMOUS_PREFIX = "anon:"
@@ -29,8 +28,8 @@ def rename(frame: pd.DataFrame, column_map: dict[str, str], source: str) -> pd.D
     clash = [ours for ours, theirs in column_map.items() if ours in frame.columns and ours != theirs and ours not in missing]
     if clash:
         raise DataError(
-            f"{source}: dataset.column_map maps onto '{clash[0]}', but the file already has a "
-            f"column '{clash[0]}'; map that one too or rename it"
+            f"{source}: dataset.column_map maps onto {shown(clash[0])}, but the file already has a "
+            f"column {shown(clash[0])}; map that one too or rename it"
         )
     # Missing mapped columns are reported by require_columns (with the mapping named) when needed.
     return frame.rename(columns={theirs: ours for ours, theirs in column_map.items() if ours not in missing})
@@ -48,7 +47,7 @@ def wide_rows(frame: pd.DataFrame, rater_columns: list[str] | None, item_columns
     else:
         missing = [c for c in rater_columns if c not in frame.columns]
         if missing:
-            raise DataError(f"{source}: rater column(s) {missing} listed in dataset.rater_columns are not in the file")
+            raise DataError(f"{source}: rater column(s) {shown(missing)} listed in dataset.rater_columns are not in the file")
     if not rater_columns:
         raise DataError(f"{source}: no rater columns found; list them in dataset.rater_columns")
     keep = [c for c in frame.columns if c not in rater_columns]
@@ -65,7 +64,7 @@ def count_rows(frame: pd.DataFrame, labels: tuple, count_columns: dict[str, str]
     unknown = [k for k in count_columns if k not in label_of]
     if unknown:
         raise DataError(
-            f"{source}: dataset.count_columns names label(s) {unknown} outside the declared label "
+            f"{source}: dataset.count_columns names label(s) {shown(unknown)} outside the declared label "
             f"set {list(labels)}"
         )
     require_columns(frame, list(count_columns.values()), source, {})
@@ -77,7 +76,7 @@ def count_rows(frame: pd.DataFrame, labels: tuple, count_columns: dict[str, str]
         if bad.any():
             row = frame.loc[bad].iloc[0]
             raise DataError(
-                f"{source}: column '{column}' row {row[ROW]}: vote count {_plain(row[column])!r} is not a "
+                f"{source}: column {shown(column)} row {row[ROW]}: vote count {shown(row[column])} is not a "
                 "non-negative integer"
             )
         counts.append(c.to_numpy(dtype=np.int64))
@@ -135,13 +134,13 @@ def label_studio_rows(
             values = [c for r in choices for c in r.get("value", {}).get("choices", [])]
             if len(values) != 1:
                 raise DataError(
-                    f"{source}: task {task['id']} annotation {annotation.get('id')} has "
-                    f"{len(values)} choices {values}; expected exactly one (multi-label choices "
+                    f"{source}: task {shown(task['id'])} annotation {shown(annotation.get('id'))} has "
+                    f"{len(values)} choices {shown(values)}; expected exactly one (multi-label choices "
                     "are not supported; name one control with column_map.label)"
                 )
             worker = _worker_id(annotation.get("completed_by"))
             if worker is None:
-                raise DataError(f"{source}: task {task['id']} annotation {annotation.get('id')} has no completed_by")
+                raise DataError(f"{source}: task {shown(task['id'])} annotation {shown(annotation.get('id'))} has no completed_by")
             rows.append({**item, "worker": worker, "label": values[0], FILE: file_name, ROW: i})
     frame = pd.DataFrame(rows)
     if frame.empty:

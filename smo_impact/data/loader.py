@@ -25,6 +25,8 @@ from smo_impact.data.validation import (
     TASK_ID,
     WORKER_ID,
     ROW,
+    check_cell_types,
+    check_ids,
     check_item_consistency,
     check_known_items,
     check_not_empty,
@@ -32,6 +34,7 @@ from smo_impact.data.validation import (
     check_text,
     coerce_labels,
     factorize,
+    limit_text,
     normalize_splits,
     require_columns,
     resolve_duplicates,
@@ -39,7 +42,7 @@ from smo_impact.data.validation import (
     text_leakage,
     warn_sparse,
 )
-from smo_impact.errors import DataError
+from smo_impact.errors import DataError, listing, shorten, shown
 
 if TYPE_CHECKING:
     from smo_impact.config import DatasetSpec, TableSpec
@@ -71,11 +74,14 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
         items = items.loc[isin(items["task"], annotations["task"])]
     annotations = resolve_duplicates(annotations, spec.duplicates or info.duplicates, source)
     check_text(items, source)
+    checked = items
+    items = limit_text(items, spec.max_text_chars, spec.long_text, source)
+    truncated = items is not checked
     items = text_leakage(items, spec.leakage or info.leakage, source)
     annotations = annotations.loc[isin(annotations["task"], items["task"])]
     check_not_empty(annotations, source, "after dataset.where and dataset.leakage")
     warn_sparse(annotations, source, spec.min_rater_judgements, raters_are_anonymous=False)
-    if len(items) == len(data.items) and len(annotations) == len(data.annotations):
+    if len(items) == len(data.items) and len(annotations) == len(data.annotations) and not truncated:
         return data
     return AnnotationSet(
         name=data.name,
@@ -104,6 +110,8 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         raise DataError(f"{source}: no judgements found; expected at least one row")
     needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*ITEM_LEVEL])
     require_columns(rows, needs, source, spec.column_map)
+    check_cell_types(rows, source, spec.column_map)
+    check_ids(rows, source, spec.column_map)
     rows["task"] = rows["task"].astype("str")
     rows["worker"] = rows["worker"].astype("str")
     rows[TASK_ID], rows[WORKER_ID] = factorize(rows["task"]), factorize(rows["worker"])
@@ -116,18 +124,19 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         items = _read_side_table(spec.items, "task", ["task", *ITEM_LEVEL], spec.encoding)
         if items["task"].duplicated().any():
             dup = items.loc[items["task"].duplicated()].iloc[0]
-            raise DataError(f"{items_source}: task '{dup['task']}' appears twice (row {dup[ROW]}); the items table has one row per task")
+            raise DataError(f"{items_source}: task {shown(dup['task'])} appears twice (row {dup[ROW]}); the items table has one row per task")
         check_known_items(rows, items, source, items_source)
         rated = isin(items["task"], rows["task"])
         if not rated.all():
             warnings.warn(
                 f"{items_source}: {int((~rated).sum())} item(s) have no judgements and are left out, e.g. "
-                f"task '{items.loc[~rated, 'task'].iloc[0]}'",
+                f"task {shown(items.loc[~rated, 'task'].iloc[0])}",
                 DataWarning,
                 stacklevel=3,
             )
         if "text" in items.columns:
             check_text(items.loc[rated], items_source)  # point at the items file's own rows
+            items = limit_text(items.loc[rated], spec.max_text_chars, spec.long_text, items_source)
         clash = [c for c in items.columns if c in rows.columns and c not in ("task", *BOOKKEEPING)]
         rows = rows.drop(columns=clash).merge(
             items.drop(columns=list(BOOKKEEPING)), on="task", how="left", validate="many_to_one"
@@ -135,10 +144,10 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         item_columns = _unique([*item_columns, *(c for c in items.columns if c not in BOOKKEEPING and c != "task")])
     missing_slices = [c for c in spec.slice_columns if c not in rows.columns]
     if missing_slices:
-        raise DataError(f"{source}: slice column(s) {missing_slices} (dataset.slice_columns) not found")
+        raise DataError(f"{source}: slice column(s) {shown(missing_slices)} (dataset.slice_columns) not found")
     missing_items = [c for c in spec.item_columns if c not in rows.columns]
     if missing_items:
-        raise DataError(f"{source}: item column(s) {missing_items} (dataset.item_columns) not found")
+        raise DataError(f"{source}: item column(s) {shown(missing_items)} (dataset.item_columns) not found")
 
     # 3. Filters, then one split per item.
     rows = _filter(rows, None, spec.where, source)
@@ -154,6 +163,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     items = items[["task", *[c for c in item_columns if c != "task"], *BOOKKEEPING, TASK_ID]]
     check_item_consistency(rows, [c for c in item_columns if c not in ("task", "split")], source)
     check_text(items, source)
+    items = limit_text(items, spec.max_text_chars, spec.long_text, source)
     kept = text_leakage(items, leakage, source)
     if len(kept) < len(items):
         rows = rows.loc[np.isin(task_ids, kept[TASK_ID].to_numpy())]
@@ -170,14 +180,14 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         if workers["worker"].duplicated().any():
             dup = workers.loc[workers["worker"].duplicated()].iloc[0]
             raise DataError(
-                f"{workers_source}: worker '{dup['worker']}' appears twice (row {dup[ROW]}); the workers "
+                f"{workers_source}: worker {shown(dup['worker'])} appears twice (row {dup[ROW]}); the workers "
                 "table has one row per worker"
             )
         unknown = ~isin(pd.Series(rows["worker"].unique()), workers["worker"])
         if unknown.any():
             warnings.warn(
                 f"{workers_source}: {int(unknown.sum())} rater(s) with judgements have no row here, e.g. "
-                f"worker '{rows['worker'].unique()[unknown][0]}'; their attributes are missing",
+                f"worker {shown(rows['worker'].unique()[unknown][0])}; their attributes are missing",
                 DataWarning,
                 stacklevel=3,
             )
@@ -202,6 +212,8 @@ def _read_rows(path: str, spec: DatasetSpec, labels: tuple) -> pd.DataFrame:
     """One file -> long rows with our column names."""
     fmt = spec.format or readers.infer_format(path)
     name = Path(path).name
+    if fmt != "hf":  # before the format: /dev/zero has no suffix, but is no file of judgements either
+        readers.check_file(path)
     if fmt is None:
         raise DataError(f"{path}: cannot tell the file format from its name; set dataset.format (csv, jsonl, parquet, hf, label_studio)")
     if spec.layout == "label_studio" or fmt == "label_studio":
@@ -229,6 +241,7 @@ def _read_side_table(table: TableSpec, key: str, required: list[str], encoding: 
     name = Path(table.path).name
     frame = layouts.rename(frame, table.column_map, name)
     require_columns(frame, required, name, table.column_map)
+    check_cell_types(frame, name, table.column_map, (key, *(ITEM_LEVEL if key == "task" else ())))
     frame[key] = frame[key].astype("str")
     return frame
 
@@ -245,10 +258,10 @@ def _filter(rows: pd.DataFrame, items: pd.DataFrame | None, where: dict[str, lis
             col = rows["task"].map(items.set_index("task")[column])
         else:
             found = sorted(c for c in rows.columns if c not in (*BOOKKEEPING, *IDS))
-            raise DataError(f"{source}: dataset.where names column '{column}', which does not exist; found: {', '.join(found)}")
+            raise DataError(f"{source}: dataset.where names column {shown(column)}, which does not exist; found: {listing(found)}")
         keep &= col.isin(values) | col.astype("str").isin([str(v) for v in values])
     out = rows.loc[keep]
-    check_not_empty(out, source, f"after dataset.where={where} ({len(rows)} judgements before)")
+    check_not_empty(out, source, f"after dataset.where={shorten(where)} ({len(rows)} judgements before)")
     return out
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from smo_impact.errors import DataError
+from smo_impact.errors import DataError, shown
 
 ITEM_COLUMNS = ("task", "text", "split")
 ANNOTATION_COLUMNS = ("task", "worker", "label")
@@ -121,13 +121,13 @@ class AnnotationSet:
                 )
         if self.items["task"].duplicated().any():
             dup = self.items.loc[self.items["task"].duplicated(), "task"].iloc[0]
-            raise DataError(f"{self.name}: item '{dup}' appears more than once in the items table")
+            raise DataError(f"{self.name}: item {shown(dup)} appears more than once in the items table")
         bad_labels = ~self.annotations["label"].isin(self.labels)
         if bad_labels.any():
             row = self.annotations.loc[bad_labels].iloc[0]
             raise DataError(
-                f"{self.name}: label {_plain(row['label'])!r} (task '{row['task']}', worker "
-                f"'{row['worker']}') is outside the declared label set {list(self.labels)}"
+                f"{self.name}: label {shown(row['label'])} (task {shown(row['task'])}, worker "
+                f"{shown(row['worker'])}) is outside the declared label set {list(self.labels)}"
             )
         outside = [_plain(v) for v in self.binary_positive if v not in self.labels]
         if outside:
@@ -139,7 +139,7 @@ class AnnotationSet:
         if unknown.any():
             raise DataError(
                 f"{self.name}: {int(unknown.sum())} annotation(s) refer to unknown items, "
-                f"e.g. task '{self.annotations.loc[unknown, 'task'].iloc[0]}'"
+                f"e.g. task {shown(self.annotations.loc[unknown, 'task'].iloc[0])}"
             )
 
     # -- views ------------------------------------------------------------------------------

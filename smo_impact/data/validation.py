@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.data.schema import SPLITS, isin, positions_in
-from smo_impact.errors import DataError
+from smo_impact.errors import DataError, listing, shorten, shown
 
 FILE, ROW = "_file", "_row"
 BOOKKEEPING = (FILE, ROW)
@@ -49,9 +49,9 @@ def where(frame: pd.DataFrame, mask: pd.Series | np.ndarray, default: str) -> st
     parts = []
     for name, group in hits.groupby(FILE, sort=False, observed=True):
         rows = group[ROW].tolist()
-        shown = ", ".join(str(r) for r in rows[:_MAX_EXAMPLES])
+        listed = ", ".join(str(r) for r in rows[:_MAX_EXAMPLES])
         more = f" (and {len(rows) - _MAX_EXAMPLES} more)" if len(rows) > _MAX_EXAMPLES else ""
-        parts.append(f"{name} row{'s' if len(rows) > 1 else ''} {shown}{more}")
+        parts.append(f"{name} row{'s' if len(rows) > 1 else ''} {listed}{more}")
         if len(parts) == 2:
             break
     return "; ".join(parts)
@@ -88,7 +88,7 @@ def _in_first_seen_order(ids: np.ndarray, wanted: np.ndarray, first: np.ndarray)
 
 def _examples(values: pd.Series | list) -> str:
     values = list(pd.unique(pd.Series(values)))[:_MAX_EXAMPLES]
-    return ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in values)
+    return ", ".join(shown(v) for v in values)
 
 
 # -- required columns ---------------------------------------------------------------------
@@ -97,12 +97,12 @@ def require_columns(frame: pd.DataFrame, required: list[str], source: str, colum
     missing = [c for c in required if c not in frame.columns]
     if not missing:
         return
-    found = ", ".join(str(c) for c in frame.columns if c not in BOOKKEEPING)
+    found = listing([c for c in frame.columns if c not in BOOKKEEPING])
     mapped = [c for c in missing if c in column_map]
     if mapped:
         c = mapped[0]
         raise DataError(
-            f"{source}: column '{column_map[c]}' (mapped to '{c}' by dataset.column_map) is not in "
+            f"{source}: column {shown(column_map[c])} (mapped to '{c}' by dataset.column_map) is not in "
             f"the file; found: {found}"
         )
     hint = ", ".join(f"{c}: <your column>" for c in missing)
@@ -110,6 +110,79 @@ def require_columns(frame: pd.DataFrame, required: list[str], source: str, colum
         f"{source}: required column(s) {', '.join(repr(c) for c in missing)} missing; found: {found}. "
         f"Map them with dataset.column_map, e.g. column_map: {{{hint}}}"
     )
+
+
+# -- cell types --------------------------------------------------------------------------------
+# Kinds pd.api.types.infer_dtype reports for columns of scalars only; others need a look per cell.
+_SCALAR_KINDS = frozenset({"string", "integer", "floating", "mixed-integer-float", "boolean", "empty", "decimal"})
+_ONE_PER_ROW = {"task": "one task id", "worker": "one rater id", "label": "one label", "split": "one split name"}
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) or (pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+def _bad_cells(values: pd.Series, text: bool) -> np.ndarray | None:
+    """Cells that are not one scalar (``text``: not a string); None when there are none. Typed
+    columns are answered from their dtype; only object columns of unclear kind are looked at cell
+    by cell."""
+    if values.dtype != object:
+        if not text or pd.api.types.is_string_dtype(values.dtype):
+            return None
+        bad = values.notna().to_numpy(dtype=bool)  # numbers where text belongs
+        return bad if bad.any() else None
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in (("string", "empty") if text else _SCALAR_KINDS):
+        return None
+    check = _is_text if text else pd.api.types.is_scalar
+    bad = ~values.map(check).to_numpy(dtype=bool)
+    return bad if bad.any() else None
+
+
+def _column_name(column: str, column_map: dict[str, str]) -> str:
+    """How a message names one of our columns: by the file's own name when column_map renamed it."""
+    if column in column_map:
+        return f"{shown(column_map[column])} (mapped to '{column}' by dataset.column_map)"
+    return f"'{column}'"
+
+
+def check_ids(rows: pd.DataFrame, source: str, column_map: dict[str, str]) -> None:
+    """Every judgement names its item and its rater: an empty cell would become the id 'nan',
+    one rater (or item) made of every blank."""
+    for column, whose in (("task", "item"), ("worker", "rater")):
+        value_codes, distinct = pd.factorize(rows[column])  # blank-checking the distinct ids is cheap
+        blank = pd.Series(distinct, dtype=object).map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+        empty = (value_codes < 0) | (blank[np.maximum(value_codes, 0)] if len(blank) else False)
+        if empty.any():
+            raise DataError(
+                f"{source}: {int(empty.sum())} judgement(s) with an empty {column} id in column "
+                f"{_column_name(column, column_map)} at {where(rows, empty, 'those rows')}; every judgement "
+                f"needs its {whose}: fill them in or drop those rows"
+            )
+
+
+def check_cell_types(frame: pd.DataFrame, source: str, column_map: dict[str, str], columns: tuple[str, ...] = (*_ONE_PER_ROW, "text")) -> None:
+    """task, worker, label and split hold one string or number per row, and text holds strings:
+    a Parquet list column or JSON array would otherwise fail deep in pandas ('unhashable type'),
+    and ints where text belongs inside a featurizer ('int' object has no attribute 'lower')."""
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        bad = _bad_cells(values, text=column == "text")
+        if bad is None:
+            continue
+        value = values.iloc[int(np.flatnonzero(bad)[0])]
+        if isinstance(value, np.ndarray):  # how pyarrow hands over a list cell
+            value = value.tolist()
+        if isinstance(value, np.generic):
+            value = value.item()
+        named = _column_name(column, column_map)
+        expected = "text (strings)" if column == "text" else f"{_ONE_PER_ROW[column]} per row: a string or a number"
+        raise DataError(
+            f"{source}: column {named} holds {type(value).__name__} values, e.g. {shown(value)} at "
+            f"{where(frame, bad, 'those rows')}; expected {expected}"
+        )
 
 
 # -- labels ---------------------------------------------------------------------------------
@@ -173,8 +246,8 @@ def resolve_duplicates(annotations: pd.DataFrame, policy: DuplicatePolicy, sourc
         same = dup & (annotations["task"] == first["task"]) & (annotations["worker"] == first["worker"])
         n_pairs = int(annotations.loc[dup, ["task", "worker"]].drop_duplicates().shape[0])
         raise DataError(
-            f"{source}: {n_pairs} duplicate (task, worker) judgement(s), e.g. task '{first['task']}' "
-            f"worker '{first['worker']}' at {where(annotations, same, 'several rows')}; set "
+            f"{source}: {n_pairs} duplicate (task, worker) judgement(s), e.g. task {shown(first['task'])} "
+            f"worker {shown(first['worker'])} at {where(annotations, same, 'several rows')}; set "
             "dataset.duplicates to first or last to keep one"
         )
     return annotations.loc[~later_copy if policy == "first" else ~pair.duplicated(keep="last").to_numpy()]
@@ -209,9 +282,9 @@ def check_item_consistency(rows: pd.DataFrame, columns: list[str], source: str) 
             n_values = int(rows.loc[these, column].drop_duplicates().shape[0])
             name = rows["task"].iloc[first[bad_task]]
             raise DataError(
-                f"{source}: item '{name}' has {n_values} different values in item column "
-                f"'{column}' at {where(rows, these, 'several rows')}, e.g. "
-                f"{_examples(rows.loc[these, column])}; an item's {column} must be the same in every row"
+                f"{source}: item {shown(name)} has {n_values} different values in item column "
+                f"{shown(column)} at {where(rows, these, 'several rows')}, e.g. "
+                f"{_examples(rows.loc[these, column])}; an item's {shorten(column)} must be the same in every row"
             )
 
 
@@ -224,6 +297,30 @@ def check_text(items: pd.DataFrame, source: str) -> None:
             f"{_examples(items.loc[empty, 'task'])} at {where(items, empty, 'those items')}; "
             "fill or drop them"
         )
+
+
+def limit_text(items: pd.DataFrame, max_chars: int, policy: Literal["error", "truncate"], source: str) -> pd.DataFrame:
+    """Texts longer than ``max_chars`` (``dataset.max_text_chars``): an error, or cut to that length
+    with a warning under ``truncate``. Featurizers hold a text several times over; one 200 MB item
+    took 6 GB.
+
+    Returns:
+        The items, texts cut where needed.
+    """
+    lengths = items["text"].astype("str").str.len().to_numpy()
+    long = lengths > max_chars
+    if not long.any():
+        return items
+    first = np.flatnonzero(long)[0]
+    message = f"{source}: {int(long.sum())} item(s) with text longer than dataset.max_text_chars={max_chars} characters"
+    example = f"task {shown(items['task'].iloc[first])} ({lengths[first]} characters)"
+    if policy == "error":
+        raise DataError(
+            f"{message}, e.g. {example} at {where(items, long, 'those items')}; shorten them, raise "
+            "dataset.max_text_chars, or set dataset.long_text: truncate"
+        )
+    warnings.warn(f"{message} truncated to {max_chars}, e.g. {example} (dataset.long_text: truncate)", DataWarning, stacklevel=3)
+    return items.assign(text=items["text"].where(~long, items["text"].astype("str").str.slice(0, max_chars)))
 
 
 def check_not_empty(annotations: pd.DataFrame, source: str, after: str) -> None:
@@ -267,7 +364,7 @@ def split_per_task(rows: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd
         found = sorted(rows.loc[these, "split"].unique())
         raise DataError(
             f"{source}: {len(multi)} item(s) appear in more than one split, e.g. task "
-            f"'{rows['task'].iloc[first[bad_task]]}' in "
+            f"{shown(rows['task'].iloc[first[bad_task]])} in "
             f"{' and '.join(found)} at {where(rows, these, 'several rows')}; an item belongs to one "
             "split (set dataset.leakage: dedupe to keep only its most held-out split)"
         )
@@ -312,12 +409,10 @@ def text_leakage(items: pd.DataFrame, policy: LeakagePolicy, source: str) -> pd.
     first_leak = np.flatnonzero(leaked)[0]
     example = items.iloc[first_leak]
     other = items.iloc[np.flatnonzero((key == key[first_leak]) & (rank == top[first_leak]))[0]]
-    text = str(example["text"])
-    text = text if len(text) <= 40 else text[:37] + "..."
     message = (
         f"{source}: {int(leaked.sum())} item(s) share their text with an item of a more held-out "
-        f"split (leakage), e.g. {text!r} in {example['split']} (task '{example['task']}') and "
-        f"{other['split']} (task '{other['task']}')"
+        f"split (leakage), e.g. {shown(str(example['text']), 40)} in {example['split']} (task "
+        f"{shown(example['task'])}) and {other['split']} (task {shown(other['task'])})"
     )
     if policy == "error":
         raise DataError(message + "; set dataset.leakage to dedupe (drop the train/dev copies) or warn")
@@ -337,10 +432,10 @@ def warn_sparse(annotations: pd.DataFrame, source: str, min_rater_judgements: in
     single = np.flatnonzero(per_item == 1)
     if len(single):
         first = first_positions(task)
-        shown = _in_first_seen_order(task, single, first)[:_MAX_EXAMPLES]
+        examples = _in_first_seen_order(task, single, first)[:_MAX_EXAMPLES]
         warnings.warn(
             f"{source}: {len(single)} item(s) have a single judgement, e.g. task "
-            f"{_examples(annotations['task'].iloc[first[shown]])}; their label is one rater's opinion",
+            f"{_examples(annotations['task'].iloc[first[examples]])}; their label is one rater's opinion",
             DataWarning,
             stacklevel=3,
         )
@@ -351,11 +446,11 @@ def warn_sparse(annotations: pd.DataFrame, source: str, min_rater_judgements: in
     few = np.flatnonzero((per_rater > 0) & (per_rater < min_rater_judgements))
     if len(few):
         first = first_positions(worker)
-        shown = _in_first_seen_order(worker, few, first)[0]
-        name, n = annotations["worker"].iloc[first[shown]], int(per_rater[shown])
+        example = _in_first_seen_order(worker, few, first)[0]
+        name, n = annotations["worker"].iloc[first[example]], int(per_rater[example])
         warnings.warn(
             f"{source}: {len(few)} of {int((per_rater > 0).sum())} rater(s) have fewer than "
-            f"{min_rater_judgements} judgements, e.g. worker '{name}' with {n}; rater-level "
+            f"{min_rater_judgements} judgements, e.g. worker {shown(name)} with {n}; rater-level "
             "statistics for them are noise",
             DataWarning,
             stacklevel=3,

@@ -352,3 +352,47 @@ def _saved_files(model: Any) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         model.save(Path(tmp))
         return {str(p.relative_to(tmp)): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
+
+
+def check_data(config: Any) -> tuple[AnnotationSet, list[RunSpec], list[str]]:
+    """What ``smo-impact validate --data`` checks, without featurizing or training anything.
+
+    The dataset (and any functional suite) loads and passes every data check; the benchmarks
+    find their splits and slice columns (``build_context``); and, for each distinct (arm, grid
+    point), the arm's steps run on the training data with the first seed and leave training
+    labels of two classes, as :func:`train` requires. A step that would fit a cheap model (clean)
+    uses its TF-IDF fallback here, since there are no cached features.
+
+    Returns:
+        The dataset, the planned runs, and every problem found (empty when the data is fine).
+    """
+    from smo_impact.data.catalog import load_dataset
+    from smo_impact.data.loader import load_data
+    from smo_impact.runner.plan import plan_runs
+
+    dataset = load_data(config.dataset)
+    suites = {b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None}
+    specs = plan_runs(config)
+    ctx = build_context(dataset, None, config.evaluation.split, config.evaluation.threshold, config.evaluation, suites)
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for spec in specs:
+        if (spec.arm, spec.grid_label) in seen:
+            continue
+        seen.add((spec.arm, spec.grid_label))
+        at = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
+        try:
+            state = apply_steps(spec, ctx.initial_state, spec.seed)[0]
+        except DataError as exc:
+            problems.append(f"{exc}{at}")
+            continue
+        if state.labels is None:
+            problems.append(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
+            continue
+        positive = (state.labels.to_numpy() == state.positive_label)
+        if positive.all() or not positive.any():
+            problems.append(
+                f"arm '{spec.arm}'{at}: the training labels of seed {spec.seed} contain a single class "
+                f"({'all positive' if positive.all() else 'no positive'} of {len(positive)} items); nothing to learn"
+            )
+    return dataset, specs, problems

@@ -238,3 +238,14 @@ def test_multiclass_count_columns_named_like_the_labels(tmp_path):
     counts = data.vote_counts()
     assert counts.loc["x"].tolist() == [0, 2, 1] and counts.loc["y"].tolist() == [3, 0, 0]
     assert data.positive_label == "hate"
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_compressed_file_with_a_plain_name_is_read_by_its_magic_bytes(tmp_path, suffix):
+    import gzip
+
+    frame = long_frame()
+    text = frame.to_csv(index=False) if suffix == "csv" else frame.to_json(orient="records", lines=True)
+    path = tmp_path / f"judgements.{suffix}"  # gzip inside, no .gz in the name
+    path.write_bytes(gzip.compress(text.encode()))
+    assert_round_trip(load_data(spec(path=str(path), column_map=LONG_MAP)))

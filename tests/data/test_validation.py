@@ -229,3 +229,83 @@ def test_items_and_workers_tables_are_checked_against_their_own_rows(tmp_path):
     with pytest.warns(DataWarning, match=r"workers.csv: 1 rater\(s\) with judgements have no row here, e.g. worker 'r3'"):
         data = load_data(DatasetSpec(**spec, workers={"path": str(tmp_path / "workers.csv")}))
     assert data.workers["pool"].tolist() == ["a", "b"]
+
+
+def test_text_longer_than_max_text_chars_is_an_error_or_truncated(tmp_path):
+    frame = judgements()
+    frame.loc[frame["task"] == "b", "text"] = "long " * 30  # 150 characters
+    with pytest.raises(
+        DataError,
+        match=r"judgements.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 characters, e.g. task 'b' "
+        r"\(150 characters\) at judgements.csv row 4; shorten them, raise dataset.max_text_chars, or set "
+        r"dataset.long_text: truncate",
+    ):
+        load(tmp_path, frame, max_text_chars=100)
+    with pytest.warns(DataWarning, match=r"judgements.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 "
+                      r"characters truncated to 100, e.g. task 'b' \(150 characters\) \(dataset.long_text: truncate\)"):
+        data = load(tmp_path, frame, max_text_chars=100, long_text="truncate")
+    assert data.items.set_index("task")["text"].to_dict() == {"a": "first text", "b": ("long " * 30)[:100], "c": "third text"}
+    assert DatasetSpec(name="x").max_text_chars == 100_000
+
+
+def test_items_table_text_is_bounded_too(tmp_path):
+    frame = judgements().drop(columns=["text", "split"])
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": ["short", "x" * 101, "short too"], "split": ["train", "train", "test"]})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    with pytest.raises(DataError, match=r"items.csv: 1 item\(s\) with text longer than dataset.max_text_chars=100 "
+                       r"characters, e.g. task 'b' \(101 characters\) at items.csv row 2"):
+        load(tmp_path, frame, max_text_chars=100, items={"path": str(tmp_path / "items.csv")})
+
+
+def test_messages_quote_at_most_about_100_characters_of_a_user_value(tmp_path):
+    """A label, task, split or column name may be megabytes long; a message quotes ~100 characters."""
+    long = "x" * 5000
+
+    def frame_with(changes):
+        frame = judgements().astype(object)
+        for (row, column), value in changes.items():
+            frame.loc[row, column] = value
+        return frame
+
+    cases = [
+        dict(frame=frame_with({(4, "label"): long})),
+        dict(frame=frame_with({(4, "split"): long})),
+        dict(frame=judgements().assign(task=long)),  # every row: duplicate judgements of one task
+        dict(frame=judgements().rename(columns={"worker": long})),
+        dict(frame=judgements(), where={long: [long]}),
+        dict(frame=judgements().assign(text=lambda f: f["text"].where(f.index != 3, long)), max_text_chars=100),
+        dict(frame=frame_with({(0, "text"): long})),  # the same item, two texts
+    ]
+    for case in cases:
+        frame = case.pop("frame")
+        with pytest.raises(DataError) as info:
+            load(tmp_path, frame, **case)
+        assert "x" * 101 not in str(info.value) and len(str(info.value)) < 600, str(info.value)[:300]
+
+
+def test_cells_of_the_wrong_type_name_file_column_and_expected_type(tmp_path):
+    frame = judgements()
+    frame["label"] = frame["label"].astype(object)
+    frame.at[4, "label"] = {"toxic": 1}
+    (tmp_path / "j.jsonl").write_text(frame.to_json(orient="records", lines=True))
+    with pytest.raises(DataError, match=r"j.jsonl: column 'label' holds dict values, e.g. \{'toxic': 1\} at j.jsonl row 5; "
+                       r"expected one label per row: a string or a number"):
+        load_data(DatasetSpec(name="mine", path=str(tmp_path / "j.jsonl"), labels=[0, 1]))
+    frame = judgements().rename(columns={"worker": "rater"})
+    frame["rater"] = [[w] for w in frame["rater"]]
+    frame.to_parquet(tmp_path / "w.parquet")
+    with pytest.raises(DataError, match=r"w.parquet: column 'rater' \(mapped to 'worker' by dataset.column_map\) holds list "
+                       r"values, e.g. \['r1'\] at w.parquet rows 1, 2, 3 \(and 6 more\); expected one rater id per row"):
+        load_data(DatasetSpec(name="mine", path=str(tmp_path / "w.parquet"), labels=[0, 1], column_map={"worker": "rater"}))
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": ["fine", 7, "fine too"], "split": ["train", "train", "test"]})
+    items.to_json(tmp_path / "items.jsonl", orient="records", lines=True)
+    with pytest.raises(DataError, match=r"items.jsonl: column 'text' holds int values, e.g. 7 at items.jsonl row 2; expected text"):
+        load(tmp_path, judgements().drop(columns=["text", "split"]), items={"path": str(tmp_path / "items.jsonl")})
+
+
+def test_empty_task_ids_name_their_rows(tmp_path):
+    frame = judgements().astype(object)
+    frame.loc[[2, 6], "task"] = None
+    with pytest.raises(DataError, match=r"judgements.csv: 2 judgement\(s\) with an empty task id in column 'task' at "
+                       r"judgements.csv rows 3, 7; every judgement needs its item: fill them in or drop those rows"):
+        load(tmp_path, frame)
