@@ -370,6 +370,11 @@ def audit(
     else:
         get_info(source)  # unknown names fail with a did-you-mean before any file is read
         spec = None
+    tracker = None
+    if mlflow:  # an unreachable server or a read-only store fails here, in seconds, not after the audit
+        from smo_impact.tracking.mlflow_tracker import MlflowTracker
+
+        tracker = MlflowTracker(tracking_uri, experiment)
 
     with console.status(f"loading {source}") as status:
         # A built-in name is audited as published (raw rating scale, duplicates counted, not refused);
@@ -409,11 +414,9 @@ def audit(
                 console.print(f"  ... and {len(r.failing) - 20} more (see {written['markdown']})", highlight=False)
     console.print(f"Report: {written['html']} and {written['markdown']}", highlight=False)
 
-    if mlflow:
+    if tracker is not None:
         from smo_impact.report.audit import log_audit
-        from smo_impact.tracking.mlflow_tracker import MlflowTracker
 
-        tracker = MlflowTracker(tracking_uri, experiment)
         params = {
             "dataset": data.name, "split": split, "bootstrap": bootstrap, "seed": seed,
             "targets": str(targets) if targets else "", "data_digest": data.digest(),

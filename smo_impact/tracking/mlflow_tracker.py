@@ -79,6 +79,10 @@ def _sqlite_file(uri: str) -> Path | None:
     return None if database in ("", ":memory:") else Path(database).resolve()
 
 
+def _artifact_folder(experiment: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("._") or "experiment"
+
+
 def default_artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts of a new experiment in a local SQLite store go beside the database file
     (``<db folder>/mlruns/<experiment>``), not under whatever directory the command was started
@@ -87,8 +91,31 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     database = _sqlite_file(uri)
     if database is None:
         return None
-    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("._") or "experiment"
-    return (database.parent / "mlruns" / folder).as_uri()
+    return (database.parent / "mlruns" / _artifact_folder(experiment)).as_uri()
+
+
+def open_store(uri: str, create: bool, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Check a tracking store before MLflow touches it, so that each fault is one clear error.
+
+    * a server must answer ``/health`` within ``timeout`` seconds (not minutes of client retries);
+    * a SQLite file must exist unless ``create``: MLflow would create an empty store at a mistyped path.
+
+    Raises:
+        TrackingError: naming the store, what is wrong and the fix.
+    """
+    if uri.startswith(("http://", "https://")):
+        check_server(uri, timeout)
+        return
+    database = _sqlite_file(uri)
+    if database is None:
+        return
+    if not database.is_file():
+        if create:
+            return  # MLflow creates the store
+        raise TrackingError(
+            f"no MLflow store at {database}: the file does not exist; check --tracking-uri or "
+            "MLFLOW_TRACKING_URI (a store is created by `smo-impact run`)"
+        )
 
 
 @contextlib.contextmanager
@@ -110,7 +137,14 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
 class MlflowTracker:
     """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
 
-    def __init__(self, uri: str | None, experiment: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(
+        self, uri: str | None, experiment: str, timeout: float = CONNECT_TIMEOUT_S, create: bool = True
+    ) -> None:
+        """Open (with ``create``, or create) the store at ``uri`` and the experiment in it.
+
+        Raises:
+            TrackingError: the server does not answer, or (``create=False``) there is no store at ``uri``.
+        """
         from mlflow import MlflowClient
 
         # mlflow logs alembic migrations and a stream of INFO lines; keep the terminal for results.
@@ -121,17 +155,18 @@ class MlflowTracker:
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
         self._datasets: dict[str, Any] = {}
-        if self.uri.startswith(("http://", "https://")):
-            check_server(self.uri, timeout)
         # Commands starting together on a fresh store race to create its tables (MLflow migrates
         # on first use) and the same experiment: a lock serialises that for a local SQLite file;
         # elsewhere the loser sees "already exists" and succeeds on a second look.
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 with _sqlite_init_lock(self.uri):
+                    open_store(self.uri, create=create, timeout=timeout)
                     self.client = MlflowClient(tracking_uri=self.uri)
                     self.experiment_id = self._experiment_id(experiment)
                 break
+            except TrackingError:
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure to reach the store is one clear error
                 if "already exists" in str(exc) and attempt < CREATE_ATTEMPTS:
                     time.sleep(0.5 * attempt)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from smo_impact.errors import TrackingError
 from smo_impact.tracking.base import TrackedRun
-from smo_impact.tracking.mlflow_tracker import resolve_tracking_uri
+from smo_impact.tracking.mlflow_tracker import open_store, resolve_tracking_uri
 
 
 @dataclass
@@ -65,6 +65,12 @@ class MlflowReader:
     """Finds experiments and reads runs and artifacts from one tracking store."""
 
     def __init__(self, uri: str | None = None) -> None:
+        """Open an existing store.
+
+        Raises:
+            TrackingError: the server does not answer within seconds, or there is no store at
+                ``uri`` (none is created).
+        """
         from mlflow import MlflowClient
 
         for name in ("mlflow", "alembic"):
@@ -72,6 +78,7 @@ class MlflowReader:
         # One download per artifact: MLflow's per-file progress bars would bury the CLI's own output.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.uri = resolve_tracking_uri(uri)
+        open_store(self.uri, create=False)
         self.client = MlflowClient(tracking_uri=self.uri)
 
     def load(self, experiment_or_run_id: str) -> StoredExperiment:
