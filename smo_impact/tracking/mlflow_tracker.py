@@ -94,11 +94,15 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     return (database.parent / "mlruns" / _artifact_folder(experiment)).as_uri()
 
 
-def open_store(uri: str, create: bool, timeout: float = CONNECT_TIMEOUT_S) -> None:
+def open_store(uri: str, create: bool, write: bool, fix: str | None = None, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Check a tracking store before MLflow touches it, so that each fault is one clear error.
 
     * a server must answer ``/health`` within ``timeout`` seconds (not minutes of client retries);
-    * a SQLite file must exist unless ``create``: MLflow would create an empty store at a mistyped path.
+    * a SQLite file must exist unless ``create``: MLflow would create an empty store at a mistyped path;
+    * with ``write``, the database and its folder must be writable (else every write would fail
+      mid-command with a traceback).
+
+    ``fix`` replaces the suggested fix of the read-only error.
 
     Raises:
         TrackingError: naming the store, what is wrong and the fix.
@@ -116,6 +120,38 @@ def open_store(uri: str, create: bool, timeout: float = CONNECT_TIMEOUT_S) -> No
             f"no MLflow store at {database}: the file does not exist; check --tracking-uri or "
             "MLFLOW_TRACKING_URI (a store is created by `smo-impact run`)"
         )
+    fix = fix or "make the file and its folder writable, or choose another --tracking-uri"
+    if write:
+        _check_writable(database, fix)
+
+
+def _check_writable(database: Path, fix: str) -> None:
+    """Write to the database inside a transaction that is rolled back (this needs the file and,
+    for the journal, its folder to be writable), and probe the artifact folder beside it."""
+    import sqlite3
+
+    connection = None
+    try:
+        connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("UPDATE alembic_version SET version_num = version_num")
+        connection.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        if "no such table" in str(exc) or "locked" in str(exc):
+            return  # a store MLflow has not set up yet, or one busy with another writer: not read-only
+        if "not a database" in str(exc):
+            raise TrackingError(f"cannot use MLflow store {database}: {exc}; check --tracking-uri") from None
+        raise TrackingError(f"cannot write to MLflow store {database}: read-only ({exc}); {fix}") from None
+    finally:
+        if connection is not None:
+            connection.close()
+    artifacts = database.parent / "mlruns"
+    if artifacts.is_dir():
+        try:
+            tempfile.TemporaryFile(dir=artifacts).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise TrackingError(f"cannot write to MLflow store {database}: read-only ({artifacts}: {reason}); {fix}") from None
 
 
 @contextlib.contextmanager
@@ -143,7 +179,8 @@ class MlflowTracker:
         """Open (with ``create``, or create) the store at ``uri`` and the experiment in it.
 
         Raises:
-            TrackingError: the server does not answer, or (``create=False``) there is no store at ``uri``.
+            TrackingError: the server does not answer, the store is read-only, or (``create=False``)
+                there is no store at ``uri``.
         """
         from mlflow import MlflowClient
 
@@ -161,7 +198,7 @@ class MlflowTracker:
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 with _sqlite_init_lock(self.uri):
-                    open_store(self.uri, create=create, timeout=timeout)
+                    open_store(self.uri, create=create, write=True, timeout=timeout)
                     self.client = MlflowClient(tracking_uri=self.uri)
                     self.experiment_id = self._experiment_id(experiment)
                 break

@@ -64,12 +64,13 @@ class StoredExperiment:
 class MlflowReader:
     """Finds experiments and reads runs and artifacts from one tracking store."""
 
-    def __init__(self, uri: str | None = None) -> None:
-        """Open an existing store.
+    def __init__(self, uri: str | None = None, write: bool = False, fix: str | None = None) -> None:
+        """Open an existing store; ``write`` when the caller will log to it (``fix``: what to
+        suggest when it is read-only).
 
         Raises:
-            TrackingError: the server does not answer within seconds, or there is no store at
-                ``uri`` (none is created).
+            TrackingError: the server does not answer within seconds, there is no store at
+                ``uri`` (none is created), or ``write`` and the store is read-only.
         """
         from mlflow import MlflowClient
 
@@ -78,7 +79,7 @@ class MlflowReader:
         # One download per artifact: MLflow's per-file progress bars would bury the CLI's own output.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.uri = resolve_tracking_uri(uri)
-        open_store(self.uri, create=False)
+        open_store(self.uri, create=False, write=write, fix=fix)
         self.client = MlflowClient(tracking_uri=self.uri)
 
     def load(self, experiment_or_run_id: str) -> StoredExperiment:
