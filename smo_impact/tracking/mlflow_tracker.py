@@ -100,7 +100,9 @@ def open_store(uri: str, create: bool, write: bool, fix: str | None = None, time
     * a server must answer ``/health`` within ``timeout`` seconds (not minutes of client retries);
     * a SQLite file must exist unless ``create``: MLflow would create an empty store at a mistyped path;
     * with ``write``, the database and its folder must be writable (else every write would fail
-      mid-command with a traceback).
+      mid-command with a traceback);
+    * a SQLite store that was copied or moved gets its artifact locations pointed back into its
+      own folder (:func:`_relocate_artifacts`).
 
     ``fix`` replaces the suggested fix of the read-only error.
 
@@ -123,6 +125,7 @@ def open_store(uri: str, create: bool, write: bool, fix: str | None = None, time
     fix = fix or "make the file and its folder writable, or choose another --tracking-uri"
     if write:
         _check_writable(database, fix)
+    _relocate_artifacts(database)
 
 
 def _check_writable(database: Path, fix: str) -> None:
@@ -152,6 +155,67 @@ def _check_writable(database: Path, fix: str) -> None:
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise TrackingError(f"cannot write to MLflow store {database}: read-only ({artifacts}: {reason}); {fix}") from None
+
+
+def _relocate_artifacts(database: Path) -> None:
+    """Point a copied or moved store's artifact locations back into its own folder.
+
+    Experiments record absolute artifact locations (``file:///old/folder/mlruns/<experiment>``), and
+    every run its own (``.../mlruns/<experiment>/<run id>/artifacts``). After the store folder is
+    copied or moved, MLflow would still read and write artifacts in the old folder: a report from
+    the copy finds none of them (or writes into the original), and a resumed run logs into the
+    original. So an experiment whose location has this store's layout (``mlruns/<its folder
+    name>``) but lies in another folder is rewritten, with its runs, to this folder, once, in
+    the database: reads, writes and the MLflow UI then all use the copy. Locations of another
+    layout (set by hand or by plain MLflow) are left alone.
+    """
+    import sqlite3
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    here = database.parent / "mlruns"
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "experiments" not in tables:
+                return  # not set up by MLflow yet: nothing to relocate
+            moves = []
+            for experiment_id, name, location in connection.execute(
+                "SELECT experiment_id, name, artifact_location FROM experiments"
+            ):
+                if not (location or "").startswith("file://"):
+                    continue
+                old = Path(url2pathname(urlparse(location).path))
+                new = (here / _artifact_folder(name)).as_uri()
+                if location != new and old.parent.name == "mlruns" and old.name == _artifact_folder(name) \
+                        and old.parent != here:
+                    moves.append((experiment_id, location, new))
+            if not moves:
+                return
+            try:
+                with connection:  # one transaction: all locations move, or none
+                    for experiment_id, old_uri, new_uri in moves:
+                        connection.execute(
+                            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new_uri, experiment_id)
+                        )
+                        for table, column in (("runs", "artifact_uri"), ("logged_models", "artifact_location")):
+                            if table not in tables:
+                                continue
+                            connection.execute(
+                                f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                                f"WHERE experiment_id = ? AND substr({column}, 1, ?) = ?",
+                                (new_uri, len(old_uri) + 1, experiment_id, len(old_uri) + 1, old_uri + "/"),
+                            )
+            except sqlite3.DatabaseError as exc:
+                _, old_uri, new_uri = moves[0]
+                raise TrackingError(
+                    f"MLflow store {database} was copied or moved: it records artifacts in "
+                    f"{url2pathname(urlparse(old_uri).path)} but keeps them in {url2pathname(urlparse(new_uri).path)}, "
+                    f"and cannot be updated: read-only ({exc}); make it writable once, so that its artifact "
+                    "locations can be updated"
+                ) from None
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(f"cannot use MLflow store {database}: {exc}; check --tracking-uri") from None
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
-"""The tracking store under faults (issue 17): a read-only store, an unreachable server and a
-mistyped store path. Each is one line on stderr and a clear exit code, never a traceback, minutes
-of retries, or a store created where none was meant to be."""
+"""The tracking store under faults (issue 17): a copied or moved SQLite store, a read-only store, an
+unreachable server and a mistyped store path. Each is one line on stderr and a clear exit code,
+never a traceback, a silently wrong report, or a store created where none was meant to be."""
 
 from __future__ import annotations
 
@@ -19,6 +19,57 @@ from tests.cli_faults import error_lines, runs, section, smo, write_experiment
 
 def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.slow
+def test_a_copied_store_reports_exports_and_resumes_from_the_copy(tmp_path):
+    """The README promises a store is one folder to keep, copy or delete: a copy must read its own
+    artifacts and write new ones into itself, with or without the original beside it."""
+    config = write_experiment(tmp_path, seeds=(0, 1))
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    result = smo("run", str(config), "--tracking-uri", f"sqlite:///{original / 'mlflow.db'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = smo("report", "toy", "--no-log", "--out", "r0", "--tracking-uri", f"sqlite:///{original / 'mlflow.db'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = section((tmp_path / "r0" / "report.md").read_text(), "Top regressions")
+    assert "| test | " in expected  # the intact store has regressed items to list
+    result = smo("export", "toy", "--format", "csv", "--out", "e0", "--tracking-uri", f"sqlite:///{original / 'mlflow.db'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    shutil.copytree(original, copy)
+    before = _files(original)
+    store = f"sqlite:///{copy / 'mlflow.db'}"
+    # With the original still there: a report logged on the copy goes into the copy.
+    result = smo("report", "toy", "--out", "r1", "--tracking-uri", store, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert section((tmp_path / "r1" / "report.md").read_text(), "Top regressions") == expected
+    assert _files(original) == before
+    assert any(p.startswith("mlruns/toy/") and p.endswith("report/report.md") for p in _files(copy))
+
+    shutil.rmtree(original)
+    result = smo("report", "toy", "--out", "r2", "--tracking-uri", store, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert section((tmp_path / "r2" / "report.md").read_text(), "Top regressions") == expected
+    result = smo("export", "toy", "--format", "csv", "--out", "e2", "--tracking-uri", store, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for table in ("regressions", "raters", "impact", "metrics"):
+        assert len(pd.read_csv(tmp_path / "e2" / f"{table}.csv")) == len(pd.read_csv(tmp_path / "e0" / f"{table}.csv")), table
+    assert len(pd.read_csv(tmp_path / "e2" / "regressions.csv")) > 0
+
+    # A resumed run with one more seed reuses the copied runs (comparing new runs with their
+    # stored controls' predictions) and logs the new ones into the copy.
+    more = write_experiment(tmp_path, seeds=(0, 1, 2))
+    result = smo("run", str(more), "--tracking-uri", store, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resumed: 6 finished run(s) reused from the store, 3 computed" in result.stdout
+    assert not original.exists()
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("toy")
+    assert experiment.artifact_location == (copy / "mlruns" / "toy").as_uri()
+    every = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert len(every) == 2 + 9  # a parent per config (2 and 3 seeds) and 9 runs
+    assert {r.info.artifact_uri.rsplit("/", 2)[0] for r in every} == {(copy / "mlruns" / "toy").as_uri()}
+    assert {r.info.status for r in every} == {"FINISHED"}
 
 
 def _make_read_only(folder: Path) -> None:
