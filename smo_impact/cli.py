@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from smo_impact.errors import ConfigError, SmoError
+from smo_impact.errors import ConfigError, SmoError, Terminated
 
 app = typer.Typer(
     name="smo-impact",
@@ -90,6 +90,7 @@ def run(
     from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
 
     from smo_impact.runner.executors import make_executor
+    from smo_impact.runner.interrupts import Uninterrupted, stop_on_signals, uninterrupted
 
     spec = load_config(config, overrides or [])
     if gate and not spec.evaluation.gates.active:
@@ -119,19 +120,25 @@ def run(
             label = f"{run_spec.name}" + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
 
+        def open_tracker() -> Uninterrupted:
+            with uninterrupted():
+                return Uninterrupted(MlflowTracker(uri, spec.experiment_name))
+
         try:
-            result = run_experiment(
-                spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress, executor=pool, force=force
-            )
-        except KeyboardInterrupt:
+            # SIGTERM (CI cancellation, `timeout`, Kubernetes) stops the sweep like Ctrl-C does, and
+            # neither interrupts a write to the store (smo_impact.runner.interrupts).
+            with stop_on_signals():
+                result = run_experiment(spec, open_tracker, on_progress, executor=pool, force=force)
+        except KeyboardInterrupt as exc:
             # Click would print "Aborted!" and exit 1; say what happened to the runs instead.
             progress.stop()
+            how = "[red]terminated[/red] (SIGTERM)" if isinstance(exc, Terminated) else "[red]interrupted[/red]"
             err_console.print(
-                "[red]interrupted[/red]: the parent run and any run being logged were marked KILLED; "
+                f"{how}: the parent run and any run being logged were marked KILLED; "
                 "rerun the same command to resume",
                 highlight=False,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
         progress.update(task, description="done")
 
     if not result.summary.empty:

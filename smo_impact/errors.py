@@ -33,3 +33,11 @@ class DataError(SmoError):
 
 class TrackingError(SmoError):
     """The tracking store cannot be reached or written."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM: CI cancellation, ``timeout``, Kubernetes).
+
+    A KeyboardInterrupt, so that every path that handles Ctrl-C (runs marked KILLED, worker
+    processes stopped) handles it too; the command exits 143 instead of 130.
+    """
