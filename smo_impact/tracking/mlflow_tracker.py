@@ -315,6 +315,11 @@ class MlflowTracker:
             if not token:
                 return found
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """An exclusive file lock for a local SQLite store (the one that serialises its creation);
+        a no-op for a server, which offers no lock to its clients."""
+        return _sqlite_init_lock(self.uri)
+
     def reopen_run(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")
 
@@ -393,6 +398,10 @@ class MlflowTracker:
 
     def end_run(self, run_id: str, status: RunStatus = "FINISHED", end_time_ms: int | None = None) -> None:
         self.client.set_terminated(run_id, status=status, end_time=end_time_ms)
+
+    def delete_run(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, status="KILLED")  # not RUNNING, even in the trash
+        self.client.delete_run(run_id)
 
 
 def _quote(value: str) -> str:

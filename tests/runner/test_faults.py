@@ -1,8 +1,10 @@
-"""The runner under process faults (issue 17): SIGTERM mid-sweep."""
+"""The runner under process faults (issue 17): SIGTERM mid-sweep, and identical sweeps started at
+the same time on one store."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from tests.cli_faults import runs, smo, start, write_experiment
@@ -89,3 +92,27 @@ def test_sigterm_marks_runs_killed_exits_143_and_the_rerun_resumes(tmp_path, exe
     done = [r for r in runs(store, "toy") if r.info.status == "FINISHED"]
     assert len(done) == len({r.data.tags["smo.run_key"] for r in done}) == 30
     assert {r.info.run_id for r in done} >= set(finished.values())
+
+
+@pytest.mark.slow
+def test_sweeps_started_together_compute_each_run_once(tmp_path):
+    """Two identical sweeps and a third that overlaps them (2 of their 4 seeds), started at once on
+    a fresh SQLite store: every run is computed and logged once, and every command's summary has
+    every run of its own config."""
+    config = write_experiment(tmp_path, seeds=(0, 1, 2, 3), rates=(0.1, 0.3, 0.5))
+    overlapping = tmp_path / "overlapping.yaml"
+    overlapping.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "seeds": [0, 1]}))
+    store = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    procs = [start("run", str(path), "--tracking-uri", store, cwd=tmp_path) for path in (config, config, overlapping)]
+    outputs = [proc.communicate(timeout=900) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [err[-3000:] for _, err in outputs]
+
+    children = runs(store, "toy")
+    keys = [r.data.tags["smo.run_key"] for r in children]
+    assert len(keys) == len(set(keys)) == 16  # 4 seeds x (control + 3 rates), each logged once
+    assert {r.info.status for r in children} == {"FINISHED"}
+    parents = runs(store, "toy", "experiment")
+    assert sorted(p.info.status for p in parents) == ["FINISHED", "FINISHED"]  # one per config
+    for (out, _), seeds in zip(outputs, (4, 4, 2)):
+        for grid in ("-", "noise.rate=0.1", "noise.rate=0.3", "noise.rate=0.5"):
+            assert re.search(rf"│ {re.escape(grid)} +│ {seeds} │", out), (grid, out[-3000:])
