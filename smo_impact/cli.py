@@ -496,7 +496,7 @@ def rca(
     from smo_impact.tracking.mlflow_tracker import MlflowTracker
 
     spec = load_config(config, overrides or [])
-    tracker = MlflowTracker(tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name)
+    tracker = MlflowTracker(tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name, create=False)
     with console.status(f"attributing {run_name}"):
         result, run_id = attribute_run(spec, run_name, tracker, by=tuple(b.strip() for b in by.split(",")), metric=metric, top_k=top_k)
     table = Table(title=f"{run_name}: {metric} {result.treated_score_:.3f} vs control {result.control_score_:.3f} "

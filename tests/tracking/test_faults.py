@@ -144,8 +144,9 @@ def test_report_export_and_audit_fail_fast_on_an_unreachable_server(tmp_path):
 
 
 def test_a_mistyped_store_path_is_refused_and_not_created(tmp_path):
+    config = write_experiment(tmp_path / "config")
     for database in (tmp_path / "mlflwo.db", tmp_path / "no" / "such" / "mlflow.db"):
-        for args in (["report", "toy"], ["export", "toy"]):
+        for args in (["report", "toy"], ["export", "toy"], ["rca", str(config), "toy:arm=noisy,noise.rate=0.2,seed=0"]):
             result = smo(*args, "--tracking-uri", f"sqlite:///{database}", cwd=tmp_path, timeout=120)
             assert result.returncode == 2, (args, result.stderr[-2000:])
             assert error_lines(result.stderr) == [
@@ -153,4 +154,4 @@ def test_a_mistyped_store_path_is_refused_and_not_created(tmp_path):
                 "MLFLOW_TRACKING_URI (a store is created by `smo-impact run`)"
             ]
             assert not database.exists() and not (database.parent / "mlruns").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config"]
