@@ -252,6 +252,8 @@ class MlflowTracker:
         # (Set after the import: importing mlflow configures its loggers.)
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # Reading stored predictions back (resume, comparisons) would draw a progress bar per file.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
