@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from smo_impact.errors import ConfigError, SmoError
+from smo_impact.errors import ConfigError, SmoError, Terminated
 
 app = typer.Typer(
     name="smo-impact",
@@ -119,6 +119,7 @@ def run(
     from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
 
     from smo_impact.runner.executors import make_executor
+    from smo_impact.runner.interrupts import Uninterrupted, stop_on_signals, uninterrupted
 
     spec = load_config(config, overrides or [], allow_many_runs=yes)
     if gate and not spec.evaluation.gates.active:
@@ -149,19 +150,25 @@ def run(
             label = escape(run_spec.name) + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
 
+        def open_tracker() -> Uninterrupted:
+            with uninterrupted():
+                return Uninterrupted(MlflowTracker(uri, spec.experiment_name))
+
         try:
-            result = run_experiment(
-                spec, lambda: MlflowTracker(uri, spec.experiment_name), on_progress, executor=pool, force=force
-            )
-        except KeyboardInterrupt:
+            # SIGTERM (CI cancellation, `timeout`, Kubernetes) stops the sweep like Ctrl-C does, and
+            # neither interrupts a write to the store (smo_impact.runner.interrupts).
+            with stop_on_signals():
+                result = run_experiment(spec, open_tracker, on_progress, executor=pool, force=force)
+        except KeyboardInterrupt as exc:
             # Click would print "Aborted!" and exit 1; say what happened to the runs instead.
             progress.stop()
+            how = "[red]terminated[/red] (SIGTERM)" if isinstance(exc, Terminated) else "[red]interrupted[/red]"
             err_console.print(
-                "[red]interrupted[/red]: the parent run and any run being logged were marked KILLED; "
+                f"{how}: the parent run and any run being logged were marked KILLED; "
                 "rerun the same command to resume",
                 highlight=False,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
         progress.update(task, description="done")
 
     if not result.summary.empty:
@@ -403,6 +410,11 @@ def audit(
     else:
         get_info(source)  # unknown names fail with a did-you-mean before any file is read
         spec = None
+    tracker = None
+    if mlflow:  # an unreachable server or a read-only store fails here, in seconds, not after the audit
+        from smo_impact.tracking.mlflow_tracker import MlflowTracker
+
+        tracker = MlflowTracker(tracking_uri, experiment)
 
     with console.status(f"loading {source}") as status:
         # A built-in name is audited as published (raw rating scale, duplicates counted, not refused);
@@ -442,11 +454,9 @@ def audit(
                 console.print(f"  ... and {len(r.failing) - 20} more (see {written['markdown']})", highlight=False)
     console.print(f"Report: {written['html']} and {written['markdown']}", highlight=False)
 
-    if mlflow:
+    if tracker is not None:
         from smo_impact.report.audit import log_audit
-        from smo_impact.tracking.mlflow_tracker import MlflowTracker
 
-        tracker = MlflowTracker(tracking_uri, experiment)
         params = {
             "dataset": data.name, "split": split, "bootstrap": bootstrap, "seed": seed,
             "targets": str(targets) if targets else "", "data_digest": data.digest(),
@@ -578,7 +588,7 @@ def rca(
     from smo_impact.tracking.mlflow_tracker import MlflowTracker
 
     spec = load_config(config, overrides or [])
-    tracker = MlflowTracker(tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name)
+    tracker = MlflowTracker(tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name, create=False)
     with console.status(f"attributing {run_name}"):
         result, run_id = attribute_run(spec, run_name, tracker, by=tuple(b.strip() for b in by.split(",")), metric=metric, top_k=top_k)
     table = Table(title=f"{run_name}: {metric} {result.treated_score_:.3f} vs control {result.control_score_:.3f} "

@@ -92,3 +92,11 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
     return next((what for test, what in kinds if test(mode)), "is not a regular file")
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM: CI cancellation, ``timeout``, Kubernetes).
+
+    A KeyboardInterrupt, so that every path that handles Ctrl-C (runs marked KILLED, worker
+    processes stopped) handles it too; the command exits 143 instead of 130.
+    """

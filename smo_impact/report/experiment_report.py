@@ -167,7 +167,7 @@ def report_experiment(
 
     Returns the written paths and the parent run id.
     """
-    reader = MlflowReader(tracking_uri)
+    reader = MlflowReader(tracking_uri, write=log, fix="make it writable, or build the report without logging it (--no-log)")
     stored = reader.load(experiment_or_run_id)
     report = build_report(reader, stored)
     written = write_report(report, out or Path("reports") / stored.experiment)

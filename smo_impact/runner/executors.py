@@ -85,9 +85,21 @@ def _init_worker(context: RunContext) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker whose parent was killed outright (SIGKILL, OOM) would wait for work forever, holding
+    # the parent's stdout and stderr open: it leaves with its parent. (SIGTERM and Ctrl-C reach the
+    # parent's handlers, which stop the pool themselves.)
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     # BLAS thread counts are left as in the parent on purpose: limiting them changes the order of
     # floating-point reductions, and then a pool's metrics differ from sequential ones in the 6th
     # decimal. Identical numbers are worth some oversubscription.
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _compute_in_worker(spec: RunSpec) -> Outcome:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
+from smo_impact.runner.interrupts import uninterrupted
 from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
 from smo_impact.runner.run import RunContext, RunResult, build_context, model_key, preflight
 from smo_impact.tracking.base import TrackedRun, Tracker
@@ -137,9 +139,11 @@ def run_experiment(
     controls = {spec.name: spec.control(specs) for spec in specs}
 
     # 2. Resume: reap runs orphaned by killed processes, find finished runs, reuse the parent.
-    _reap_orphans(tracker)
-    finished = {} if force else _finished_runs(tracker, set(keys.values()))
-    parent_id = _open_parent(tracker, config, dataset, digest, len(specs))
+    #    Under the store's lock (issue 17): sweeps of one config started together share one parent.
+    with tracker.lock():
+        _reap_orphans(tracker)
+        finished = {} if force else _finished_runs(tracker, set(keys.values()))
+        parent_id = _open_parent(tracker, config, dataset, digest, len(specs))
 
     logged: dict[str, TrackedRun] = {s.name: finished[keys[s.name]] for s in specs if keys[s.name] in finished}
     current = code_version()
@@ -153,6 +157,7 @@ def run_experiment(
     compared = 0
     # Per-item predictions of control runs, by run name: computed here or read from the store.
     control_scores: dict[str, dict[str, BenchmarkResult]] = {}
+    claims: dict[str, str] = {}  # run name -> id of the RUNNING run claimed for it, until logged
 
     def compare(spec: RunSpec, treatment_scores: dict[str, BenchmarkResult] | None) -> None:
         """Stage 4 for one treatment run: compare with its control unless the stored comparison
@@ -177,12 +182,19 @@ def run_experiment(
         compared += 1
 
     try:
+        # Claim the runs to compute before computing them (issue 17): an identical sweep started
+        # at the same time leaves them to this one (and this one leaves it those it claimed).
+        with uninterrupted():  # Ctrl-C/SIGTERM wait until every claim is known, to be marked KILLED
+            claims, elsewhere = _claim_runs(tracker, todo, keys, config, digest, parent_id, force)
+        todo = [s for s in todo if s.name in claims]
+
         # 3. Score: treat -> train -> score each run not in the store, controls first so that a
         #    fresh treatment run is compared (stage 4) as soon as it is logged.
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
             for outcome in executor.run(phase, context) if phase else ():
                 spec = outcome.spec
-                run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest)
+                run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest,
+                               run_id=claims.pop(spec.name))
                 if run.status == "FINISHED":
                     logged[spec.name] = run
                     if spec.is_control:
@@ -194,6 +206,17 @@ def run_experiment(
                 done += 1
                 if progress:
                     progress(spec, done, len(specs), run.status)
+
+        # Runs claimed by another sweep: wait for them, then reuse them like finished runs.
+        for spec, run in _await_claims(tracker, elsewhere):
+            if run.status == "FINISHED":
+                logged[spec.name] = run
+            else:
+                failures.append((spec.name, f"claimed by another sweep ({run.tags.get('smo.host')}, pid "
+                                            f"{run.tags.get('smo.pid')}), which ended it {run.status}; rerun to compute it"))
+            done += 1
+            if progress:
+                progress(spec, done, len(specs), run.status)
 
         # 4. Compare the reused treatment runs whose stored comparison is stale (e.g. the control
         #    arm changed, or a gate): from both runs' stored predictions, no retraining.
@@ -219,9 +242,13 @@ def run_experiment(
                                      "smo.stale_code_runs": str(len(stale_code))})
         tracker.end_run(parent_id, "FAILED" if failures else "FINISHED")
     except KeyboardInterrupt:
+        for run_id in claims.values():  # claimed, never computed: nothing to keep
+            tracker.delete_run(run_id)
         tracker.end_run(parent_id, "KILLED")
         raise
     except BaseException:
+        for run_id in claims.values():
+            tracker.delete_run(run_id)
         tracker.end_run(parent_id, "FAILED")
         raise
     finally:
@@ -283,10 +310,61 @@ def _finished_runs(tracker: Tracker, keys: set[str]) -> dict[str, TrackedRun]:
     return found
 
 
+def _claim_runs(
+    tracker: Tracker, todo: list[RunSpec], keys: dict[str, str], config: ExperimentConfig, digest: str,
+    parent_id: str, force: bool,
+) -> tuple[dict[str, str], list[tuple[RunSpec, TrackedRun]]]:
+    """Claim each run to compute: start its (RUNNING) run now, to be logged into once computed.
+
+    Under the store's lock, so two sweeps never claim one key: a run whose key another live sweep
+    has claimed (a RUNNING run), or finished since this one looked, is left to it and returned with
+    that run, to wait for. Claims of a killed process are orphans like any RUNNING run: reaped.
+
+    Returns:
+        run name -> claimed run id; (spec, run of another sweep) pairs.
+    """
+    claims: dict[str, str] = {}
+    elsewhere: list[tuple[RunSpec, TrackedRun]] = []
+    with tracker.lock():
+        taken = {} if force else _finished_runs(tracker, set(keys.values()))
+        for run in tracker.find_runs({"smo.kind": "run"}, statuses=("RUNNING",)):
+            taken.setdefault(run.tags.get("smo.run_key", ""), run)
+        for spec in todo:
+            if keys[spec.name] in taken:
+                elsewhere.append((spec, taken[keys[spec.name]]))
+            else:
+                tags = _run_tags(spec, config, keys[spec.name], digest)
+                claims[spec.name] = tracker.start_run(spec.name, tags, parent_id=parent_id)
+    return claims, elsewhere
+
+
+def _await_claims(
+    tracker: Tracker, elsewhere: list[tuple[RunSpec, TrackedRun]], poll_s: float = 1.0
+) -> Iterator[tuple[RunSpec, TrackedRun]]:
+    """Yield (spec, run) for each run claimed by another sweep as soon as it ends (a claim whose
+    process died is marked KILLED, like any orphan; one it gave up is deleted)."""
+    waiting = {run.run_id: (spec, run) for spec, run in elsewhere}
+    while waiting:
+        now = {run.run_id: run for run in tracker.find_runs({"smo.kind": "run"})}
+        for run_id, (spec, claim) in list(waiting.items()):
+            # A claim deleted by its interrupted sweep was never computed: KILLED, to rerun.
+            run = now.get(run_id, TrackedRun(run_id, "KILLED", claim.tags))
+            if run.status == "RUNNING" and _is_orphan(run):
+                tracker.set_tags(run_id, {"smo.error": "process died while running; marked KILLED on resume"})
+                tracker.end_run(run_id, "KILLED")
+                run.status = "KILLED"
+            if run.status != "RUNNING":
+                del waiting[run_id]
+                yield spec, run
+        if waiting:
+            time.sleep(poll_s)
+
+
 def _open_parent(tracker: Tracker, config: ExperimentConfig, dataset: AnnotationSet, digest: str, planned: int) -> str:
     """Reuse the parent run of the same config (resume), else start one."""
+    # A RUNNING parent here belongs to a live sweep of the same config (orphans were just reaped):
+    # joining it (issue 17) keeps one parent, with every run as its child, for report and export.
     previous = tracker.find_runs({"smo.kind": "experiment", "smo.config_hash": config.config_hash(), "smo.data_digest": digest})
-    previous = [r for r in previous if r.status != "RUNNING"]
     tags = {
         "smo.kind": "experiment",
         "smo.config_hash": config.config_hash(),
@@ -329,22 +407,15 @@ def _log_run(
     parent_id: str,
     key: str,
     digest: str,
+    run_id: str | None = None,
 ) -> TrackedRun:
-    """Write one computed run (the score stage) to the store: start -> params -> metrics -> artifacts -> end."""
+    """Write one computed run (the score stage) to the store: start -> params -> metrics -> artifacts -> end.
+
+    ``run_id``: the run claimed for it before it was computed (``_claim_runs``), else a new one.
+    """
     spec, result = outcome.spec, outcome.result
-    tags = {
-        "smo.kind": "run",
-        "smo.arm": spec.arm,
-        "smo.seed": str(spec.seed),
-        "smo.grid": spec.grid_label,
-        "smo.is_control": str(spec.is_control).lower(),
-        "smo.config_hash": config.config_hash(),
-        "smo.run_key": key,
-        "smo.code_version": code_version(),
-        "smo.data_digest": digest,
-        **_owner_tags(),
-    }
-    run_id = tracker.start_run(spec.name, tags, parent_id=parent_id, start_time_ms=outcome.started_ms or None)
+    tags = _run_tags(spec, config, key, digest)
+    run_id = run_id or tracker.start_run(spec.name, tags, parent_id=parent_id, start_time_ms=outcome.started_ms or None)
     metrics: dict[str, float] = {}
     try:
         resolved = spec.resolved(config)
@@ -419,6 +490,21 @@ def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:
                 (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / relative).write_bytes(content)
             tracker.log_artifacts(run_id, tmp, "model")
+
+
+def _run_tags(spec: RunSpec, config: ExperimentConfig, key: str, digest: str) -> dict[str, str]:
+    return {
+        "smo.kind": "run",
+        "smo.arm": spec.arm,
+        "smo.seed": str(spec.seed),
+        "smo.grid": spec.grid_label,
+        "smo.is_control": str(spec.is_control).lower(),
+        "smo.config_hash": config.config_hash(),
+        "smo.run_key": key,
+        "smo.code_version": code_version(),
+        "smo.data_digest": digest,
+        **_owner_tags(),
+    }
 
 
 def _run_params(spec: RunSpec, resolved: dict[str, Any]) -> dict[str, Any]:

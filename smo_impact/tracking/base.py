@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -32,6 +33,11 @@ class Tracker(Protocol):
 
     def find_runs(self, tags: dict[str, str], statuses: tuple[str, ...] | None = None) -> list[TrackedRun]:
         """Runs of this experiment whose tags include ``tags`` (optionally only some statuses)."""
+        ...
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Mutual exclusion between the processes using this store, for the runner's claims on
+        runs (a no-op where the store offers none)."""
         ...
 
     def reopen_run(self, run_id: str) -> None:
@@ -66,6 +72,10 @@ class Tracker(Protocol):
         ...
 
     def end_run(self, run_id: str, status: RunStatus = "FINISHED", end_time_ms: int | None = None) -> None: ...
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run that holds nothing (a claimed run never computed)."""
+        ...
 
     @property
     def location(self) -> str:

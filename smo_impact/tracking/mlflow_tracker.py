@@ -79,6 +79,10 @@ def _sqlite_file(uri: str) -> Path | None:
     return None if database in ("", ":memory:") else Path(database).resolve()
 
 
+def _artifact_folder(experiment: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("._") or "experiment"
+
+
 def default_artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts of a new experiment in a local SQLite store go beside the database file
     (``<db folder>/mlruns/<experiment>``), not under whatever directory the command was started
@@ -87,8 +91,131 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     database = _sqlite_file(uri)
     if database is None:
         return None
-    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("._") or "experiment"
-    return (database.parent / "mlruns" / folder).as_uri()
+    return (database.parent / "mlruns" / _artifact_folder(experiment)).as_uri()
+
+
+def open_store(uri: str, create: bool, write: bool, fix: str | None = None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Check a tracking store before MLflow touches it, so that each fault is one clear error.
+
+    * a server must answer ``/health`` within ``timeout`` seconds (not minutes of client retries);
+    * a SQLite file must exist unless ``create``: MLflow would create an empty store at a mistyped path;
+    * with ``write``, the database and its folder must be writable (else every write would fail
+      mid-command with a traceback);
+    * a SQLite store that was copied or moved gets its artifact locations pointed back into its
+      own folder (:func:`_relocate_artifacts`).
+
+    ``fix`` replaces the suggested fix of the read-only error.
+
+    Raises:
+        TrackingError: naming the store, what is wrong and the fix.
+    """
+    if uri.startswith(("http://", "https://")):
+        check_server(uri, timeout)
+        return
+    database = _sqlite_file(uri)
+    if database is None:
+        return
+    if not database.is_file():
+        if create:
+            return  # MLflow creates the store
+        raise TrackingError(
+            f"no MLflow store at {database}: the file does not exist; check --tracking-uri or "
+            "MLFLOW_TRACKING_URI (a store is created by `smo-impact run`)"
+        )
+    fix = fix or "make the file and its folder writable, or choose another --tracking-uri"
+    if write:
+        _check_writable(database, fix)
+    _relocate_artifacts(database)
+
+
+def _check_writable(database: Path, fix: str) -> None:
+    """Write to the database inside a transaction that is rolled back (this needs the file and,
+    for the journal, its folder to be writable), and probe the artifact folder beside it."""
+    import sqlite3
+
+    connection = None
+    try:
+        connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("UPDATE alembic_version SET version_num = version_num")
+        connection.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        if "no such table" in str(exc) or "locked" in str(exc):
+            return  # a store MLflow has not set up yet, or one busy with another writer: not read-only
+        if "not a database" in str(exc):
+            raise TrackingError(f"cannot use MLflow store {database}: {exc}; check --tracking-uri") from None
+        raise TrackingError(f"cannot write to MLflow store {database}: read-only ({exc}); {fix}") from None
+    finally:
+        if connection is not None:
+            connection.close()
+    artifacts = database.parent / "mlruns"
+    if artifacts.is_dir():
+        try:
+            tempfile.TemporaryFile(dir=artifacts).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise TrackingError(f"cannot write to MLflow store {database}: read-only ({artifacts}: {reason}); {fix}") from None
+
+
+def _relocate_artifacts(database: Path) -> None:
+    """Point a copied or moved store's artifact locations back into its own folder.
+
+    Experiments record absolute artifact locations (``file:///old/folder/mlruns/<experiment>``), and
+    every run its own (``.../mlruns/<experiment>/<run id>/artifacts``). After the store folder is
+    copied or moved, MLflow would still read and write artifacts in the old folder: a report from
+    the copy finds none of them (or writes into the original), and a resumed run logs into the
+    original. So an experiment whose location has this store's layout (``mlruns/<its folder
+    name>``) but lies in another folder is rewritten, with its runs, to this folder, once, in
+    the database: reads, writes and the MLflow UI then all use the copy. Locations of another
+    layout (set by hand or by plain MLflow) are left alone.
+    """
+    import sqlite3
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    here = database.parent / "mlruns"
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "experiments" not in tables:
+                return  # not set up by MLflow yet: nothing to relocate
+            moves = []
+            for experiment_id, name, location in connection.execute(
+                "SELECT experiment_id, name, artifact_location FROM experiments"
+            ):
+                if not (location or "").startswith("file://"):
+                    continue
+                old = Path(url2pathname(urlparse(location).path))
+                new = (here / _artifact_folder(name)).as_uri()
+                if location != new and old.parent.name == "mlruns" and old.name == _artifact_folder(name) \
+                        and old.parent != here:
+                    moves.append((experiment_id, location, new))
+            if not moves:
+                return
+            try:
+                with connection:  # one transaction: all locations move, or none
+                    for experiment_id, old_uri, new_uri in moves:
+                        connection.execute(
+                            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new_uri, experiment_id)
+                        )
+                        for table, column in (("runs", "artifact_uri"), ("logged_models", "artifact_location")):
+                            if table not in tables:
+                                continue
+                            connection.execute(
+                                f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                                f"WHERE experiment_id = ? AND substr({column}, 1, ?) = ?",
+                                (new_uri, len(old_uri) + 1, experiment_id, len(old_uri) + 1, old_uri + "/"),
+                            )
+            except sqlite3.DatabaseError as exc:
+                _, old_uri, new_uri = moves[0]
+                raise TrackingError(
+                    f"MLflow store {database} was copied or moved: it records artifacts in "
+                    f"{url2pathname(urlparse(old_uri).path)} but keeps them in {url2pathname(urlparse(new_uri).path)}, "
+                    f"and cannot be updated: read-only ({exc}); make it writable once, so that its artifact "
+                    "locations can be updated"
+                ) from None
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(f"cannot use MLflow store {database}: {exc}; check --tracking-uri") from None
 
 
 @contextlib.contextmanager
@@ -110,28 +237,39 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
 class MlflowTracker:
     """Logs through ``MlflowClient`` (no global active-run state, so nesting is explicit)."""
 
-    def __init__(self, uri: str | None, experiment: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(
+        self, uri: str | None, experiment: str, timeout: float = CONNECT_TIMEOUT_S, create: bool = True
+    ) -> None:
+        """Open (with ``create``, or create) the store at ``uri`` and the experiment in it.
+
+        Raises:
+            TrackingError: the server does not answer, the store is read-only, or (``create=False``)
+                there is no store at ``uri``.
+        """
         from mlflow import MlflowClient
 
         # mlflow logs alembic migrations and a stream of INFO lines; keep the terminal for results.
         # (Set after the import: importing mlflow configures its loggers.)
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # Reading stored predictions back (resume, comparisons) would draw a progress bar per file.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
         self._datasets: dict[str, Any] = {}
-        if self.uri.startswith(("http://", "https://")):
-            check_server(self.uri, timeout)
         # Commands starting together on a fresh store race to create its tables (MLflow migrates
         # on first use) and the same experiment: a lock serialises that for a local SQLite file;
         # elsewhere the loser sees "already exists" and succeeds on a second look.
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 with _sqlite_init_lock(self.uri):
+                    open_store(self.uri, create=create, write=True, timeout=timeout)
                     self.client = MlflowClient(tracking_uri=self.uri)
                     self.experiment_id = self._experiment_id(experiment)
                 break
+            except TrackingError:
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure to reach the store is one clear error
                 if "already exists" in str(exc) and attempt < CREATE_ATTEMPTS:
                     time.sleep(0.5 * attempt)
@@ -178,6 +316,11 @@ class MlflowTracker:
             token = page.token
             if not token:
                 return found
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """An exclusive file lock for a local SQLite store (the one that serialises its creation);
+        a no-op for a server, which offers no lock to its clients."""
+        return _sqlite_init_lock(self.uri)
 
     def reopen_run(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")
@@ -257,6 +400,10 @@ class MlflowTracker:
 
     def end_run(self, run_id: str, status: RunStatus = "FINISHED", end_time_ms: int | None = None) -> None:
         self.client.set_terminated(run_id, status=status, end_time=end_time_ms)
+
+    def delete_run(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, status="KILLED")  # not RUNNING, even in the trash
+        self.client.delete_run(run_id)
 
 
 def _quote(value: str) -> str:

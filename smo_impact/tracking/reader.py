@@ -16,7 +16,7 @@ import pandas as pd
 
 from smo_impact.errors import TrackingError
 from smo_impact.tracking.base import TrackedRun
-from smo_impact.tracking.mlflow_tracker import resolve_tracking_uri
+from smo_impact.tracking.mlflow_tracker import open_store, resolve_tracking_uri
 
 
 @dataclass
@@ -64,7 +64,14 @@ class StoredExperiment:
 class MlflowReader:
     """Finds experiments and reads runs and artifacts from one tracking store."""
 
-    def __init__(self, uri: str | None = None) -> None:
+    def __init__(self, uri: str | None = None, write: bool = False, fix: str | None = None) -> None:
+        """Open an existing store; ``write`` when the caller will log to it (``fix``: what to
+        suggest when it is read-only).
+
+        Raises:
+            TrackingError: the server does not answer within seconds, there is no store at
+                ``uri`` (none is created), or ``write`` and the store is read-only.
+        """
         from mlflow import MlflowClient
 
         for name in ("mlflow", "alembic"):
@@ -72,6 +79,7 @@ class MlflowReader:
         # One download per artifact: MLflow's per-file progress bars would bury the CLI's own output.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.uri = resolve_tracking_uri(uri)
+        open_store(self.uri, create=False, write=write, fix=fix)
         self.client = MlflowClient(tracking_uri=self.uri)
 
     def load(self, experiment_or_run_id: str) -> StoredExperiment:
