@@ -144,7 +144,9 @@ class Noise:
         return params.level == "judgement"
 
     class Params(TreatmentParams):
-        rate: float = Field(0.1, ge=0.0, le=1.0, description="Probability that a label flips (symmetric).")
+        rate: float | None = Field(
+            None, ge=0.0, le=1.0, description="Probability that a label flips (symmetric); 0.1 without transitions."
+        )
         transitions: dict[Any, dict[Any, float]] | None = Field(
             None,
             description="Class-conditional noise: {from: {to: probability}}, off-diagonal only; replaces rate.",
@@ -162,9 +164,18 @@ class Noise:
             None, description="level judgement: only these raters' judgements, e.g. [Ann3] (what if rater X were careless?)."
         )
 
+        @model_validator(mode="before")
+        @classmethod
+        def _default_rate(cls, data: Any) -> Any:
+            # Symmetric 10% when neither is given. A resolved config (every field written out) has
+            # rate: null next to its transitions, so it validates again as it did the first time.
+            if isinstance(data, dict) and data.get("rate") is None and data.get("transitions") is None:
+                return {**data, "rate": 0.1}
+            return data
+
         @model_validator(mode="after")
         def _rate_or_transitions(self) -> Noise.Params:
-            if self.transitions is not None and "rate" in self.model_fields_set:
+            if self.transitions is not None and self.rate is not None:
                 raise ValueError("give either rate (symmetric) or transitions (class-conditional), not both")
             for src, row in (self.transitions or {}).items():
                 for dst, prob in row.items():

@@ -435,3 +435,16 @@ def test_workers_errors_name_the_fix():
     step = Noise(Noise.Params(rate=0.2, level="judgement", workers=["Ann9"]))
     with pytest.raises(ValueError, match=r"noise.workers: no judgement by rater\(s\) \['Ann9'\]; raters: w0, w1, w2, w3"):
         step.apply(_voted_state(10, 1.0), np.random.default_rng(0))
+
+
+def test_transitions_survive_config_resolution():
+    # validate() resolves a step's params with every default filled in (rate: 0.1 next to
+    # transitions); re-validating them in the runner used to fail with "give either rate ... or
+    # transitions", so class-conditional noise could not be run from a config at all.
+    from smo_impact.config import validate
+
+    config = validate({"name": "t", "dataset": {"name": "md-agreement"},
+                       "arms": {"control": ["aggregate"], "flag": ["aggregate", {"noise": {"transitions": {0: {1: 0.3}}}}]}})
+    params = Noise.Params.model_validate(config.arms["flag"][1].params)
+    assert params.rate is None and params.transitions == {"0": {"1": 0.3}}
+    assert Noise.Params.model_validate({}).rate == 0.1  # symmetric 10% when neither is given, as before
