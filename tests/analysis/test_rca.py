@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from smo_impact.analysis.rca import RootCauseAttribution
@@ -139,9 +141,142 @@ def test_rca_reproduces_a_guideline_arm_that_redefines_the_positive_label():
 
 def test_rca_reproduces_a_soft_label_arm():
     pytest.importorskip("torch")
-    _rca_reproduces_logged_run({
+    rca = _rca_reproduces_logged_run({
         "name": "s", "dataset": {"name": "md-agreement"},
         "arms": {"control": [{"aggregate": {"soft": True}}], "noisy": [{"aggregate": {"soft": True}}, {"noise": {"rate": 0.3}}]},
         "model": {"name": "embedding_logreg", "params": {"encoder": "tiny", "max_length": 16, "C": 10.0}},
         "evaluation": {"bootstrap": 0},
     }, make_text_dataset(200))
+    # Reverting the noise gives the flipped items back their vote share (not a one-hot label): the
+    # control's training data exactly, hence its score.
+    assert rca.ranking_.set_index("group").loc["noise", "score_reverted"] == pytest.approx(rca.control_score_)
+    replay = rca._replay  # the states themselves: the tiny encoder's score barely moves with the labels
+    reverted, _ = replay.revert(replay.changes(("step",)))
+    control_soft = replay.control_states[-1].soft_labels
+    pd.testing.assert_frame_equal(reverted.soft_labels.sort_index(), control_soft.sort_index(), check_dtype=False)
+
+
+# -- judgement-level changes, removals and guideline rules (issue 15) -------------------------------
+def _fit(arms: dict, dataset, by, top_k=3, **options):
+    """Plan ``arms`` (control first) on ``dataset`` and attribute the first treatment run."""
+    config = validate({
+        "name": "rca", "dataset": {"name": "md-agreement"}, "arms": arms, "seeds": [0],
+        "model": {"name": "tfidf_logreg", "params": {"min_df": 1}}, "evaluation": {"bootstrap": 0},
+    })
+    _, ctx, specs, _ = prepare(config, dataset=dataset)
+    control = next(s for s in specs if s.is_control)
+    treated = next(s for s in specs if not s.is_control)
+    return RootCauseAttribution(by=by, top_k=top_k, **options).fit(treated, control, ctx)
+
+
+def test_reverting_judgement_noise_re_aggregates_instead_of_writing_a_judgement_label():
+    # Before: a judgement's label_before was written into the aggregated label of its task, so
+    # reverting every judgement flip did not give back the control's labels.
+    rca = _fit({"control": ["aggregate"], "noisy": [{"noise": {"rate": 0.4, "level": "judgement"}}, "aggregate"]},
+               make_text_dataset(300, workers_per_item=5), by=("step",))
+    assert rca.regression_ > 0
+    noise = rca.ranking_.set_index("group").loc["noise"]
+    assert noise["score_reverted"] == pytest.approx(rca.control_score_)
+    assert noise["fraction"] == pytest.approx(1.0)
+
+
+def test_worker_groups_judgement_changes_after_aggregation():
+    # Before: the change record had no worker, so every change fell in one '(not recorded)' group.
+    data = make_text_dataset(300, workers_per_item=5)
+    rca = _fit({"control": ["aggregate"], "noisy": [{"noise": {"rate": 0.4, "level": "judgement"}}, "aggregate"]},
+               data, by=("worker",), top_k=20, max_groups=20)
+    assert "(not recorded)" not in set(rca.ranking_["group"])
+    assert set(rca.ranking_["group"]) <= set(data.annotations["worker"])
+    assert len(rca.ranking_) > 10
+    assert rca.explained_ == pytest.approx(1.0)  # every rater's flips reverted together: the control
+
+
+def test_removed_judgements_come_back():
+    # Before: rater pools recorded no change, so nothing could be reverted.
+    rca = _fit({"control": ["aggregate"], "pool": [{"rater_pool": {"by": "random", "n_raters": 6}}, "aggregate"]},
+               make_text_dataset(300, workers_per_item=3), by=("step",))
+    pool = rca.ranking_.set_index("group").loc["rater_pool"]
+    assert pool["score_reverted"] == pytest.approx(rca.control_score_)
+
+
+def _severity_dataset(n_items: int = 300, seed: int = 0):
+    """make_text_dataset with a ConvAbuse-like answer scale: harmful -> -1..-3, benign -> 1 or 0."""
+    from smo_impact.data.schema import AnnotationSet
+
+    data = make_text_dataset(n_items, workers_per_item=3, seed=seed)
+    rng = np.random.default_rng(seed)
+    ann = data.annotations.copy()
+    harmful = ann["label"].to_numpy() == 1
+    ann["label"] = np.where(harmful, rng.choice([-1, -2, -3], len(ann)), rng.choice([1, 1, 0], len(ann)))
+    ann["severity"] = ann["label"]
+    return AnnotationSet(name="sev", items=data.items, annotations=ann, labels=(1, 0, -1, -2, -3), positive_label=-3,
+                         slice_columns=("domain",))
+
+
+GUIDELINE = [{"name": "abusive", "when": {"severity": {"le": -1}}, "label": 1},
+             {"name": "ambiguous", "when": {"severity": 0}, "label": 0},
+             {"name": "not abusive", "when": {"severity": 1}, "label": 0}]
+
+
+def _guideline(version: str, rules: list) -> dict:
+    return {"guideline": {"version": version, "labels": [0, 1], "positive_label": 1, "rules": rules}}
+
+
+def _fit_view(arms: dict, dataset, by, **options):
+    """As _fit, scored on the correct guideline's view of the test split (the raw labels are a scale)."""
+    config = validate({
+        "name": "rca", "dataset": {"name": "md-agreement"}, "arms": arms, "seeds": [0],
+        "model": {"name": "tfidf_logreg", "params": {"min_df": 1}},
+        "evaluation": {"bootstrap": 0, "benchmarks": [
+            {"name": "view", "split": "test", "reference": [_guideline("v", GUIDELINE), "aggregate"]}]},
+    })
+    _, ctx, specs, _ = prepare(config, dataset=dataset)
+    control = next(s for s in specs if s.is_control)
+    treated = next(s for s in specs if not s.is_control)
+    return RootCauseAttribution(by=by, **{"benchmark": "view", **options}).fit(treated, control, ctx)
+
+
+def test_a_wrong_rule_of_a_guideline_to_binary_is_reverted_to_the_controls_label():
+    # Before: a guideline's changes were left out when it mapped the answers to another label set.
+    wrong = [GUIDELINE[0], {**GUIDELINE[1], "label": 1}, GUIDELINE[2]]  # 'ambiguous' now counts as abuse
+    rca = _fit_view({"control": [_guideline("v", GUIDELINE), "aggregate"],
+                     "wrong": [_guideline("v-bad", wrong), "aggregate"]}, _severity_dataset(), by=("cause",))
+    ranking = rca.ranking_.set_index("group")
+    assert rca.regression_ > 0
+    assert ranking.index[0] == "guideline v-bad rule 1 (ambiguous)"
+    assert ranking.loc["guideline v-bad rule 1 (ambiguous)", "score_reverted"] == pytest.approx(rca.control_score_)
+    # the correct rules' judgements take the control's label, which they already have
+    for rule in ("guideline v-bad rule 0 (abusive)", "guideline v-bad rule 2 (not abusive)"):
+        assert ranking.loc[rule, ["recovered", "labels_moved", "not_reverted"]].tolist() == [0, 0, 0]
+
+
+def test_rca_refuses_an_unknown_benchmark():
+    with pytest.raises(ConfigError, match=r"rca benchmark 'viwe' is not scored by this experiment; benchmarks: test, view"):
+        _fit_view({"control": [_guideline("v", GUIDELINE), "aggregate"], "same": [_guideline("v", GUIDELINE), "aggregate"]},
+                  _severity_dataset(100), by=("cause",), benchmark="viwe")
+
+
+def _panel(n_items: int = 400, n_raters: int = 6, seed: int = 0):
+    """make_text_dataset's items, every item judged by every one of ``n_raters`` (as HS-Brexit)."""
+    from smo_impact.data.schema import AnnotationSet
+
+    data = make_text_dataset(n_items, seed=seed)
+    rng = np.random.default_rng(seed)
+    truth = data.items["truth"].to_numpy()
+    rows = [(task, f"r{w}", int(t if rng.random() < 0.85 else 1 - t))
+            for task, t in zip(data.items["task"], truth) for w in range(n_raters)]
+    ann = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    return AnnotationSet(name="panel", items=data.items, annotations=ann, labels=(0, 1), positive_label=1,
+                         slice_columns=("domain",))
+
+
+def test_many_raters_are_screened_before_retraining_and_the_careless_one_is_kept():
+    # One of 6 raters (r3) over-flags, then every item keeps 5 of its 6 judgements (every rater has
+    # changes: judgements dropped); only 4 groups are retrained.
+    rca = _fit({"control": ["aggregate"], "careless": [
+        {"noise": {"transitions": {0: {1: 0.9}}, "level": "judgement", "workers": ["r3"]}},
+        {"rater_pool": {"by": "per_item", "k": 5}}, "aggregate"]}, _panel(n_raters=6), by=("worker",), max_groups=4)
+    screened = rca.screened_.set_index("group")
+    assert len(screened) == 6 and screened["retrained"].sum() == 4 == len(rca.ranking_)
+    assert screened.index[0] == "r3" and screened["toward_control"].iloc[0] > screened["toward_control"].iloc[1]
+    assert rca.regression_ > 0 and rca.ranking_["group"].iloc[0] == "r3"
