@@ -90,6 +90,8 @@ class RootCauseAttribution:
         regression_: ``control_score_ - treated_score_`` (positive = the treatment regressed).
         explained_: Fraction of the regression recovered by reverting the ``top_k`` groups together.
         neighbours_: Regressed test items with their nearest changed training items.
+        shared_changes_: Change-record rows the control made too (same step, judgement or item,
+            labels): no difference between the runs, so not attributed.
         model_used_: The model retrained per group.
     """
 
@@ -133,6 +135,8 @@ class RootCauseAttribution:
         state = treat(treated, ctx).state
         self._replay = _Replay(treated, control, ctx, state)
         changes = self._replay.changes(self.by)
+        self.shared_changes_ = int(changes["shared"].sum())
+        changes = changes[~changes["shared"]].reset_index(drop=True)
         self.control_score_, control_pred = self._score(control, control_state, ctx)
         self.treated_score_, treated_pred = self._score(treated, state, ctx)
         self.regression_ = self.control_score_ - self.treated_score_
@@ -236,6 +240,9 @@ class _Replay:
         (``worker`` empty on changes to training labels, which no single rater made)."""
         changes = self.final.changes.reset_index(drop=True).copy()
         changes["step_index"] = self.step_of_row
+        # A change the control arm made too (a shared step with the same draws) is no difference
+        # between the two runs, so it cannot explain the regression: it is not attributed.
+        changes["shared"] = _identity(changes).isin(set(_identity(self.control_states[-1].changes)))
         item_cols = [d for d in by if d not in CHANGE_DIMENSIONS]
         if item_cols:
             items = self.states[0].items.drop_duplicates("task").set_index("task")[item_cols]
@@ -254,6 +261,19 @@ class _Replay:
         first = int(rows["step_index"].min())
         state, _, _ = apply_steps(self.spec, self.states[first], self.spec.seed, start=first, after_step=undo)
         return state, undo.not_reverted
+
+
+def _identity(changes: pd.DataFrame) -> pd.Series:
+    """One string per change-record row: step, task, worker, label before and after."""
+    def text(value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+    columns = ["step", "task", "worker", "label_before", "label_after"]
+    if changes.empty:
+        return pd.Series([], dtype=object)
+    return pd.Series(["\x1f".join(map(text, row)) for row in changes[columns].itertuples(index=False)], index=changes.index)
 
 
 def _step_states(spec: RunSpec, ctx: RunContext) -> list[LabelState]:

@@ -241,13 +241,22 @@ def test_a_wrong_rule_of_a_guideline_to_binary_is_reverted_to_the_controls_label
     wrong = [GUIDELINE[0], {**GUIDELINE[1], "label": 1}, GUIDELINE[2]]  # 'ambiguous' now counts as abuse
     rca = _fit_view({"control": [_guideline("v", GUIDELINE), "aggregate"],
                      "wrong": [_guideline("v-bad", wrong), "aggregate"]}, _severity_dataset(), by=("cause",))
-    ranking = rca.ranking_.set_index("group")
     assert rca.regression_ > 0
-    assert ranking.index[0] == "guideline v-bad rule 1 (ambiguous)"
-    assert ranking.loc["guideline v-bad rule 1 (ambiguous)", "score_reverted"] == pytest.approx(rca.control_score_)
-    # the correct rules' judgements take the control's label, which they already have
-    for rule in ("guideline v-bad rule 0 (abusive)", "guideline v-bad rule 2 (not abusive)"):
-        assert ranking.loc[rule, ["recovered", "labels_moved", "not_reverted"]].tolist() == [0, 0, 0]
+    wrong_rule = rca.ranking_.iloc[0]
+    assert wrong_rule["group"] == "guideline v-bad rule 1 (ambiguous)" and wrong_rule["not_reverted"] == 0
+    assert wrong_rule["score_reverted"] == pytest.approx(rca.control_score_)
+    # the correct rules labelled their judgements as the control did: shared, not attributed
+    assert len(rca.ranking_) == 1 and rca.shared_changes_ > 0
+
+
+def test_changes_the_control_made_too_are_not_attributed():
+    # Both arms keep 2 judgements per item with the same draws; only the treatment adds noise.
+    pool = {"rater_pool": {"by": "per_item", "k": 2}}
+    rca = _fit({"control": [pool, "aggregate"], "noisy": [pool, "aggregate", {"noise": {"rate": 0.3}}]},
+               make_text_dataset(300), by=("step",))
+    assert rca.ranking_["group"].tolist() == ["noise"]
+    assert rca.shared_changes_ == 180 * 3 - 180 * 2  # one dropped judgement per training item, in both arms
+    assert rca.ranking_["fraction"].iloc[0] == pytest.approx(1.0)
 
 
 def test_rca_refuses_an_unknown_benchmark():
