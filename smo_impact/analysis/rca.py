@@ -250,6 +250,15 @@ class _Replay:
                 changes[column] = changes["task"].map(items[column]).astype(str)
         for dimension in ("step", "cause"):
             changes[dimension] = changes[dimension].astype(str)
+        # Where the control's step of the same name changed the same judgement or item for another
+        # reason (another guideline rule), the cause names both: a rule whose threshold moved
+        # hands its judgements to the next rule, and the pair says which boundary moved.
+        control = self.control_states[-1].changes
+        control_cause = pd.Series(control["cause"].astype(str).to_numpy(), index=_judgement_key(control))
+        control_cause = control_cause[~control_cause.index.duplicated()]
+        other = pd.Series(control_cause.reindex(_judgement_key(changes)).to_numpy(), index=changes.index)
+        differs = other.notna() & (other != changes["cause"])
+        changes.loc[differs, "cause"] = changes.loc[differs, "cause"] + " | control: " + other[differs]
         judgement = changes["worker"].notna()
         changes["worker"] = changes["worker"].where(~judgement, changes["worker"].astype(str))
         changes.loc[~judgement, "worker"] = None
@@ -261,6 +270,12 @@ class _Replay:
         first = int(rows["step_index"].min())
         state, _, _ = apply_steps(self.spec, self.states[first], self.spec.seed, start=first, after_step=undo)
         return state, undo.not_reverted
+
+
+def _judgement_key(changes: pd.DataFrame) -> pd.Index:
+    """Step name, task and worker (empty for a training label) of each change-record row."""
+    worker = changes["worker"].astype(object).where(changes["worker"].notna(), "")
+    return pd.Index(changes["step"].astype(str) + "\x1f" + changes["task"].astype(str) + "\x1f" + worker.astype(str))
 
 
 def _identity(changes: pd.DataFrame) -> pd.Series:

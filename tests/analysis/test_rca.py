@@ -243,7 +243,8 @@ def test_a_wrong_rule_of_a_guideline_to_binary_is_reverted_to_the_controls_label
                      "wrong": [_guideline("v-bad", wrong), "aggregate"]}, _severity_dataset(), by=("cause",))
     assert rca.regression_ > 0
     wrong_rule = rca.ranking_.iloc[0]
-    assert wrong_rule["group"] == "guideline v-bad rule 1 (ambiguous)" and wrong_rule["not_reverted"] == 0
+    assert wrong_rule["group"] == "guideline v-bad rule 1 (ambiguous) | control: guideline v rule 1 (ambiguous)"
+    assert wrong_rule["not_reverted"] == 0
     assert wrong_rule["score_reverted"] == pytest.approx(rca.control_score_)
     # the correct rules labelled their judgements as the control did: shared, not attributed
     assert len(rca.ranking_) == 1 and rca.shared_changes_ > 0
@@ -289,3 +290,14 @@ def test_many_raters_are_screened_before_retraining_and_the_careless_one_is_kept
     assert len(screened) == 6 and screened["retrained"].sum() == 4 == len(rca.ranking_)
     assert screened.index[0] == "r3" and screened["toward_control"].iloc[0] > screened["toward_control"].iloc[1]
     assert rca.regression_ > 0 and rca.ranking_["group"].iloc[0] == "r3"
+
+
+def test_a_moved_threshold_names_both_rules_it_moves_judgements_between():
+    mild_ok = [{"name": "mild is ok", "when": {"severity": -1}, "label": 0}, *GUIDELINE]
+    moved = [{"name": "mild is ok", "when": {"severity": -2}, "label": 0}, *GUIDELINE]  # threshold off by one
+    rca = _fit_view({"control": [_guideline("v", mild_ok), "aggregate"], "moved": [_guideline("w", moved), "aggregate"]},
+                    _severity_dataset(), by=("cause",))
+    assert set(rca.ranking_["group"]) == {
+        "guideline w rule 1 (abusive) | control: guideline v rule 0 (mild is ok)",  # -1: now abuse
+        "guideline w rule 0 (mild is ok) | control: guideline v rule 1 (abusive)",  # -2: now allowed
+    }
