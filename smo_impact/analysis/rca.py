@@ -145,20 +145,19 @@ class RootCauseAttribution:
         rows, screened = [], []
         for dimension in self.by:
             members = changes[changes[dimension].notna()]
-            groups = {group: members[members[dimension] == group] for group in members[dimension].unique()}
-            reverted: dict[str, tuple[LabelState | None, dict[str, Any]]] = {}
+            groups = dict(tuple(members.groupby(dimension, sort=False)))
             if len(groups) > self.max_groups:
-                # Screen: replay each group's undo without training, retrain the most promising.
-                reverted = {group: self._revert(group_rows, distance) for group, group_rows in groups.items()}
+                # Screen: replay each group's undo without training (keeping only how the labels
+                # moved: a state per group of 800 would not fit), retrain the most promising.
                 table = pd.DataFrame(
-                    [{"dimension": dimension, "group": group, "changes": len(groups[group]), **moved}
-                     for group, (_, moved) in reverted.items()]
+                    [{"dimension": dimension, "group": group, "changes": len(group_rows), **self._revert(group_rows, distance)[1]}
+                     for group, group_rows in groups.items()]
                 ).sort_values(["toward_control", "changes"], ascending=False, kind="stable")
                 keep = list(table["group"].head(self.max_groups))
                 screened.append(table.assign(retrained=table["group"].isin(keep)))
                 groups = {group: groups[group] for group in keep}
             for group, group_rows in groups.items():
-                state_reverted, moved = reverted.get(group) or self._revert(group_rows, distance)
+                state_reverted, moved = self._revert(group_rows, distance)
                 value = self._score_state(treated, state_reverted, ctx)
                 recovered = value - self.treated_score_
                 rows.append({
@@ -167,7 +166,11 @@ class RootCauseAttribution:
                     **moved,
                 })
         ranking = pd.DataFrame(rows, columns=RANKING_COLUMNS)
-        self.ranking_ = ranking.sort_values("recovered", ascending=False, kind="stable").reset_index(drop=True)
+        # Equal recoveries (a coarse metric on a small benchmark) go to the group whose undo brings
+        # more training labels back to the control's.
+        self.ranking_ = ranking.sort_values(
+            ["recovered", "toward_control"], ascending=False, kind="stable", na_position="last"
+        ).reset_index(drop=True)
         self.screened_ = (
             pd.concat(screened, ignore_index=True) if screened
             else pd.DataFrame(columns=[*RANKING_COLUMNS[:3], *RANKING_COLUMNS[-3:], "retrained"])
@@ -227,6 +230,8 @@ class _Replay:
         # Change-record row r was made by step i when lengths[i] <= r < lengths[i + 1].
         self.step_of_row = np.searchsorted(lengths, np.arange(lengths[-1]), side="right") - 1
         self.final = final
+        # The step that turns judgements into training labels (aggregate).
+        self.label_step = next(i for i in range(len(self.states) - 1) if self.states[i + 1].labels is not None)
         # The control's judgements as they enter its aggregation: what a guideline's changes go back to.
         self.control_states = _step_states(control, ctx)
         judged = [s for s in self.control_states if s.labels is None]
@@ -266,7 +271,7 @@ class _Replay:
 
     def revert(self, rows: pd.DataFrame) -> tuple[LabelState, int]:
         """The arm's final state with ``rows`` (of :meth:`changes`) undone, and how many could not be."""
-        undo = _Undo(rows, self.control_judgements, self.control_labels_set)
+        undo = _Undo(rows, self.control_judgements, self.control_labels_set, self.label_step - 1, len(self.spec.steps) - 1)
         first = int(rows["step_index"].min())
         state, _, _ = apply_steps(self.spec, self.states[first], self.spec.seed, start=first, after_step=undo)
         return state, undo.not_reverted
@@ -318,36 +323,49 @@ class _Undo:
     The group is matched against what the step did in *this* replay (its new change-record rows):
     a judgement by (task, worker), a training label by task. Earlier undone changes can make a
     later step act differently, and only what it did here can be undone.
+
+    Removed judgements come back after the last step on judgements (just before aggregation), and
+    removed items after the last step, as they were when removed: inserted earlier, they would
+    shift the random draws of every later random step (noise draws one uniform per unit in
+    order), and the replay would differ from the run by more than the group.
     """
 
-    def __init__(self, rows: pd.DataFrame, control: pd.Series, control_labels_set: tuple) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, control: pd.Series, control_labels_set: tuple, judgements_back_at: int,
+        labels_back_at: int,
+    ) -> None:
         judgement = rows["worker"].notna()
         self.judgements = {i: _pairs(g) for i, g in rows[judgement].groupby("step_index")}
         self.labels = {i: pd.Index(g["task"].astype(str)) for i, g in rows[~judgement].groupby("step_index")}
         self.control = control
         self.control_labels_set = control_labels_set
+        self.judgements_back_at, self.labels_back_at = judgements_back_at, labels_back_at
+        self.removed_judgements: list[tuple[pd.DataFrame, pd.DataFrame, tuple]] = []  # judgements, items, label set
+        self.removed_items: list[tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]] = []
         self.not_reverted = 0
 
     def __call__(self, index: int, before: LabelState, after: LabelState) -> LabelState:
-        if index not in self.judgements and index not in self.labels:
-            return after
-        made = after.changes.iloc[len(before.changes):]
-        judgement = made["worker"].notna().to_numpy()
-        if index in self.judgements:
-            rows = made[judgement]
-            after = self._judgements(before, after, rows[_pairs(rows).isin(self.judgements[index])])
-        if index in self.labels:
-            rows = made[~judgement]
-            after = self._labels(before, after, rows[rows["task"].astype(str).isin(self.labels[index])])
+        if index in self.judgements or index in self.labels:
+            made = after.changes.iloc[len(before.changes):]
+            judgement = made["worker"].notna().to_numpy()
+            if index in self.judgements:
+                rows = made[judgement]
+                after = self._judgements(before, after, rows[_pairs(rows).isin(self.judgements[index])])
+            if index in self.labels:
+                rows = made[~judgement]
+                after = self._labels(before, after, rows[rows["task"].astype(str).isin(self.labels[index])])
+        if index == self.judgements_back_at and self.removed_judgements:
+            after = self._judgements_back(after)
+        if index == self.labels_back_at and self.removed_items:
+            after = self._items_back(after)
         return after
 
     def _judgements(self, before: LabelState, after: LabelState, rows: pd.DataFrame) -> LabelState:
         if rows.empty:
             return after
-        other_space = tuple(before.labels_set) != tuple(after.labels_set)
         ann = after.annotations.copy()
         relabelled = rows[rows["label_after"].notna()]
-        if other_space:
+        if tuple(before.labels_set) != tuple(after.labels_set):  # no label of this set to go back to
             values = self._control_values(_pairs(relabelled), after)
         else:
             values = pd.Series(relabelled["label_before"].to_numpy(), dtype=object)
@@ -358,17 +376,23 @@ class _Undo:
         labels[position[ok]] = values.to_numpy()[ok]
         ann["label"] = pd.Series(labels, index=ann.index).infer_objects()
         removed = rows[rows["label_after"].isna()]
-        items = after.items
         if not removed.empty:
-            back = before.annotations[_pairs(before.annotations).isin(_pairs(removed))].copy()
-            if other_space:  # the raw answer has no meaning in the new label set: the control's label
+            back = before.annotations[_pairs(before.annotations).isin(_pairs(removed))]
+            items = before.items[before.items["task"].isin(back["task"])]
+            self.removed_judgements.append((back, items, tuple(before.labels_set)))
+        return after.evolve(annotations=ann)
+
+    def _judgements_back(self, after: LabelState) -> LabelState:
+        backs, items = [after.annotations], [after.items]
+        for back, item_rows, labels_set in self.removed_judgements:
+            if labels_set != tuple(after.labels_set):  # the raw answer means nothing here: the control's label
                 values = self._control_values(_pairs(back), after)
                 self.not_reverted += int(values.isna().sum())
                 back = back[values.notna().to_numpy()].assign(label=values.dropna().to_numpy())
-            ann = pd.concat([ann, back]).infer_objects()
-            missing = ~before.items["task"].isin(items["task"]) & before.items["task"].isin(back["task"])
-            items = pd.concat([items, before.items[missing]])
-        return after.evolve(annotations=ann, items=items)
+            backs.append(back)
+            items.append(item_rows[item_rows["task"].isin(back["task"])])
+        items_all = pd.concat(items)
+        return after.evolve(annotations=pd.concat(backs).infer_objects(), items=items_all.drop_duplicates("task"))
 
     def _control_values(self, keys: pd.MultiIndex, after: LabelState) -> pd.Series:
         """The control's label of each judgement, NaN where it has none in this label set."""
@@ -382,27 +406,53 @@ class _Undo:
         labels = after.labels.astype(object).copy()
         relabelled = rows[rows["label_after"].notna()]
         labels.loc[relabelled["task"].to_numpy()] = relabelled["label_before"].to_numpy()
-        removed = rows[rows["label_after"].isna() & ~rows["task"].isin(labels.index)]
-        items, ann = after.items, after.annotations
-        if not removed.empty:
-            labels = pd.concat([labels, pd.Series(removed["label_before"].to_numpy(), index=removed["task"].to_numpy(), dtype=object)])
-            items = pd.concat([items, before.items[before.items["task"].isin(removed["task"])]])
-            ann = pd.concat([ann, before.annotations[before.annotations["task"].isin(removed["task"])]])
         labels = labels.infer_objects().rename(after.labels.name)
         labels.index.name = after.labels.index.name
+        removed = rows[rows["label_after"].isna() & ~rows["task"].isin(labels.index)]
+        if not removed.empty:
+            tasks = removed["task"]
+            self.removed_items.append((
+                pd.Series(removed["label_before"].to_numpy(), index=tasks.to_numpy(), dtype=object),
+                before.items[before.items["task"].isin(tasks)], before.annotations[before.annotations["task"].isin(tasks)],
+                None if before.soft_labels is None else before.soft_labels.reindex(tasks.to_numpy()),
+            ))
+        soft = after.soft_labels
+        if soft is not None and not relabelled.empty:
+            touched = pd.Index(relabelled["task"].unique())
+            previous = None if before.soft_labels is None else before.soft_labels.reindex(touched)
+            soft = _with_soft_rows(soft, _soft_rows(labels.reindex(touched), previous, soft.columns))
+        return after.evolve(labels=labels, soft_labels=soft)
+
+    def _items_back(self, after: LabelState) -> LabelState:
+        labels = pd.concat([after.labels.astype(object), *(label for label, _, _, _ in self.removed_items)])
+        labels = labels[~labels.index.duplicated()].infer_objects().rename(after.labels.name)
+        labels.index.name = after.labels.index.name
+        items = pd.concat([after.items, *(item_rows for _, item_rows, _, _ in self.removed_items)]).drop_duplicates("task")
+        ann = pd.concat([after.annotations, *(ann_rows for _, _, ann_rows, _ in self.removed_items)])
         soft = after.soft_labels
         if soft is not None:
-            touched = pd.Index(pd.concat([relabelled["task"], removed["task"]]).unique())
-            restored = pd.DataFrame(0.0, index=touched, columns=soft.columns)
-            for task in touched:
-                if labels[task] in restored.columns:
-                    restored.loc[task, labels[task]] = 1.0
-            if before.soft_labels is not None:  # the vote distribution before the step, where there was one
-                previous = before.soft_labels.reindex(index=touched, columns=soft.columns)
-                known = previous.notna().all(axis=1)
-                restored.loc[known] = previous.loc[known].astype(float)
-            soft = pd.concat([soft.drop(index=soft.index.intersection(touched)), restored]).reindex(labels.index)
+            for label, _, _, previous in self.removed_items:
+                soft = _with_soft_rows(soft, _soft_rows(label, previous, soft.columns))
+            soft = soft.reindex(labels.index)
         return after.evolve(labels=labels, items=items, annotations=ann, soft_labels=soft)
+
+
+def _soft_rows(labels: pd.Series, previous: pd.DataFrame | None, columns: pd.Index) -> pd.DataFrame:
+    """Soft labels of reverted tasks: their row before the step where there was one, else one-hot."""
+    rows = pd.DataFrame(0.0, index=labels.index, columns=columns)
+    for task, label in labels.items():
+        if label in rows.columns:
+            rows.loc[task, label] = 1.0
+    if previous is not None:
+        previous = previous.reindex(index=labels.index, columns=columns)
+        known = previous.notna().all(axis=1)
+        rows.loc[known] = previous.loc[known].astype(float)
+    return rows
+
+
+def _with_soft_rows(soft: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    merged = pd.concat([soft.drop(index=soft.index.intersection(rows.index)), rows])
+    return merged.reindex(soft.index.union(rows.index, sort=False)).rename_axis(soft.index.name)
 
 
 class _Distance:

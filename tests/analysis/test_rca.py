@@ -199,6 +199,29 @@ def test_removed_judgements_come_back():
     assert pool["score_reverted"] == pytest.approx(rca.control_score_)
 
 
+def test_removed_items_come_back_with_their_labels():
+    rca = _fit({"control": ["aggregate"], "cleaned": ["aggregate", {"clean": {"method": "agreement", "min_agreement": 0.9}}]},
+               make_text_dataset(300), by=("step",))
+    clean = rca.ranking_.set_index("group").loc["clean"]
+    assert clean["changes"] > 0 and clean["score_reverted"] == pytest.approx(rca.control_score_)
+
+
+def test_judgements_come_back_without_shifting_later_random_draws():
+    # The pool drops judgements before noise draws one uniform per judgement in order: brought back
+    # at once, they would move the noise onto other judgements, and undoing both steps would not
+    # give back the control's labels. (The aggregate's rows, labels that differ from the majority
+    # before the noise, are consequences of the two and stay.)
+    rca = _fit({"control": ["aggregate"], "both": [{"rater_pool": {"by": "per_item", "k": 2}},
+                                                   {"noise": {"rate": 0.3, "level": "judgement"}}, "aggregate"]},
+               make_text_dataset(300), by=("step",), top_k=2)
+    assert set(rca.ranking_["group"]) == {"rater_pool", "noise", "aggregate"}
+    replay = rca._replay
+    changes = replay.changes(("step",))
+    everything, _ = replay.revert(changes[changes["step"] != "aggregate"])
+    control = replay.control_states[-1].labels
+    pd.testing.assert_series_equal(everything.labels.sort_index(), control.sort_index(), check_dtype=False)
+
+
 def _severity_dataset(n_items: int = 300, seed: int = 0):
     """make_text_dataset with a ConvAbuse-like answer scale: harmful -> -1..-3, benign -> 1 or 0."""
     from smo_impact.data.schema import AnnotationSet
