@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -324,3 +327,62 @@ def test_a_moved_threshold_names_both_rules_it_moves_judgements_between():
         "guideline w rule 1 (abusive) | control: guideline v rule 0 (mild is ok)",  # -1: now abuse
         "guideline w rule 0 (mild is ok) | control: guideline v rule 1 (abusive)",  # -2: now allowed
     }
+
+
+# -- small versions of benchmarks/bench_rca_planted.py: a fault planted next to a second change -----
+# The treatment also keeps fewer judgements per item, so every rater, rule and slice has changes
+# of its own; the diagnosis must put the planted one first.
+POOL = {"rater_pool": {"by": "per_item", "k": 4}}
+
+
+@pytest.mark.parametrize(("rules", "named"), [
+    ([GUIDELINE[0], {**GUIDELINE[1], "label": 1}, GUIDELINE[2]], "rule 1 (ambiguous)"),  # output inverted
+    ([GUIDELINE[0], GUIDELINE[1], {**GUIDELINE[2], "label": 1}], "rule 2 (not abusive)"),  # output inverted
+    ([{**GUIDELINE[0], "when": {"severity": {"le": 0}}}, *GUIDELINE[1:]], "rule 0 (abusive)"),  # threshold moved
+])
+def test_planted_wrong_guideline_rule_is_named(rules, named):
+    pool = {"rater_pool": {"by": "per_item", "k": 2}}  # 3 judgements per item here
+    rca = _fit_view({"control": [_guideline("v", GUIDELINE), "aggregate"],
+                     "planted": [_guideline("w", rules), pool, "aggregate"]}, _severity_dataset(), by=("cause",))
+    assert rca.regression_ > 0
+    assert rca.ranking_["group"].iloc[0].startswith(f"guideline w {named}")
+
+
+@pytest.mark.parametrize(("domain", "level"), [("a", "judgement"), ("b", "aggregated")])
+def test_planted_shifted_slice_is_named(domain, level):
+    shift = {"noise": {"transitions": {0: {1: 0.5}}, "slice": {"domain": [domain]}, "level": level}}
+    steps = [shift, POOL, "aggregate"] if level == "judgement" else [POOL, "aggregate", shift]
+    rca = _fit({"control": ["aggregate"], "planted": steps}, _panel(300), by=("domain",))
+    assert rca.regression_ > 0
+    assert rca.ranking_["group"].iloc[0] == domain
+
+
+@functools.cache
+def _convabuse():
+    from smo_impact.config import DatasetSpec
+    from smo_impact.data.loader import load_data
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # known leakage warning of the released splits
+        return load_data(DatasetSpec(name="convabuse"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("rater", "fault"), [
+    ("Annotator3", {"rate": 0.5}), ("Annotator1", {"rate": 0.85}), ("Annotator6", {"transitions": {0: {1: 0.7}}}),
+])
+def test_planted_careless_rater_is_named_on_convabuse(mirror, rater, fault):
+    # 8 expert raters, 3-8 per item; the treatment also keeps 3 judgements per item. (Generated
+    # data is too easy for this: a near-perfect model barely moves with one rater's labels.)
+    config = validate({
+        "name": "rater", "dataset": {"name": "convabuse"}, "seeds": [0], "evaluation": {"bootstrap": 0},
+        "model": {"name": "tfidf_logreg", "params": {"class_weight": "balanced"}},
+        "arms": {"control": ["aggregate"], "planted": [
+            {"noise": {**fault, "level": "judgement", "workers": [rater]}},
+            {"rater_pool": {"by": "per_item", "k": 3}}, "aggregate"]},
+    })
+    _, ctx, specs, _ = prepare(config, dataset=_convabuse())
+    control, planted = (next(s for s in specs if s.is_control == flag) for flag in (True, False))
+    rca = RootCauseAttribution(by=("worker",)).fit(planted, control, ctx)
+    assert rca.regression_ > 0
+    assert rca.ranking_["group"].iloc[0] == rater
