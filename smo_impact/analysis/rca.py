@@ -20,18 +20,25 @@ For one treatment run (arm, grid point, seed) and the control run of the same se
      enter its aggregation, e.g. under the correct guideline); a judgement the control does not
      have, or a control in yet another label set, leaves the change in place (``not_reverted``);
    * a removed judgement or item (rater pools, budgets, guideline ``select``/``unmatched: drop``,
-     cleaning with ``drop``) -> it comes back, with its item, judgements and label;
+     cleaning with ``drop``) -> it comes back as it was when removed, with its item, judgements
+     and label: judgements just before the aggregation, items after the last step (so that the
+     random draws of the steps in between stay those of the run);
    * a changed training label -> its label before the step (soft label: its row before the step
      where there was one, else one-hot at that label);
 
 4. rank groups by the share of the regression the reversion recovers; revert the top groups
    together to say what fraction of the regression they explain.
 
+Changes the control arm made too (a shared step with the same draws) are no difference between
+the two runs and are not attributed. Where the control's step of the same name changed the same
+judgement for another reason, the cause names both (``rule 1 (...) | control: rule 0 (...)``): a
+guideline rule whose threshold moved hands its judgements to the next rule.
+
 A dimension with more groups than ``max_groups`` (raters: MD-Agreement has 819) is screened first
 without training: every group's undo is replayed through the steps (cheap next to training), and
 the groups whose undo moves the most training labels back to the control's (``toward_control``)
-are retrained. Undoing a group can never recover more than the differences it removes between
-the treated and control training sets, so this keeps the candidates that can explain the most.
+are retrained: a group recovers the regression through the differences from the control it
+removes.
 
 It also lists the top regressed test items with their nearest training items whose label the
 treatment changed (cosine similarity of the cached features). Limits: steps that leave no change
