@@ -29,23 +29,26 @@ Fault types:
   30-60%), by ``noise`` with ``slice: {domain: [X]}``.
 
 A diagnosis is well posed when the treatment regresses macro-F1 and the fault alone costs more
-than the second change alone (both measured with extra arms ``fault_only`` and ``second_only``,
-outside the timed diagnosis): only those plantings are scored; the others are listed. The model
+than the second change alone (measured first, with extra arms ``fault_only`` and ``second_only``,
+outside the timed diagnosis): plantings are drawn until ``--scored`` well-posed ones per fault type
+have been diagnosed; the others are listed, not diagnosed. The model
 is TF-IDF + logistic regression with balanced class weights (without them, on these imbalanced
 datasets, a fault that adds positives mostly raises macro-F1 at threshold 0.5). CPU time
 (``time.process_time``) is what one diagnosis costs on a busy machine; wall time is printed next
 to it. Data is loaded once per dataset and passed in; features come from the feature cache after
 the first diagnosis on a dataset.
 
-    python benchmarks/bench_rca_planted.py [--plantings 20] [--faults rater,rule,slice] [--seed 0] [--out FILE.csv]
+    python benchmarks/bench_rca_planted.py [--scored 20] [--max-draws 60] [--faults rater,rule,slice] [--seed 0] [--out FILE.csv]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,11 +114,10 @@ def _pool(name: str, fault: str) -> list:
     return [{"rater_pool": {"by": "per_item", "k": KEEP_PER_ITEM[name]}}, {"aggregate": {"tie": TIE.get(name, "positive")}}]
 
 
-def rater_plantings(n: int, rng: np.random.Generator, data: dict) -> list[Planting]:
+def rater_plantings(rng: np.random.Generator, data: dict) -> Iterator[Planting]:
     from smo_impact.treatments.rater_pool import leave_one_out_agreement
 
-    out = []
-    for i in range(n):
+    for i in itertools.count():
         name = RATER_DATASETS[i % len(RATER_DATASETS)]
         train = data[name].split_annotations("train")
         candidates = train["worker"].value_counts().index
@@ -131,8 +133,7 @@ def rater_plantings(n: int, rng: np.random.Generator, data: dict) -> list[Planti
         arms = {"control": ["aggregate"], "planted": [second, fault, aggregate], "fault_only": [fault, "aggregate"],
                 "second_only": [second, aggregate]}
         seed = int(rng.integers(0, 1000))
-        out.append(Planting("rater", name, f"{worker} {what}", _config(f"rater{i}", {"name": name}, arms, seed), "worker", worker))
-    return out
+        yield Planting("rater", name, f"{worker} {what}", _config(f"rater{i}", {"name": name}, arms, seed), "worker", worker)
 
 
 def guideline_mutations(base: dict, annotations: pd.DataFrame) -> list[tuple[str, dict, int]]:
@@ -173,14 +174,13 @@ def _guideline_labels(step: Guideline, annotations: pd.DataFrame) -> pd.Series:
     return step.apply(state, np.random.default_rng(0)).annotations["label"]
 
 
-def rule_plantings(n: int, rng: np.random.Generator, data: dict) -> list[Planting]:
+def rule_plantings(rng: np.random.Generator, data: dict) -> Iterator[Planting]:
     train = data["convabuse-raw"].split_annotations("train")
     mutations = {}
     for version in ("v1", "v2", "v3"):
         base = yaml.safe_load((GUIDELINES / f"convabuse_{version}.yaml").read_text())["guideline"]
         mutations[version] = (base, guideline_mutations(base, train))
-    out = []
-    for i in range(n):
+    for i in itertools.count():
         version = ("v1", "v2", "v3")[i % 3]
         base, options = mutations[version]
         what, wrong, r = options[int(rng.integers(len(options)))]
@@ -197,15 +197,13 @@ def rule_plantings(n: int, rng: np.random.Generator, data: dict) -> list[Plantin
         # The rule is named on the treatment's side (its output or a widened threshold) or, when a
         # narrowed rule hands its judgements to the next rule, on the control's side of the cause.
         expected = f"guideline {version}-planted rule {r} (|control: guideline {version} rule {r} ("
-        out.append(Planting("rule", "convabuse-raw", f"{version} {what} ({base['rules'][r]['name']})", config, "cause", expected, "view"))
-    return out
+        yield Planting("rule", "convabuse-raw", f"{version} {what} ({base['rules'][r]['name']})", config, "cause", expected, "view")
 
 
-def slice_plantings(n: int, rng: np.random.Generator, data: dict) -> list[Planting]:
+def slice_plantings(rng: np.random.Generator, data: dict) -> Iterator[Planting]:
     domains = sorted(data["md-agreement"].items["domain"].dropna().unique())
     pool = _pool("md-agreement", "slice")
-    out = []
-    for i in range(n):
+    for i in itertools.count():
         domain = str(rng.choice(domains))
         kind = ("judgements over-flagged", "labels over-flagged", "labels under-flagged")[i % 3]
         if kind == "judgements over-flagged":
@@ -223,13 +221,14 @@ def slice_plantings(n: int, rng: np.random.Generator, data: dict) -> list[Planti
                 "second_only": pool}
         seed = int(rng.integers(0, 1000))
         config = _config(f"slice{i}", {"name": "md-agreement"}, arms, seed)
-        out.append(Planting("slice", "md-agreement", f"{domain}: {kind} {p:.0%}", config, "domain", domain))
-    return out
+        yield Planting("slice", "md-agreement", f"{domain}: {kind} {p:.0%}", config, "domain", domain)
 
 
-def alone(planting: Planting, dataset: Any) -> tuple[float, float]:
-    """The regression of the fault alone and of the second change alone (arms ``fault_only`` and
-    ``second_only``), scored as the runner scores: which of the two is the larger cause."""
+def alone(planting: Planting, dataset: Any) -> dict:
+    """macro-F1 regressions vs control of the planted arm, of the fault alone and of the second
+    change alone (arms ``planted``, ``fault_only``, ``second_only``), scored as the runner scores.
+    The diagnosis is well posed (scored) when the planted arm regresses and the fault alone costs
+    more than the second change alone."""
     from dataclasses import replace
 
     from smo_impact.runner.experiment import prepare
@@ -240,40 +239,37 @@ def alone(planting: Planting, dataset: Any) -> tuple[float, float]:
     ctx = replace(ctx, benchmarks=tuple(b for b in ctx.benchmarks if b.namespace == namespace), bootstrap=0)
     value = {}
     for spec in specs:
-        if spec.arm != "planted":
-            model = train(spec, ctx, treat(spec, ctx).state)
-            value[spec.arm] = score(spec, ctx, model)[namespace].metrics[f"{namespace}/macro_f1"]
-    return value["control"] - value["fault_only"], value["control"] - value["second_only"]
+        model = train(spec, ctx, treat(spec, ctx).state)
+        value[spec.arm] = score(spec, ctx, model)[namespace].metrics[f"{namespace}/macro_f1"]
+    regression = {arm: value["control"] - value[arm] for arm in ("planted", "fault_only", "second_only")}
+    return {
+        "regression": regression["planted"], "fault_alone": regression["fault_only"], "second_alone": regression["second_only"],
+        "scored": bool(regression["planted"] > 0 and regression["fault_only"] > max(regression["second_only"], 0.0)),
+    }
 
 
 def diagnose(planting: Planting, dataset: Any) -> dict:
+    """``attribute_run`` on the planted arm, timed, and where it ranks the planted group."""
     config = validate(planting.config)
     seed = planting.config["seeds"][0]
     run_name = f"{config.dataset.name}:arm=planted,seed={seed}"
     wall, cpu = time.perf_counter(), time.process_time()
     rca, _ = attribute_run(config, run_name, dataset=dataset, by=(planting.by,), top_k=3, benchmark=planting.benchmark)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    fault_alone, second_alone = alone(planting, dataset)
     ranking = rca.ranking_
     if planting.fault == "rule":
         hit = np.array([any(name in group for name in planting.expected.split("|")) for group in ranking["group"]], dtype=bool)
     else:
         hit = (ranking["group"] == planting.expected).to_numpy()
     rank = int(np.argmax(hit)) + 1 if hit.any() else None
-    row = {
-        "fault": planting.fault, "dataset": planting.dataset, "planted": planting.what, "seed": seed,
-        "control": rca.control_score_, "treated": rca.treated_score_, "regression": rca.regression_,
-        "fault_alone": fault_alone, "second_alone": second_alone,
-        # Well posed: the treatment regressed and the planted fault alone costs more than the second change alone.
-        "scored": bool(rca.regression_ > 0 and fault_alone > max(second_alone, 0.0)),
-        "rank": rank, "groups": len(ranking), "screened": len(rca.screened_),
+    return {
+        "rca_regression": rca.regression_, "rank": rank, "groups": len(ranking), "screened": len(rca.screened_),
         "top1": rank == 1, "top3": rank is not None and rank <= 3,
         "first": ranking["group"].iloc[0] if len(ranking) else None,
         "first_fraction": ranking["fraction"].iloc[0] if len(ranking) else np.nan,
         "planted_fraction": ranking["fraction"][hit].iloc[0] if hit.any() else np.nan,
         "cpu_s": cpu, "wall_s": wall,
     }
-    return row
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
@@ -282,9 +278,9 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     for (fault, dataset), group in groups:
         scored = group[group["scored"]]
         rows.append({
-            "fault": fault, "dataset": dataset, "plantings": len(group), "scored": len(scored),
-            "top1": scored["top1"].mean(), "top3": scored["top3"].mean(),
-            "median_cpu_s": group["cpu_s"].median(), "max_cpu_s": group["cpu_s"].max(),
+            "fault": fault, "dataset": dataset, "drawn": len(group), "scored": len(scored),
+            "top1": scored["top1"].mean() if len(scored) else np.nan, "top3": scored["top3"].mean() if len(scored) else np.nan,
+            "median_cpu_s": scored["cpu_s"].median(), "max_cpu_s": scored["cpu_s"].max(),
         })
     return pd.DataFrame(rows)
 
@@ -301,51 +297,53 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--plantings", type=int, default=20, help="plantings per fault type (rater: rounded up to a multiple of 3, one per dataset in turn)")
+    parser.add_argument("--scored", type=int, default=20, help="diagnoses per fault type (well-posed plantings)")
+    parser.add_argument("--max-draws", type=int, default=60, help="plantings drawn per fault type at most")
     parser.add_argument("--faults", default="rater,rule,slice")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write one row per planting to this CSV")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # data warnings (leakage, sparse raters) are known for these datasets
-    faults = [f.strip() for f in args.faults.split(",")]
     rng = np.random.default_rng(args.seed)
     specs = {name: DatasetSpec(name=name) for name in RATER_DATASETS}
     specs["convabuse-raw"] = DatasetSpec(name="convabuse", binarize=False)
     data = {key: load_data(spec) for key, spec in specs.items()}
-
-    plantings = []
-    if "rater" in faults:
-        plantings += rater_plantings(-(-args.plantings // 3) * 3, rng, data)
-    if "rule" in faults:
-        plantings += rule_plantings(args.plantings, rng, data)
-    if "slice" in faults:
-        plantings += slice_plantings(args.plantings, rng, data)
+    makers = {"rater": rater_plantings, "rule": rule_plantings, "slice": slice_plantings}
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     rows = []
-    for i, planting in enumerate(plantings, 1):
-        row = diagnose(planting, data[planting.dataset])
-        rows.append(row)
-        mark = "top-1" if row["top1"] else ("top-3" if row["top3"] else "MISS")
-        if not row["scored"]:
-            mark += ", not scored"
-        print(f"[{i}/{len(plantings)}] {row['fault']:5s} {row['dataset']:13s} {row['planted'][:60]:60s} "
-              f"regression {row['regression']:+.4f} (fault alone {row['fault_alone']:+.4f}, second alone {row['second_alone']:+.4f}) "
-              f"rank {row['rank']} of {row['groups']} ({mark}); "
-              f"first {str(row['first'])[:40]} ({row['first_fraction']:.2f}); cpu {row['cpu_s']:.1f} s, wall {row['wall_s']:.1f} s",
-              flush=True)
+    for fault in (f.strip() for f in args.faults.split(",")):
+        scored = 0
+        for i, planting in enumerate(itertools.islice(makers[fault](rng, data), args.max_draws), 1):
+            dataset = data[planting.dataset]
+            row = {"fault": fault, "dataset": planting.dataset, "planted": planting.what,
+                   "seed": planting.config["seeds"][0], **alone(planting, dataset)}
+            line = (f"[{fault} {i}] {planting.dataset:13s} {planting.what[:62]:62s} regression {row['regression']:+.4f} "
+                    f"(fault alone {row['fault_alone']:+.4f}, second alone {row['second_alone']:+.4f})")
+            if row["scored"]:
+                row.update(diagnose(planting, dataset))
+                scored += 1
+                mark = "top-1" if row["top1"] else ("top-3" if row["top3"] else "MISS")
+                line += (f": rank {row['rank']} of {row['groups']} ({mark}); first {str(row['first'])[:40]} "
+                         f"({row['first_fraction']:.2f}); cpu {row['cpu_s']:.1f} s, wall {row['wall_s']:.1f} s")
+            else:
+                line += ": not well posed, not diagnosed"
+            print(line, flush=True)
+            rows.append(row)
+            if scored == args.scored:
+                break
     results = pd.DataFrame(rows)
     if args.out:
         results.to_csv(args.out, index=False)
     print()
     print(_markdown(summarize(results)))
-    misses = results[results["scored"] & ~results["top1"]]
+    misses = results[results["scored"] & ~results["top1"].fillna(False).astype(bool)]
     if len(misses):
         print("\nmisses (top-1):")
         print(_markdown(misses[["fault", "dataset", "planted", "regression", "fault_alone", "second_alone", "rank", "first",
                                 "first_fraction", "planted_fraction"]]))
     print(f"\nwhole benchmark: {time.perf_counter() - start_wall:.0f} s wall, {time.process_time() - start_cpu:.0f} s CPU "
-          f"({len(plantings)} diagnoses)")
+          f"({int(results['scored'].sum())} diagnoses, {len(results)} plantings drawn)")
 
 
 if __name__ == "__main__":
