@@ -41,7 +41,7 @@ bench: setup
 	$(PY) benchmarks/bench_load_validate.py
 	$(PY) benchmarks/bench_bootstrap.py
 
-# Do the analyses find what was planted? Root-cause analysis on planted faults (~1 h on 2 busy cores).
+# Do the analyses find what was planted? Root-cause analysis on planted faults (~20 min on 2 busy cores).
 bench-validity: setup
 	$(PY) benchmarks/bench_rca_planted.py
 
