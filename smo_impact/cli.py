@@ -574,6 +574,8 @@ def rca(
     by: Annotated[str, typer.Option(help="Comma-separated grouping: step, cause, worker, or item columns (e.g. domain).")] = "step,cause",
     metric: Annotated[str, typer.Option(help="macro_f1 | recall | f1 | accuracy on the primary benchmark.")] = "macro_f1",
     top_k: Annotated[int, typer.Option(min=1, help="Groups reverted together for the explained fraction.")] = 3,
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark namespace to attribute (default: the primary one).")] = None,
+    max_groups: Annotated[int, typer.Option(min=1, help="Groups retrained per dimension; more are screened first.")] = 20,
     overrides: SetOption = None,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
@@ -590,7 +592,8 @@ def rca(
     spec = load_config(config, overrides or [])
     tracker = MlflowTracker(tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name, create=False)
     with console.status(f"attributing {run_name}"):
-        result, run_id = attribute_run(spec, run_name, tracker, by=tuple(b.strip() for b in by.split(",")), metric=metric, top_k=top_k)
+        result, run_id = attribute_run(spec, run_name, tracker, by=tuple(b.strip() for b in by.split(",")), metric=metric,
+                                       top_k=top_k, benchmark=benchmark, max_groups=max_groups)
     table = Table(title=f"{run_name}: {metric} {result.treated_score_:.3f} vs control {result.control_score_:.3f} "
                         f"(regression {result.regression_:+.3f})", title_justify="left")
     for column in ("dimension", "group", "changes", "recovered", "fraction"):

@@ -8,7 +8,7 @@ attribution re-scores exactly as the logged run was scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -172,16 +172,26 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     )
 
 
-def apply_steps(spec: RunSpec, state: LabelState, seed: Any) -> tuple[LabelState, dict[str, float], dict[str, Any]]:
+def apply_steps(
+    spec: RunSpec, state: LabelState, seed: Any, *, start: int = 0,
+    after_step: Callable[[int, LabelState, LabelState], LabelState] | None = None,
+) -> tuple[LabelState, dict[str, float], dict[str, Any]]:
     """Run the arm's steps on ``state``, each with its own generator spawned from ``seed``.
 
     Returns the final state, the steps' ``metrics_`` and their artifacts (flip matrices, skills).
     A treatment raises ValueError/KeyError for data it cannot treat (a pool that selects no one,
     a column the data lacks): that is a data/config problem, reported as a DataError.
+
+    For root-cause analysis: ``start`` skips the first steps (``state`` is then the state before
+    step ``start``; each step keeps its own generator), and ``after_step(index, before, after)``
+    sees each step's input and output and returns the state the next step gets.
     """
     metrics: dict[str, float] = {}
     artifacts: dict[str, Any] = {}
-    for step, seed_seq in zip(spec.steps, np.random.SeedSequence(seed).spawn(len(spec.steps))):
+    for index, (step, seed_seq) in enumerate(zip(spec.steps, np.random.SeedSequence(seed).spawn(len(spec.steps)))):
+        if index < start:
+            continue
+        before = state
         treatment_cls = TREATMENTS.get(step.name)
         treatment = treatment_cls(treatment_cls.Params.model_validate(step.params))
         try:
@@ -193,6 +203,8 @@ def apply_steps(spec: RunSpec, state: LabelState, seed: Any) -> tuple[LabelState
         if hasattr(treatment, "flip_matrix_"):
             artifacts[f"{step.name}_flip_matrix"] = treatment.flip_matrix_
         artifacts.update(getattr(treatment, "artifacts_", {}))  # e.g. rater skills, simulated confusions
+        if after_step is not None:
+            state = after_step(index, before, state)
     return state, metrics, artifacts
 
 

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 from smo_impact.data.schema import isin
 
-CHANGE_COLUMNS = ["task", "step", "label_before", "label_after", "cause"]
+# ``worker`` is set on changes to one judgement (judgement-level steps) and empty on changes to a
+# task's training label; ``label_after`` is empty where the step removed the judgement or item.
+CHANGE_COLUMNS = ["task", "step", "label_before", "label_after", "cause", "worker"]
 
 
 class TreatmentParams(BaseModel):
@@ -37,7 +39,8 @@ class LabelState:
         positive_label: The harmful/positive class.
         labels: Training label per task (index ``task``); ``None`` until an aggregation step.
         soft_labels: Optional task x label vote distribution for soft-label training.
-        changes: Change record: one row per training-label change (see ``CHANGE_COLUMNS``).
+        changes: Change record: one row per change to a training label or to a judgement (``worker``
+            set), including removals (``label_after`` empty); see ``CHANGE_COLUMNS``.
         workers: Optional rater attributes keyed by ``worker`` (groups, cost per judgement, ...).
         reference: Optional known-true label per task (simulated data, or the labels before a
             noise step), used to count how many of a cleaning step's removals were truly wrong.
@@ -67,7 +70,7 @@ class LabelState:
         if rows.empty:
             return self
         merged = rows if self.changes.empty else pd.concat([self.changes, rows], ignore_index=True)
-        return replace(self, changes=merged[CHANGE_COLUMNS])
+        return replace(self, changes=merged.reindex(columns=CHANGE_COLUMNS))
 
 
 def require_judgements(state: LabelState, step: str) -> None:
@@ -100,11 +103,18 @@ def keep_tasks(state: LabelState, tasks: pd.Index | pd.Series | np.ndarray, **ch
     return state.evolve(**update)
 
 
-def change_rows(tasks: Any, step: str, before: Any, after: Any, cause: Any) -> pd.DataFrame:
-    """Change-record rows in ``CHANGE_COLUMNS`` order."""
+def change_rows(tasks: Any, step: str, before: Any, after: Any, cause: Any, worker: Any = None) -> pd.DataFrame:
+    """Change-record rows in ``CHANGE_COLUMNS`` order; ``worker`` for changes to judgements."""
     return pd.DataFrame(
-        {"task": tasks, "step": step, "label_before": before, "label_after": after, "cause": cause},
+        {"task": tasks, "step": step, "label_before": before, "label_after": after, "cause": cause, "worker": worker},
         columns=CHANGE_COLUMNS,
+    )
+
+
+def removal_rows(removed: pd.DataFrame, step: str, cause: Any) -> pd.DataFrame:
+    """Change-record rows for judgements a step dropped (``label_after`` empty), one per judgement."""
+    return change_rows(
+        removed["task"].to_numpy(), step, removed["label"].to_numpy(), None, cause, removed["worker"].to_numpy()
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from smo_impact.treatments.base import LabelState, TreatmentParams, keep_tasks, require_judgements
+from smo_impact.treatments.base import LabelState, TreatmentParams, keep_tasks, removal_rows, require_judgements
 
 
 class Budget:
@@ -22,7 +22,7 @@ class Budget:
     judgements cannot be bought. At a fixed seed the item order is the same for every
     ``per_item``, so arms differ only in how the budget is spent.
 
-    Runs before ``aggregate``. Metrics: ``treatment/cost``, ``treatment/budget``,
+    Runs before ``aggregate``; the change record has one row per judgement not bought. Metrics: ``treatment/cost``, ``treatment/budget``,
     ``treatment/budget_items``, ``treatment/budget_per_item``, ``treatment/budget_items_too_few``.
     """
 
@@ -92,6 +92,7 @@ class Budget:
                 f"(cheapest item costs {eligible['cost'].min() if len(eligible) else 'n/a'})"
             )
         kept = chosen[chosen["task"].isin(bought)]
+        dropped = ann[~((rank <= p.per_item).to_numpy() & ann["task"].isin(bought).to_numpy())]
         self.cost_ = float(kept["cost"].sum())
         self.metrics_ = {
             "treatment/cost": self.cost_,
@@ -100,4 +101,5 @@ class Budget:
             "treatment/budget_per_item": float(p.per_item),
             "treatment/budget_items_too_few": float(len(per_item) - len(eligible)),
         }
-        return keep_tasks(state, bought, annotations=kept.drop(columns="cost"))
+        changes = removal_rows(dropped, self.name, f"budget {p.budget:g} at {p.per_item} per item: not bought")
+        return keep_tasks(state, bought, annotations=kept.drop(columns="cost")).with_changes(changes)

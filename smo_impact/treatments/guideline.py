@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from smo_impact.treatments.base import LabelState, TreatmentParams, change_rows, keep_tasks, require_judgements
+from smo_impact.treatments.base import (
+    LabelState,
+    TreatmentParams,
+    change_rows,
+    keep_tasks,
+    removal_rows,
+    require_judgements,
+)
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")
 
@@ -94,8 +101,9 @@ class Guideline:
     raw answer is kept in ``raw_label``. Judgements no rule matches are an error (``unmatched:
     error``, naming the first one) or dropped (``unmatched: drop``).
 
-    Change record: one row per judgement whose label changed, with the rule that fired and the
-    rater. Metrics: ``treatment/guideline_rule_<i>_matches``, ``treatment/guideline_unmatched``,
+    Change record: one row per judgement whose label changed (every judgement when the guideline
+    maps the answers to another label set), with the rule that fired as ``cause`` and the rater as
+    ``worker``; one row per judgement dropped by ``select`` or ``unmatched: drop``. Metrics: ``treatment/guideline_rule_<i>_matches``, ``treatment/guideline_unmatched``,
     ``treatment/guideline_judgements_relabelled``, ``treatment/guideline_judgements_selected``.
     """
 
@@ -131,13 +139,16 @@ class Guideline:
         require_judgements(state, self.name)
         p = self.params
         ann = state.annotations
+        removed = []  # change rows of the judgements this step drops
         if p.select is not None:
             if p.version_column not in ann.columns:
                 raise ValueError(
                     f"guideline.select: annotations have no '{p.version_column}' column; "
                     f"found: {', '.join(map(str, ann.columns))} (set guideline.version_column)"
                 )
-            ann = ann[ann[p.version_column].astype(str).isin(p.select)]
+            selected = ann[p.version_column].astype(str).isin(p.select).to_numpy()
+            removed.append(removal_rows(ann[~selected], self.name, f"guideline {p.version}: not made under {', '.join(p.select)}"))
+            ann = ann[selected]
         columns = {c for rule in p.rules for c in rule.when}
         missing = sorted(columns - set(ann.columns))
         if missing:
@@ -165,19 +176,22 @@ class Guideline:
                 f"'{row['task']}' worker '{row['worker']}' with {shown}; add a rule (an empty `when` "
                 "matches everything) or set unmatched: drop"
             )
+        removed.append(removal_rows(ann.loc[unmatched], self.name, f"guideline {p.version}: no rule matches"))
         kept = ann.loc[~unmatched].copy()
         kept["raw_label"] = kept["label"]
         kept["label"] = pd.Series(new[~unmatched], index=kept.index).infer_objects()
         rule_of = fired[~unmatched]
         changed = (kept["label"].astype(str) != kept["raw_label"].astype(str)).to_numpy()
-        causes = [
-            f"guideline {p.version} rule {r} ({p.rules[r].name or p.rules[r].describe()}), worker {w}"
-            for r, w in zip(rule_of[changed], kept["worker"].to_numpy()[changed])
-        ]
+        # A guideline that maps the answers to another label set (a severity scale to binary)
+        # redefines every judgement's label, even one whose value reads the same (severity 1 ->
+        # label 1): all of them are recorded, so a wrong rule's judgements can be found by rule.
+        recorded = np.ones(len(kept), dtype=bool) if tuple(p.labels) != tuple(state.labels_set) else changed
+        causes = [f"guideline {p.version} rule {r} ({p.rules[r].name or p.rules[r].describe()})" for r in rule_of[recorded]]
         changes = change_rows(
-            kept["task"].to_numpy()[changed], self.name, kept["raw_label"].to_numpy()[changed],
-            kept["label"].to_numpy()[changed], causes,
+            kept["task"].to_numpy()[recorded], self.name, kept["raw_label"].to_numpy()[recorded],
+            kept["label"].to_numpy()[recorded], causes, kept["worker"].to_numpy()[recorded],
         )
+        changes = pd.concat([*[r for r in removed if not r.empty], changes], ignore_index=True)
         self.metrics_.update(
             {
                 "treatment/guideline_unmatched": float(unmatched.sum()),

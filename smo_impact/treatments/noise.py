@@ -108,7 +108,8 @@ class Noise:
     """Label noise with a known, reported transition matrix.
 
     Each unit (an aggregated training label with ``level: aggregated``, a single judgement with
-    ``level: judgement``) in ``slice`` leaves its label ``c`` with probability ``q_c`` = the
+    ``level: judgement``) in ``slice`` (and, for judgements, by one of ``workers``: "what if rater X
+    were careless?") leaves its label ``c`` with probability ``q_c`` = the
     off-diagonal mass of row ``c`` of the requested matrix (symmetric: ``rate``; class-conditional:
     ``transitions``). Instance-dependent noise keeps that expectation per class and moves the flips
     towards units with a higher instance weight: ``p_i = min(1, lambda_c * w_i)`` with ``lambda_c``
@@ -143,7 +144,9 @@ class Noise:
         return params.level == "judgement"
 
     class Params(TreatmentParams):
-        rate: float = Field(0.1, ge=0.0, le=1.0, description="Probability that a label flips (symmetric).")
+        rate: float | None = Field(
+            None, ge=0.0, le=1.0, description="Probability that a label flips (symmetric); 0.1 without transitions."
+        )
         transitions: dict[Any, dict[Any, float]] | None = Field(
             None,
             description="Class-conditional noise: {from: {to: probability}}, off-diagonal only; replaces rate.",
@@ -157,15 +160,29 @@ class Noise:
         level: Literal["aggregated", "judgement"] = Field(
             "aggregated", description="Flip aggregated training labels, or individual judgements (before aggregate)."
         )
+        workers: list[Any] | None = Field(
+            None, description="level judgement: only these raters' judgements, e.g. [Ann3] (what if rater X were careless?)."
+        )
+
+        @model_validator(mode="before")
+        @classmethod
+        def _default_rate(cls, data: Any) -> Any:
+            # Symmetric 10% when neither is given. A resolved config (every field written out) has
+            # rate: null next to its transitions, so it validates again as it did the first time.
+            if isinstance(data, dict) and data.get("rate") is None and data.get("transitions") is None:
+                return {**data, "rate": 0.1}
+            return data
 
         @model_validator(mode="after")
         def _rate_or_transitions(self) -> Noise.Params:
-            if self.transitions is not None and "rate" in self.model_fields_set:
+            if self.transitions is not None and self.rate is not None:
                 raise ValueError("give either rate (symmetric) or transitions (class-conditional), not both")
             for src, row in (self.transitions or {}).items():
                 for dst, prob in row.items():
                     if not 0.0 <= prob <= 1.0:
                         raise ValueError(f"transitions[{src!r}][{dst!r}] must be in [0, 1], got {prob}")
+            if self.workers is not None and self.level != "judgement":
+                raise ValueError("workers selects raters' judgements: it needs level: judgement")
             return self
 
     def __init__(self, params: Params) -> None:
@@ -189,7 +206,7 @@ class Noise:
         labels = np.asarray(state.labels_set, dtype=object)
         index_of = {lab: i for i, lab in enumerate(state.labels_set)}
         current = np.array([index_of[v] for v in before_values], dtype=int)
-        eligible = self._eligible(state, tasks)
+        eligible = self._eligible(state, tasks, units)
         weight = self._instance_weights(state, tasks, rng)
         probability, saturated = self._flip_probabilities(current, eligible, weight, 1 - np.diag(requested))
 
@@ -252,15 +269,25 @@ class Noise:
             reference = majority_vote(state.annotations, state.labels_set, state.positive_label, "positive")
         annotations = units.copy()
         annotations["label"] = pd.Series(after_values, index=units.index).infer_objects()
-        workers = units["worker"].to_numpy()[flip]
-        causes = [f"{kind} noise on the judgement of worker {w}" for w in workers]
-        changes = change_rows(tasks[flip], self.name, before_values[flip], after_values[flip], causes)
+        changes = change_rows(
+            tasks[flip], self.name, before_values[flip], after_values[flip], f"{kind} noise on judgements" + (f" of rater(s) {', '.join(map(str, p.workers))}" if p.workers else ""),
+            units["worker"].to_numpy()[flip],
+        )
         return state.evolve(annotations=annotations, reference=reference).with_changes(changes)
 
-    def _eligible(self, state: LabelState, tasks: np.ndarray) -> np.ndarray:
-        """Units whose item is in the requested slice (all units without a slice)."""
+    def _eligible(self, state: LabelState, tasks: np.ndarray, units: pd.DataFrame | pd.Series) -> np.ndarray:
+        """Units whose item is in the requested slice and, for judgements, whose rater is selected."""
+        selected = np.ones(len(tasks), dtype=bool)
+        if self.params.workers is not None:
+            selected = units["worker"].isin(self.params.workers).to_numpy()
+            if not selected.any():
+                raters = sorted(map(str, pd.unique(units["worker"])))
+                shown = ", ".join(raters[:10]) + (f", ... ({len(raters)} in all)" if len(raters) > 10 else "")
+                raise ValueError(
+                    f"noise.workers: no judgement by rater(s) {list(self.params.workers)}; raters: {shown}"
+                )
         if not self.params.slice:
-            return np.ones(len(tasks), dtype=bool)
+            return selected
         items = state.items.set_index("task")
         keep = pd.Series(True, index=items.index)
         for column, values in self.params.slice.items():
@@ -270,7 +297,7 @@ class Noise:
                     f"found: {', '.join(sorted(map(str, items.columns)))}"
                 )
             keep &= items[column].isin(values)
-        return keep.reindex(tasks).fillna(False).to_numpy(dtype=bool)
+        return selected & keep.reindex(tasks).fillna(False).to_numpy(dtype=bool)
 
     @staticmethod
     def _flip_probabilities(

@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from smo_impact.data.schema import positions_in, vote_counts
-from smo_impact.treatments.base import LabelState, TreatmentParams, keep_tasks, require_judgements
+from smo_impact.treatments.base import LabelState, TreatmentParams, keep_tasks, removal_rows, require_judgements
 
 
 def leave_one_out_agreement(annotations: pd.DataFrame) -> pd.Series:
@@ -43,7 +43,8 @@ class RaterPool:
         ``per_item``: ``k`` judgements per item, chosen at random (seeded); items with fewer keep all.
         ``random``: ``n_raters`` raters chosen at random (seeded).
 
-    Items left without judgements are dropped. Runs before ``aggregate``.
+    Items left without judgements are dropped. Runs before ``aggregate``. The change record has
+    one row per dropped judgement (``label_after`` empty).
 
     Metrics: ``treatment/pool_raters``, ``treatment/pool_judgements``, ``treatment/pool_items``.
     """
@@ -106,7 +107,8 @@ class RaterPool:
         }
         if p.by == "quality":
             self.artifacts_ = {"rater_quality": self.quality_.to_frame()}
-        return keep_tasks(state, tasks, annotations=kept)
+        dropped = removal_rows(ann.loc[~keep], self.name, f"rater_pool by={p.by}: not in the pool")
+        return keep_tasks(state, tasks, annotations=kept).with_changes(dropped)
 
     def _by_attribute(self, state: LabelState) -> np.ndarray:
         p = self.params

@@ -50,3 +50,13 @@ def test_errors():
         Budget(Budget.Params(budget=2, per_item=3)).apply(_state(), np.random.default_rng(0))
     with pytest.raises(ValidationError, match="pool_column and pool_costs go together"):
         Budget.Params(budget=10, pool_column="pool")
+
+
+def test_judgements_not_bought_are_in_the_change_record():
+    state = _state()
+    out = Budget(Budget.Params(budget=12, per_item=3)).apply(state, np.random.default_rng(0))
+    dropped = out.changes
+    assert len(dropped) + len(out.annotations) == len(state.annotations) == 60
+    assert dropped["label_after"].isna().all() and dropped["cause"].eq("budget 12 at 3 per item: not bought").all()
+    bought = set(zip(out.annotations["task"], out.annotations["worker"]))
+    assert not bought & set(zip(dropped["task"], dropped["worker"]))

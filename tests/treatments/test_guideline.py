@@ -54,9 +54,8 @@ def test_convabuse_guidelines_hand_computed(convabuse_table, file, expected):
     assert len(out.changes) == len(moved)
     assert step.metrics_["treatment/guideline_judgements_relabelled"] == len(moved)
     if file == "convabuse_v3.yaml":
-        assert out.changes["cause"].tolist() == [
-            "guideline v3 rule 0 (abuse aimed only at the system is allowed), worker r1"
-        ]
+        assert out.changes["cause"].tolist() == ["guideline v3 rule 0 (abuse aimed only at the system is allowed)"]
+        assert out.changes["worker"].tolist() == ["r1"]
 
 
 def test_hs_brexit_guidelines_use_the_extra_answers():
@@ -106,3 +105,20 @@ def test_select_judgements_made_under_a_version(convabuse_table):
     assert out.annotations["worker"].unique().tolist() == ["r2"]
     with pytest.raises(ValueError, match="annotations have no 'round' column"):
         Guideline(Guideline.Params.model_validate({**params, "version_column": "round"})).apply(state, np.random.default_rng(0))
+
+
+def test_a_guideline_to_another_label_set_records_every_judgement_by_rule():
+    # severity 1 -> label 1 reads the same but means something else: still a change, with its rule
+    ann = pd.DataFrame({"task": ["a", "a", "b", "b"], "worker": ["r1", "r2", "r1", "r2"], "label": [1, -2, 0, 9]})
+    state = LabelState(items=pd.DataFrame({"task": ["a", "b"], "text": "x", "split": "train"}), annotations=ann,
+                       labels_set=(1, 0, -1, -2, -3, 9), positive_label=-3)
+    step = Guideline(Guideline.Params.model_validate({"version": "w", "unmatched": "drop", "rules": [
+        {"name": "abuse", "when": {"label": {"le": -1}}, "label": 1},
+        {"name": "rest", "when": {"label": {"in": [0, 1]}}, "label": 1}]}))
+    out = step.apply(state, np.random.default_rng(0))
+    assert step.metrics_["treatment/guideline_judgements_relabelled"] == 2  # 1 -> 1 reads the same
+    record = out.changes.set_index("worker")
+    assert record.loc[record["label_after"].notna(), "cause"].tolist() == [
+        "guideline w rule 1 (rest)", "guideline w rule 0 (abuse)", "guideline w rule 1 (rest)"]
+    dropped = record[record["label_after"].isna()]  # severity 9: no rule matches
+    assert dropped.index.tolist() == ["r2"] and dropped["cause"].tolist() == ["guideline w: no rule matches"]

@@ -151,7 +151,9 @@ def test_judgement_level_noise_flips_judgements_before_aggregation(seed):
     realized = (out.annotations["label"] == 0).mean()
     assert abs(realized - 0.15) <= 4 * np.sqrt(0.15 * 0.85 / 12000)
     assert step.metrics_["treatment/flip_matrix/1_to_0"] == pytest.approx(realized)
-    assert out.changes["cause"].str.contains("judgement of worker w").all()
+    assert (out.changes["cause"] == "symmetric rate=0.15 noise on judgements").all()
+    flipped = out.annotations.set_index(["task", "worker"]).loc[list(zip(out.changes["task"], out.changes["worker"]))]
+    assert (flipped["label"] == 0).all()  # each row names the judgement it flipped
     assert (out.reference == 1).all() and out.labels is None
     with pytest.raises(ValueError, match="put it before the 'aggregate' step"):
         step.apply(state.evolve(labels=pd.Series(1, index=state.items["task"])), np.random.default_rng(0))
@@ -409,3 +411,40 @@ def test_md_agreement_disagreement_noise_realizes_the_requested_rate(mirror):
         flips += len(step.flipped_)
         n += int(step.metrics_["treatment/noise_units_eligible"])
     assert abs(flips / n - 0.5) <= 4 * np.sqrt(0.25 / n), f"realized {flips / n:.4f} vs requested 0.5"
+
+
+def test_workers_restricts_judgement_noise_to_those_raters():
+    state = _voted_state(2000, unanimous_share=1.0)  # 4 raters w0..w3, all judgements 1
+    step = Noise(Noise.Params(transitions={1: {0: 0.5}}, level="judgement", workers=["w2"]))
+    out = step.apply(state, np.random.default_rng(0))
+    flipped = out.annotations[out.annotations["label"] == 0]
+    assert set(flipped["worker"]) == {"w2"} and set(out.changes["worker"]) == {"w2"}
+    assert step.metrics_["treatment/noise_units_eligible"] == 2000  # w2's judgements only
+    assert abs(len(flipped) / 2000 - 0.5) <= 4 * np.sqrt(0.25 / 2000)
+    assert (out.changes["cause"] == "class-conditional noise on judgements of rater(s) w2").all()
+    # same seed, all raters: w2's judgements draw the same uniforms, so they flip the same way
+    everyone = Noise(Noise.Params(transitions={1: {0: 0.5}}, level="judgement")).apply(state, np.random.default_rng(0))
+    assert set(zip(flipped["task"], flipped["worker"])) == {
+        (t, w) for t, w, lab in everyone.annotations[["task", "worker", "label"]].itertuples(index=False) if w == "w2" and lab == 0
+    }
+
+
+def test_workers_errors_name_the_fix():
+    with pytest.raises(ValidationError, match="workers selects raters' judgements: it needs level: judgement"):
+        Noise.Params(rate=0.2, workers=["w1"])
+    step = Noise(Noise.Params(rate=0.2, level="judgement", workers=["Ann9"]))
+    with pytest.raises(ValueError, match=r"noise.workers: no judgement by rater\(s\) \['Ann9'\]; raters: w0, w1, w2, w3"):
+        step.apply(_voted_state(10, 1.0), np.random.default_rng(0))
+
+
+def test_transitions_survive_config_resolution():
+    # validate() resolves a step's params with every default filled in (rate: 0.1 next to
+    # transitions); re-validating them in the runner used to fail with "give either rate ... or
+    # transitions", so class-conditional noise could not be run from a config at all.
+    from smo_impact.config import validate
+
+    config = validate({"name": "t", "dataset": {"name": "md-agreement"},
+                       "arms": {"control": ["aggregate"], "flag": ["aggregate", {"noise": {"transitions": {0: {1: 0.3}}}}]}})
+    params = Noise.Params.model_validate(config.arms["flag"][1].params)
+    assert params.rate is None and params.transitions == {"0": {"1": 0.3}}
+    assert Noise.Params.model_validate({}).rate == 0.1  # symmetric 10% when neither is given, as before

@@ -71,3 +71,14 @@ def test_random_pool_and_items_without_judgements_are_dropped(toy_annotations):
 def test_params_name_what_is_missing():
     with pytest.raises(ValidationError, match="rater_pool by=attribute needs column and values"):
         RaterPool.Params(by="attribute")
+
+
+def test_dropped_judgements_are_in_the_change_record(toy_annotations):
+    out = RaterPool(RaterPool.Params(by="random", n_raters=2)).apply(_state(toy_annotations), np.random.default_rng(0))
+    dropped = out.changes
+    assert len(dropped) == len(toy_annotations) - len(out.annotations) == 15
+    assert dropped["label_after"].isna().all() and (dropped["step"] == "rater_pool").all()
+    kept = set(out.annotations["worker"])
+    assert not set(dropped["worker"]) & kept and set(dropped["worker"]) | kept == {"w1", "w2", "w3", "w4", "w5"}
+    truth = toy_annotations.set_index(["task", "worker"])["label"]
+    assert dropped["label_before"].tolist() == truth.loc[list(zip(dropped["task"], dropped["worker"]))].tolist()
