@@ -42,7 +42,11 @@ bench: setup
 	$(PY) benchmarks/bench_bootstrap.py
 
 # Do the analyses find what was planted? Root-cause analysis on planted faults (~20 min on 2 busy cores).
+# Does the framework's own statistics hold? A/A false alarms per gate (~15 min per model, the MLP
+# seed-only variant longer), the power planner's promise (~5 min), RCA on planted faults (~20 min).
 bench-validity: setup
+	$(PY) benchmarks/bench_aa.py
+	$(PY) benchmarks/bench_power.py
 	$(PY) benchmarks/bench_rca_planted.py
 
 # Transformer benchmarks (minutes on 2 CPU cores; on a busy machine try SMO_IMPACT_TORCH_THREADS=1).
