@@ -208,12 +208,15 @@ def apply_steps(
     return state, metrics, artifacts
 
 
-def preflight(specs: list[RunSpec], ctx: RunContext) -> list[str]:
+def preflight(specs: list[RunSpec], ctx: RunContext, everything: bool = False) -> list[str]:
     """Problems an arm's steps would hit on this data, found before any run is created.
 
-    For each distinct (arm, grid point), the leading steps that declare ``preflight = True``
-    (cheap selections: rater pools, budgets, guidelines) are applied to the training data with the
-    first seed; the first step without it ends the check, since later steps depend on its output.
+    For each distinct (arm, grid point), the arm's steps are applied to the training data with the
+    first seed, as far as they are cheap (``preflight`` on the treatment class: a bool, or a function
+    of the step's params: rater pools, budgets, guidelines, majority vote, noise...; the first
+    costly step, e.g. GLAD or cleaning, ends the check since later steps depend on its output), or
+    all of them with ``everything`` (``validate --data``). When every step ran, the training labels
+    must exist and hold two classes, as :func:`train` requires.
     """
     problems: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -221,20 +224,41 @@ def preflight(specs: list[RunSpec], ctx: RunContext) -> list[str]:
         if (spec.arm, spec.grid_label) in seen:
             continue
         seen.add((spec.arm, spec.grid_label))
-        leading = []
-        for step in spec.steps:
-            if not getattr(TREATMENTS.get(step.name), "preflight", False):
-                break
-            leading.append(step)
-        if not leading:
+        at = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
+        steps = spec.steps if everything else tuple(_cheap_prefix(spec.steps))
+        if not steps:
             continue
-        partial = replace(spec, steps=tuple(leading))
         try:
-            apply_steps(partial, ctx.initial_state, spec.entropy)
+            state = apply_steps(replace(spec, steps=steps), ctx.initial_state, spec.entropy)[0]
         except DataError as exc:
-            where = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
-            problems.append(f"{exc}{where}")
+            problems.append(f"{exc}{at}")
+            continue
+        if len(steps) < len(spec.steps):
+            continue
+        if state.labels is None:
+            problems.append(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
+            continue
+        positive = state.labels.to_numpy() == state.positive_label
+        if positive.all() or not positive.any():
+            problems.append(
+                f"arm '{spec.arm}'{at}: the training labels of seed {spec.seed} contain a single class "
+                f"({'all positive' if positive.all() else 'no positive'} of {len(positive)} items); nothing to learn"
+            )
     return problems
+
+
+def _cheap_prefix(steps: tuple) -> list:
+    """The leading steps whose treatment says it is cheap enough to try before any run."""
+    out = []
+    for step in steps:
+        cls = TREATMENTS.get(step.name)
+        cheap = getattr(cls, "preflight", False)
+        if callable(cheap):
+            cheap = cheap(cls.Params.model_validate(step.params))
+        if not cheap:
+            break
+        out.append(step)
+    return out
 
 
 def treat(spec: RunSpec, ctx: RunContext) -> Treated:
@@ -386,25 +410,5 @@ def check_data(config: Any) -> tuple[AnnotationSet, list[RunSpec], list[str]]:
     suites = {b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None}
     specs = plan_runs(config)
     ctx = build_context(dataset, None, config.evaluation.split, config.evaluation.threshold, config.evaluation, suites)
-    problems: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for spec in specs:
-        if (spec.arm, spec.grid_label) in seen:
-            continue
-        seen.add((spec.arm, spec.grid_label))
-        at = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
-        try:
-            state = apply_steps(spec, ctx.initial_state, spec.entropy)[0]
-        except DataError as exc:
-            problems.append(f"{exc}{at}")
-            continue
-        if state.labels is None:
-            problems.append(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
-            continue
-        positive = (state.labels.to_numpy() == state.positive_label)
-        if positive.all() or not positive.any():
-            problems.append(
-                f"arm '{spec.arm}'{at}: the training labels of seed {spec.seed} contain a single class "
-                f"({'all positive' if positive.all() else 'no positive'} of {len(positive)} items); nothing to learn"
-            )
+    problems = preflight(specs, ctx, everything=True)
     return dataset, specs, problems

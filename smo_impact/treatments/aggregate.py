@@ -171,6 +171,11 @@ class Aggregate:
     name: ClassVar[str] = "aggregate"
     produces_labels: ClassVar[bool] = True  # later steps may work on aggregated labels
 
+    @staticmethod
+    def preflight(params: Aggregate.Params) -> bool:
+        """Majority vote is cheap enough for the runner to try on the data before any run."""
+        return params.method == "majority"
+
     class Params(TreatmentParams):
         method: Literal["majority", "dawid_skene", "one_coin_ds", "glad", "mace", "wawa"] = Field(
             "majority", description="Aggregation method (all but majority from crowd-kit)."

@@ -139,6 +139,11 @@ class Noise:
         return params.level == "aggregated"
 
     @staticmethod
+    def preflight(params: Noise.Params) -> bool:
+        """Cheap to try before any run, unless the flips depend on a model's uncertainty."""
+        return params.instance != "uncertainty"
+
+    @staticmethod
     def requires_judgements(params: Noise.Params) -> bool:
         """Judgement-level noise goes before the 'aggregate' step (checked at validation)."""
         return params.level == "judgement"

@@ -169,7 +169,9 @@ def test_a_grid_point_that_fails_on_the_data_is_marked_failed_and_the_sweep_fini
     store = _store(tmp_path)
     config = validate({
         "name": "gridfail", "dataset": {"name": "md-agreement"},
-        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.2}}]},
+        # Uncertainty-dependent noise fits a model, so it is not tried before the runs: its
+        # problem surfaces mid-sweep (cheap steps would have been refused up front, see below).
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.2, "instance": "uncertainty"}}]},
         "sweep": {"noisy": {"noise.slice": [{"domain": ["a"]}, {"no_such_column": ["x"]}]}},
         "seeds": [0, 1], "evaluation": {"bootstrap": 0},
     })
@@ -197,4 +199,23 @@ def test_a_pool_that_selects_no_one_at_one_grid_point_fails_before_any_run(tmp_p
                                         r"have judgements at rater_pool.n_raters=500"):
         run_experiment(config, lambda: MlflowTracker(store, "p"), dataset=data)
     experiment = MlflowClient(store).get_experiment_by_name("p")
+    assert experiment is None or not MlflowClient(store).search_runs([experiment.experiment_id])
+
+
+def test_cheap_steps_are_tried_on_the_data_before_any_run(tmp_path):
+    data = make_text_dataset(200)
+    store = _store(tmp_path)
+    config = validate({
+        "name": "cheap", "dataset": {"name": "md-agreement"},
+        "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.2}}],
+                 # every label flipped from a unanimous-ish majority: one class is left
+                 "allneg": ["aggregate", {"noise": {"transitions": {1: {0: 1.0}}}}]},
+        "sweep": {"noisy": {"noise.slice": [{"domain": ["a"]}, {"no_such_column": ["x"]}]}},
+        "evaluation": {"bootstrap": 0},
+    })
+    with pytest.raises(DataError, match=r"2 problems: arm 'noisy', step 'noise': noise.slice: column 'no_such_column' "
+                                        r"is not an item column.*at noise.slice=.*; arm 'allneg': the training labels "
+                                        r"of seed 0 contain a single class \(no positive of 120 items\)"):
+        run_experiment(config, lambda: MlflowTracker(store, "c"), dataset=data)
+    experiment = MlflowClient(store).get_experiment_by_name("c")
     assert experiment is None or not MlflowClient(store).search_runs([experiment.experiment_id])
