@@ -10,6 +10,7 @@ empty text -> leakage -> warnings -> :class:`AnnotationSet`. Every problem is a 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,8 @@ def load_data(spec: DatasetSpec) -> AnnotationSet:
     :meth:`AnnotationSet.binarized`).
     """
     data = _load_builtin(spec) if spec.path is None else load_own(spec)
+    if spec.ordinal is not None and spec.ordinal != data.ordinal:  # the config overrides the card
+        data = replace(data, ordinal=spec.ordinal)
     return data.binarized() if spec.binarize else data
 
 
@@ -92,6 +95,7 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
         workers=data.workers,
         slice_columns=data.slice_columns,
         binary_positive=data.binary_positive,
+        ordinal=data.ordinal,
     )
 
 

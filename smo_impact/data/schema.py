@@ -90,6 +90,8 @@ class AnnotationSet:
         binary_positive: The dataset's documented default binary rule for a non-binary scale:
             the raw labels that count as harmful (ConvAbuse: ``(-1, -2, -3)``). Empty when
             ``labels`` is already binary. :meth:`binarized` applies it.
+        ordinal: Whether ``labels`` is an ordered scale (benign to harmful), e.g. a severity
+            scale: K-class runs then also report ordinal metrics (MAE, quadratic-weighted kappa).
     """
 
     name: str
@@ -100,6 +102,7 @@ class AnnotationSet:
     workers: pd.DataFrame | None = None
     slice_columns: tuple[str, ...] = ()
     binary_positive: tuple = ()
+    ordinal: bool = False
     _digest: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
