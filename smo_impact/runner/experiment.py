@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,6 @@ from smo_impact.data.schema import AnnotationSet
 from smo_impact.evaluation.benchmarks import BenchmarkResult, with_suite_items
 from smo_impact.evaluation.compare import Comparison, compare_with_control
 from smo_impact.evaluation.gates import arm_verdicts
-from smo_impact.data.validation import DataWarning
 from smo_impact.errors import DataError, SmoError
 from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
@@ -80,7 +78,6 @@ def prepare(
         b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None
     }
     specs = plan_runs(config)
-    _warn_binary_view(dataset, config)
     cache = cache or FeatureCache()
     items = with_suite_items(dataset, suites)
     # One feature matrix per distinct featurizer the plan needs: a sweep over a featurizer param
@@ -229,7 +226,7 @@ def run_experiment(
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
         if not runs.empty:  # dose-response slopes, quality vs outcome, cost frontier
-            log_impact(tracker, parent_id, runs, config.control, config.evaluation.split)
+            log_impact(tracker, parent_id, runs, config.control, config.evaluation.split, config.evaluation.outcomes)
         gates = _log_gates(tracker, parent_id, config, runs)
         if not gates.empty:  # the terminal summary shows each arm's verdict
             table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
@@ -257,22 +254,6 @@ def run_experiment(
         parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo),
         gates=gates, compared=compared, stale_code=stale_code,
     )
-
-
-def _warn_binary_view(dataset: AnnotationSet, config: ExperimentConfig) -> None:
-    """Models train harmful-vs-benign; say so when the label set has more than two values and an
-    arm trains on it without a guideline step that maps it to two."""
-    if len(dataset.labels) <= 2:
-        return
-    arms = [arm for arm, steps in config.arms.items() if not any(s.name == "guideline" for s in steps)]
-    if arms:
-        warnings.warn(
-            f"{dataset.name} has {len(dataset.labels)} labels {list(dataset.labels)}; models train binary "
-            f"classifiers, so arm(s) {', '.join(arms)} train {dataset.positive_label!r} vs the rest "
-            "(set dataset.positive_labels to choose the harmful labels)",
-            DataWarning,
-            stacklevel=2,
-        )
 
 
 # -- resume ---------------------------------------------------------------------------------
@@ -439,6 +420,8 @@ def _log_run(
             tracker.set_tags(run_id, scored.tags)
             for path, frame in scored.artifacts.items():
                 tracker.log_frame(run_id, frame, path)
+                if path.startswith("confusion/"):  # a K-class run's confusion matrix, also as a picture
+                    _log_confusion_figure(tracker, run_id, frame, path)
         if not result.changes.empty:
             changes = result.changes.astype({"label_before": str, "label_after": str})
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
@@ -455,6 +438,16 @@ def _log_run(
         outcome.error = f"while logging: {type(exc).__name__}: {exc}"
         return TrackedRun(run_id, "FAILED", tags)
     return TrackedRun(run_id, "FINISHED", tags, metrics)
+
+
+def _log_confusion_figure(tracker: Tracker, run_id: str, table: pd.DataFrame, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    from smo_impact.report.confusion import confusion_figure
+
+    figure = confusion_figure(table, path.removeprefix("confusion/").removesuffix(".csv"))
+    tracker.log_figure(run_id, figure, path.removesuffix(".csv") + ".png")
+    plt.close(figure)
 
 
 def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, key: str, control: str) -> TrackedRun:
