@@ -374,6 +374,10 @@ def audit(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for alpha's interval (0: none).")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     gold_column: Annotated[Optional[str], typer.Option(help="Items column with gold labels (default: auto).")] = None,
+    by: Annotated[
+        Optional[str],
+        typer.Option(help="Agreement per group of these rater attributes or item columns, comma-separated, e.g. gender,age."),
+    ] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Also log the audit as its own MLflow run.")] = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment for --mlflow.")] = "audit",
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")] = None,
@@ -393,8 +397,9 @@ def audit(
 
     # Everything the user wrote is checked before any data is read.
     target_spec = load_targets(targets) if targets is not None else None
+    groups = [c.strip() for c in by.split(",") if c.strip()] if by is not None else None
     quality_audit = QualityAudit(
-        split=None if split == "all" else split, n_boot=bootstrap, gold_column=gold_column, random_state=seed
+        split=None if split == "all" else split, n_boot=bootstrap, gold_column=gold_column, random_state=seed, by=groups
     )
     if source.endswith((".yaml", ".yml")):
         raw = load_raw(source)
@@ -431,6 +436,8 @@ def audit(
         summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(summary)
     console.print(f"Fleiss' kappa: {quality_audit.fleiss_.note}", highlight=False)
+    if groups:
+        console.print(_group_table(quality_audit.slices_))
     if results:
         verdicts = Table(title="quality targets", title_justify="left")
         for column in ("target", "result", "value", "judged", "failing"):
@@ -465,6 +472,22 @@ def audit(
         console.print(f"Logged to MLflow experiment '{experiment}' (run {run_id}) at {tracker.location}", highlight=False)
     if any(not r.passed for r in results):
         raise typer.Exit(1)
+
+
+def _group_table(slices):  # noqa: ANN001, ANN202 (a DataFrame; pandas is not imported at module level)
+    """Agreement per group: the pairable items (>= 2 judgements within the group) it rests on first."""
+    from rich.table import Table
+
+    table = Table(title="agreement by group (pairable items: judged by >= 2 of the group's raters)", title_justify="left")
+    alphas = [c for c in slices.columns if c.startswith("krippendorff_alpha")]
+    columns = ["slice", "value", "raters", "judgements", "items", "pairable_items", "fleiss_kappa", *alphas]
+    for column in columns:
+        table.add_column(column.replace("krippendorff_", "").replace("_", " "), justify="left" if column in ("slice", "value") else "right")
+    for row in slices.itertuples(index=False):
+        cells = [getattr(row, c) for c in columns]
+        cells[0] = f"{row.slice} ({'raters' if row.kind == 'rater' else 'items'})"
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in cells))
+    return table
 
 
 TrackingUriOption = Annotated[
