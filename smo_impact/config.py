@@ -115,6 +115,11 @@ class DatasetSpec(Spec):
     )
     items: TableSpec | None = Field(None, description="Items table (text, split, slices, gold) joined on task.")
     workers: TableSpec | None = Field(None, description="Workers table (rater attributes) joined on worker.")
+    worker_columns: list[str] = Field(
+        default_factory=list,
+        description="long layout: columns of the judgement rows that are rater attributes (e.g. [gender, age]); they "
+        "build the workers table and must not change between a rater's rows.",
+    )
     where: dict[str, list[Label]] = Field(
         default_factory=dict, description="Keep only judgements whose column value is listed, e.g. {lang: [en]}."
     )
@@ -156,7 +161,7 @@ class DatasetSpec(Spec):
         own_only = ("format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers")
         if self.path is None:
             given = [f for f in own_only if getattr(self, f) is not None] + [
-                f for f in ("column_map", "item_columns", "slice_columns") if getattr(self, f)
+                f for f in ("column_map", "item_columns", "slice_columns", "worker_columns") if getattr(self, f)
             ]
             if given:
                 raise ValueError(
@@ -179,6 +184,11 @@ class DatasetSpec(Spec):
             raise ValueError("dataset.rater_columns only applies to layout: wide")
         if self.layout != "count" and self.count_columns is not None:
             raise ValueError("dataset.count_columns only applies to layout: count")
+        if self.layout != "long" and self.worker_columns:
+            raise ValueError(
+                "dataset.worker_columns only applies to layout: long (one row per judgement); in other layouts give "
+                "rater attributes as a workers table (dataset.workers)"
+            )
         return self
 
     @property

@@ -36,6 +36,7 @@ from smo_impact.data.validation import (
     factorize,
     limit_text,
     normalize_splits,
+    rater_attributes,
     require_columns,
     resolve_duplicates,
     split_per_task,
@@ -172,18 +173,20 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     anonymous = spec.layout == "count"
     warn_sparse(rows, source, spec.min_rater_judgements, raters_are_anonymous=anonymous)
 
-    # 5. Workers table.
+    # 5. Workers table: from a file, from rater columns of the rows, or both joined.
     workers = None
+    if spec.worker_columns:
+        workers = rater_attributes(rows, spec.worker_columns, source)
     if spec.workers is not None:
         workers_source = Path(spec.workers.path).name
-        workers = _read_side_table(spec.workers, "worker", ["worker"], spec.encoding)
-        if workers["worker"].duplicated().any():
-            dup = workers.loc[workers["worker"].duplicated()].iloc[0]
+        table = _read_side_table(spec.workers, "worker", ["worker"], spec.encoding)
+        if table["worker"].duplicated().any():
+            dup = table.loc[table["worker"].duplicated()].iloc[0]
             raise DataError(
                 f"{workers_source}: worker {shown(dup['worker'])} appears twice (row {dup[ROW]}); the workers "
                 "table has one row per worker"
             )
-        unknown = ~isin(pd.Series(rows["worker"].unique()), workers["worker"])
+        unknown = ~isin(pd.Series(rows["worker"].unique()), table["worker"])
         if unknown.any():
             warnings.warn(
                 f"{workers_source}: {int(unknown.sum())} rater(s) with judgements have no row here, e.g. "
@@ -191,9 +194,10 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
                 DataWarning,
                 stacklevel=3,
             )
-        workers = workers.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
+        table = table.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
+        workers = table if workers is None else _join_workers(workers, table, workers_source)
 
-    extra = [c for c in rows.columns if c not in (*item_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING, *IDS)]
+    extra = [c for c in rows.columns if c not in (*item_columns, *spec.worker_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING, *IDS)]
     annotations = rows[[*ANNOTATION_COLUMNS, *extra]].reset_index(drop=True)
     items = items.drop(columns=[*BOOKKEEPING, TASK_ID]).reset_index(drop=True)
     return AnnotationSet(
@@ -231,6 +235,17 @@ def _read_rows(path: str, spec: DatasetSpec, labels: tuple) -> pd.DataFrame:
     if spec.layout == "wide":
         return layouts.wide_rows(table, spec.rater_columns, item_like, name)
     return layouts.count_rows(table, labels, spec.count_columns, name)
+
+
+def _join_workers(from_rows: pd.DataFrame, table: pd.DataFrame, table_source: str) -> pd.DataFrame:
+    """Rater attributes from the rows (dataset.worker_columns) next to a workers table's own."""
+    both = [c for c in from_rows.columns if c != "worker" and c in table.columns]
+    if both:
+        raise DataError(
+            f"{table_source}: column {shown(both[0])} is both in the workers table and in dataset.worker_columns; "
+            "keep one source for each rater attribute"
+        )
+    return from_rows.merge(table, on="worker", how="outer", sort=False)
 
 
 def _read_side_table(table: TableSpec, key: str, required: list[str], encoding: str) -> pd.DataFrame:

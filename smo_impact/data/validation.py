@@ -288,6 +288,54 @@ def check_item_consistency(rows: pd.DataFrame, columns: list[str], source: str) 
             )
 
 
+def rater_attributes(rows: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
+    """The workers table of a long file whose rows carry rater attributes (``dataset.worker_columns``).
+
+    A rater's attribute must be one value in all their rows; an empty cell is no value (a survey
+    answer given once and left blank after is fine), two different values are an error.
+
+    Returns:
+        One row per worker (first-seen order): ``worker`` and the columns.
+    """
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        found = listing(sorted(c for c in rows.columns if c not in (*BOOKKEEPING, *IDS)))
+        raise DataError(
+            f"{source}: worker column(s) {shown(missing)} (dataset.worker_columns) not found; found: {found}. "
+            "Map them with dataset.column_map"
+        )
+    worker = codes(rows, "worker")
+    first = first_positions(worker)
+    order = _in_first_seen_order(worker, np.unique(worker), first)
+    table = pd.DataFrame({"worker": rows["worker"].iloc[first[order]].to_numpy()})
+    for column in columns:
+        values = rows[column].reset_index(drop=True)
+        given = values.notna().to_numpy()
+        value_codes = factorize(values)
+        # A worker's distinct non-empty values, counted on integer codes (no hashing of text per row).
+        pairs = pd.DataFrame({"w": worker[given], "v": value_codes[given]}).drop_duplicates()
+        n_values = np.bincount(pairs["w"].to_numpy(), minlength=len(first))
+        if (n_values > 1).any():
+            bad = _in_first_seen_order(worker, np.flatnonzero(n_values > 1), first)[0]
+            these = (worker == bad) & given
+            name = rows["worker"].iloc[first[bad]]
+            raise DataError(
+                f"{source}: worker {shown(name)} has {int(n_values[bad])} different values in worker column "
+                f"{shown(column)} at {where(rows, these, 'several rows')}, e.g. {_examples(values[these])}; a rater "
+                f"attribute must be the same in every row of that rater: correct those rows, or drop {shown(column)} "
+                "from dataset.worker_columns"
+            )
+        # Each worker's value: its first non-empty one (missing when it has none).
+        take = np.full(len(first), -1, dtype=np.int64)
+        positions = np.flatnonzero(given)
+        firsts = ~pd.Series(worker[positions]).duplicated().to_numpy()
+        take[worker[positions][firsts]] = positions[firsts]
+        picked = take[order]
+        column_values = values.take(np.maximum(picked, 0)).reset_index(drop=True)
+        table[column] = column_values.where(picked >= 0, None) if (picked < 0).any() else column_values
+    return table
+
+
 def check_text(items: pd.DataFrame, source: str) -> None:
     """Items need text: the model reads nothing else."""
     empty = items["text"].isna() | (items["text"].astype("str").str.strip() == "")
