@@ -279,18 +279,21 @@ def datasets_list() -> None:
 
 @datasets_app.command("show")
 def datasets_show(
-    name: Annotated[str, typer.Argument(help="Dataset name, or an experiment YAML whose dataset (e.g. your own files) to show.")],
+    name: Annotated[
+        str, typer.Argument(help="Dataset name, a dataset YAML (configs/datasets/), or an experiment YAML whose dataset to show.")
+    ],
+    overrides: SetOption = None,
 ) -> None:
     """Summarize a dataset: items, judgements and raters per split, judgements per item, label
     distribution, per-slice counts, and (built-ins) the card: schema, fields, rater attributes."""
     from rich.table import Table
 
-    from smo_impact.config import DatasetSpec, load_config
+    from smo_impact.config import DatasetSpec
     from smo_impact.data.catalog import DATASETS, get_info
-    from smo_impact.data.loader import load_data
+    from smo_impact.data.loader import dataset_spec_from, load_data
 
     if name.endswith((".yaml", ".yml")):
-        spec = load_config(name).dataset
+        spec = dataset_spec_from(name, overrides or [])
     else:
         get_info(name)  # unknown names fail with a did-you-mean before any file is read
         spec = DatasetSpec(name=name, binarize=False)
@@ -313,6 +316,8 @@ def datasets_show(
             card.add_row(f"rater: {field}", meaning)
     else:
         card.add_row("files", ", ".join(spec.paths))
+    if spec.split is not None:
+        card.add_row("splits made (dataset.split)", escape(spec.split.model_dump_json()))
     card.add_row("labels (benign -> harmful)", ", ".join(map(str, data.labels)))
     card.add_row("positive label", str(data.positive_label))
     if data.binary_positive:
@@ -367,7 +372,7 @@ def datasets_fetch(name: Annotated[str, typer.Argument(help="Dataset name.")]) -
 
 @app.command()
 def audit(
-    source: Annotated[str, typer.Argument(help="Built-in dataset name, an experiment YAML, or a dataset block YAML.")],
+    source: Annotated[str, typer.Argument(help="Built-in dataset name, a dataset YAML (configs/datasets/), or an experiment YAML.")],
     targets: Annotated[Optional[Path], typer.Option("--targets", "-t", help="Quality targets (KPI) YAML; see configs/targets/.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: audit/<dataset>).")] = None,
     split: Annotated[str, typer.Option(help="Audit one split (train, dev, test) or all.")] = "all",
@@ -381,6 +386,7 @@ def audit(
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Also log the audit as its own MLflow run.")] = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment for --mlflow.")] = "audit",
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")] = None,
+    overrides: SetOption = None,
 ) -> None:
     """Audit annotation quality (agreement, raters, items, slices) against KPI targets.
 
@@ -388,9 +394,8 @@ def audit(
     """
     from rich.table import Table
 
-    from smo_impact.config import DatasetSpec, load_config, load_raw, pydantic_problems
     from smo_impact.data.catalog import get_info, load_dataset
-    from smo_impact.data.loader import load_data
+    from smo_impact.data.loader import dataset_spec_from, load_data
     from smo_impact.quality.audit import QualityAudit
     from smo_impact.quality.targets import evaluate_targets, load_targets
     from smo_impact.report.audit import write_audit_report
@@ -402,16 +407,7 @@ def audit(
         split=None if split == "all" else split, n_boot=bootstrap, gold_column=gold_column, random_state=seed, by=groups
     )
     if source.endswith((".yaml", ".yml")):
-        raw = load_raw(source)
-        if "arms" in raw:
-            spec = load_config(source).dataset
-        else:
-            from pydantic import ValidationError
-
-            try:
-                spec = DatasetSpec.model_validate(raw)
-            except ValidationError as exc:
-                raise ConfigError(pydantic_problems(exc, "dataset"), source=source) from None
+        spec = dataset_spec_from(source, overrides or [])
     else:
         get_info(source)  # unknown names fail with a did-you-mean before any file is read
         spec = None

@@ -76,6 +76,32 @@ class TableSpec(Spec):
     encoding: str = "utf-8"
 
 
+class SplitSpec(Spec):
+    """Train/dev/test splits made for data without them (``smo_impact.data.splits``)."""
+
+    train: float = Field(0.8, ge=0.0, le=1.0, description="Share of items in train.")
+    dev: float = Field(0.1, ge=0.0, le=1.0, description="Share of items in dev (0: no dev split).")
+    test: float = Field(0.1, ge=0.0, le=1.0, description="Share of items in test (0: no test split).")
+    by: Literal["task"] = Field("task", description="The unit dealt into splits: items (task).")
+    stratify: str | None = Field(
+        "label", description="label: each item's majority label; or an item column; null: no stratification."
+    )
+    group: str | None = Field(None, description="Item column whose items stay in one split (an author, a conversation).")
+    seed: int = Field(0, ge=0, description="Seed of the deal; the same seed and data give the same splits.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitSpec:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"the split ratios must sum to 1: train {self.train:g} + dev {self.dev:g} + test {self.test:g} = "
+                f"{total:g}; e.g. {{train: 0.8, dev: 0.1, test: 0.1}}"
+            )
+        if self.train == 0:
+            raise ValueError("train must be above 0: the models train on the train split")
+        return self
+
+
 class DatasetSpec(Spec):
     """Which annotation data to load: a built-in dataset by ``name``, or your own files (``path``).
 
@@ -123,6 +149,9 @@ class DatasetSpec(Spec):
     where: dict[str, list[Label]] = Field(
         default_factory=dict, description="Keep only judgements whose column value is listed, e.g. {lang: [en]}."
     )
+    split: SplitSpec | None = Field(
+        None, description="Make train/dev/test splits for data without a split column, e.g. {train: 0.8, dev: 0.1, test: 0.1}."
+    )
     duplicates: Literal["error", "first", "last"] | None = Field(
         None,
         description="A second judgement by the same worker on the same task: error, or keep first/last. "
@@ -158,7 +187,9 @@ class DatasetSpec(Spec):
 
     @model_validator(mode="after")
     def _own_data_rules(self) -> DatasetSpec:
-        own_only = ("format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers")
+        own_only = (
+            "format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers", "split",
+        )
         if self.path is None:
             given = [f for f in own_only if getattr(self, f) is not None] + [
                 f for f in ("column_map", "item_columns", "slice_columns", "worker_columns") if getattr(self, f)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from smo_impact.data import layouts, readers
 from smo_impact.data.schema import ANNOTATION_COLUMNS, AnnotationSet, isin
+from smo_impact.data.splits import assign_splits
 from smo_impact.data.validation import (
     BOOKKEEPING,
     FILE,
@@ -96,6 +97,29 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
     )
 
 
+def dataset_spec_from(path: str, overrides: list[str] | tuple[str, ...] = ()) -> DatasetSpec:
+    """The dataset block a YAML file holds, read the way ``run`` reads it.
+
+    The file is an experiment config (it has ``arms``: its ``dataset``), a file with only a
+    ``dataset:`` block, or a dataset block itself (``configs/datasets/*.yaml``); ``from:``
+    includes and ``key=value`` overrides apply as in experiment configs.
+    """
+    from pydantic import ValidationError
+
+    from smo_impact.config import DatasetSpec, load_config, load_raw, pydantic_problems
+    from smo_impact.errors import ConfigError
+
+    raw = load_raw(path, overrides)
+    if "arms" in raw:
+        return load_config(path, overrides).dataset
+    if "dataset" in raw and set(raw) <= {"dataset", "name"}:
+        raw = raw["dataset"]
+    try:
+        return DatasetSpec.model_validate(raw)
+    except ValidationError as exc:  # named as in an experiment config, where the block sits under dataset:
+        raise ConfigError(pydantic_problems(exc, "dataset"), source=str(path)) from None
+
+
 def load_own(spec: DatasetSpec) -> AnnotationSet:
     """Your own annotations, in any supported file format and layout (see :mod:`.layouts`)."""
     labels = tuple(spec.labels or ())
@@ -109,8 +133,11 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         rows[FILE] = rows[FILE].astype("category")
     if rows.empty:
         raise DataError(f"{source}: no judgements found; expected at least one row")
-    needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*ITEM_LEVEL])
+    item_level = ITEM_LEVEL if spec.split is None else tuple(c for c in ITEM_LEVEL if c != "split")
+    needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*item_level])
     require_columns(rows, needs, source, spec.column_map)
+    if spec.split is not None:
+        _no_split_column(rows, source)
     check_cell_types(rows, source, spec.column_map)
     check_ids(rows, source, spec.column_map)
     rows["task"] = rows["task"].astype("str")
@@ -119,10 +146,13 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     rows = coerce_labels(rows, labels, source)
 
     # 2. Item-level columns come from the items table when there is one, else from the rows.
-    item_columns = _unique([*ITEM_LEVEL, *spec.item_columns, *spec.slice_columns])
+    split_columns = [] if spec.split is None else [c for c in (spec.split.group, spec.split.stratify) if c not in (None, "label")]
+    item_columns = _unique([*ITEM_LEVEL, *spec.item_columns, *spec.slice_columns, *split_columns])
     if spec.items is not None:
         items_source = Path(spec.items.path).name
-        items = _read_side_table(spec.items, "task", ["task", *ITEM_LEVEL], spec.encoding)
+        items = _read_side_table(spec.items, "task", ["task", *item_level], spec.encoding)
+        if spec.split is not None:
+            _no_split_column(items, items_source)
         if items["task"].duplicated().any():
             dup = items.loc[items["task"].duplicated()].iloc[0]
             raise DataError(f"{items_source}: task {shown(dup['task'])} appears twice (row {dup[ROW]}); the items table has one row per task")
@@ -152,12 +182,15 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
 
     # 3. Filters, then one split per item.
     rows = _filter(rows, None, spec.where, source)
-    rows = normalize_splits(rows, source)
     leakage = spec.leakage or "error"
-    rows = split_per_task(rows, leakage, source)
+    if spec.split is None:
+        rows = normalize_splits(rows, source)
+        rows = split_per_task(rows, leakage, source)
 
-    # 4. Judgements: duplicates; items: text, leakage.
+    # 4. Judgements: duplicates (then splits made, when asked, on the majority labels); items: text, leakage.
     rows = resolve_duplicates(rows, spec.duplicates or "error", source)
+    if spec.split is not None:
+        rows = assign_splits(rows, spec.split, labels, source)
     item_columns = [c for c in item_columns if c in rows.columns]
     task_ids = rows[TASK_ID].to_numpy()
     items = rows.loc[~pd.Series(task_ids).duplicated().to_numpy()]
@@ -209,6 +242,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         workers=workers,
         slice_columns=tuple(spec.slice_columns),
         binary_positive=tuple(spec.positive_labels or ()),
+        split_spec="" if spec.split is None else spec.split.model_dump_json(),
     )
 
 
@@ -235,6 +269,14 @@ def _read_rows(path: str, spec: DatasetSpec, labels: tuple) -> pd.DataFrame:
     if spec.layout == "wide":
         return layouts.wide_rows(table, spec.rater_columns, item_like, name)
     return layouts.count_rows(table, labels, spec.count_columns, name)
+
+
+def _no_split_column(frame: pd.DataFrame, source: str) -> None:
+    if "split" in frame.columns:
+        raise DataError(
+            f"{source}: the data has a 'split' column and dataset.split asks to make splits; drop dataset.split to "
+            "keep the file's splits, or drop (or unmap) its split column"
+        )
 
 
 def _join_workers(from_rows: pd.DataFrame, table: pd.DataFrame, table_source: str) -> pd.DataFrame:

@@ -106,9 +106,10 @@ def require_columns(frame: pd.DataFrame, required: list[str], source: str, colum
             f"the file; found: {found}"
         )
     hint = ", ".join(f"{c}: <your column>" for c in missing)
+    make = "; data without splits can get them with dataset.split: {train: 0.8, dev: 0.1, test: 0.1}" if "split" in missing else ""
     raise DataError(
         f"{source}: required column(s) {', '.join(repr(c) for c in missing)} missing; found: {found}. "
-        f"Map them with dataset.column_map, e.g. column_map: {{{hint}}}"
+        f"Map them with dataset.column_map, e.g. column_map: {{{hint}}}{make}"
     )
 
 

@@ -300,3 +300,35 @@ def test_a_rater_attribute_that_changes_between_rows_is_named_with_its_rows(tmp_
         load_data(spec(path=str(tmp_path / "judgements.csv"), column_map=LONG_MAP, worker_columns=["religion"]))
     with pytest.raises(ValueError, match="dataset.worker_columns only applies to layout: long"):
         spec(path="x.csv", layout="wide", worker_columns=["age"])
+
+
+def test_the_documented_count_and_demographics_examples_load(tmp_path):
+    """configs/datasets/own_count_csv.yaml and own_long_demographics.yaml, on files shaped as their
+    comments show."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from smo_impact.data.loader import dataset_spec_from
+
+    configs = Path(__file__).resolve().parents[2] / "configs" / "datasets"
+    rng = np.random.default_rng(0)
+    votes = rng.multinomial(3, [0.34, 0.33, 0.33], size=200)
+    pd.DataFrame({
+        "id": [f"t{i:03d}" for i in range(200)], "tweet": [f"tweet {i}" for i in range(200)],
+        "hate_votes": votes[:, 0], "offensive_votes": votes[:, 1], "neither_votes": votes[:, 2], "author": [f"u{i // 2}" for i in range(200)],
+    }).to_csv(tmp_path / "counts.csv", index=False)  # fmt: skip
+    data = load_data(dataset_spec_from(str(configs / "own_count_csv.yaml"), [f"path={tmp_path / 'counts.csv'}"]))
+    assert data.vote_counts().loc["t000"].tolist() == [votes[0, 2], votes[0, 1], votes[0, 0]]  # neither, offensive, hate
+    assert (data.items.groupby("author")["split"].nunique() == 1).all()
+
+    people = {f"a{k:02d}": (["woman", "man"][k % 2], ["Black", "White", "Asian"][k % 3], ["18-24", "35-44"][k // 3 % 2]) for k in range(6)}
+    rows = [
+        {"item_id": i, "text": f"comment {i}", "annotator_id": a, "rating": int(rng.integers(1, 6)),
+         "gender": g, "race": r, "age": age}
+        for i in range(100) for a, (g, r, age) in people.items() if (i + int(a[1:])) % 2 == 0
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
+    data = load_data(dataset_spec_from(str(configs / "own_long_demographics.yaml"), [f"path={tmp_path / 'ratings.csv'}"]))
+    assert data.labels == (1, 2, 3, 4, 5) and len(data.workers) == 6
+    assert data.workers.set_index("worker").loc["a03"].tolist() == ["man", "Black", "35-44"]
