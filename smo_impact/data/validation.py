@@ -318,13 +318,17 @@ def rater_attributes(rows: pd.DataFrame, columns: list[str], source: str) -> pd.
         n_values = np.bincount(pairs["w"].to_numpy(), minlength=len(first))
         if (n_values > 1).any():
             bad = _in_first_seen_order(worker, np.flatnonzero(n_values > 1), first)[0]
-            these = (worker == bad) & given
+            theirs = np.flatnonzero((worker == bad) & given)
+            initial = np.zeros(len(rows), dtype=bool)
+            initial[theirs[0]] = True
+            changed = np.zeros(len(rows), dtype=bool)
+            changed[theirs[value_codes[theirs] != value_codes[theirs[0]]]] = True
             name = rows["worker"].iloc[first[bad]]
             raise DataError(
                 f"{source}: worker {shown(name)} has {int(n_values[bad])} different values in worker column "
-                f"{shown(column)} at {where(rows, these, 'several rows')}, e.g. {_examples(values[these])}; a rater "
-                f"attribute must be the same in every row of that rater: correct those rows, or drop {shown(column)} "
-                "from dataset.worker_columns"
+                f"{shown(column)}: {shown(values.iloc[theirs[0]])} at {where(rows, initial, 'their first row')}, then "
+                f"{_examples(values[changed])} at {where(rows, changed, 'later rows')}; a rater attribute must be the same "
+                f"in every row of that rater: correct those rows, or drop {shown(column)} from dataset.worker_columns"
             )
         # Each worker's value: its first non-empty one (missing when it has none).
         take = np.full(len(first), -1, dtype=np.int64)

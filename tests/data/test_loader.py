@@ -292,8 +292,8 @@ def test_a_rater_attribute_that_changes_between_rows_is_named_with_its_rows(tmp_
     with pytest.raises(DataError) as error:
         load_data(spec(path=str(tmp_path / "judgements.csv"), column_map=LONG_MAP, worker_columns=["age"]))
     assert str(error.value) == (
-        "judgements.csv: worker 'r2' has 2 different values in worker column 'age' at judgements.csv rows 2, 5, 8 "
-        "(and 1 more), e.g. '35-44', '45-54'; a rater attribute must be the same in every row of that rater: correct "
+        "judgements.csv: worker 'r2' has 2 different values in worker column 'age': '35-44' at judgements.csv row 2, "
+        "then '45-54' at judgements.csv row 8; a rater attribute must be the same in every row of that rater: correct "
         "those rows, or drop 'age' from dataset.worker_columns"
     )
     with pytest.raises(DataError, match=r"judgements.csv: worker column\(s\) \['religion'\] \(dataset.worker_columns\) not found"):
