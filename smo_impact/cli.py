@@ -172,7 +172,7 @@ def run(
         progress.update(task, description="done")
 
     if not result.summary.empty:
-        console.print(render_rich(result.summary, spec.evaluation.split, f"{spec.name}: {spec.evaluation.split} split"))
+        console.print(render_rich(result.summary, spec.evaluation.primary, f"{spec.name}: {spec.evaluation.primary}" + (" split" if spec.evaluation.split else "")))
     if result.reused:
         console.print(
             f"resumed: {result.reused} finished run(s) reused from the store, {result.computed} computed, "

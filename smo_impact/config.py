@@ -329,7 +329,9 @@ class EvaluationSpec(Spec):
     """How every run is scored: the primary benchmark (``split`` against ``reference``, namespace
     ``<split>``), extra ``benchmarks``, bootstrap intervals, and regression ``gates``."""
 
-    split: Literal["test", "dev"] = "test"
+    split: Literal["test", "dev"] | None = Field(
+        "test", description="The primary benchmark's split; null: score only the benchmarks (e.g. a functional suite)."
+    )
     reference: Literal["majority"] = Field(
         "majority", description="Reference label policy: majority of all raters, untreated data."
     )
@@ -343,12 +345,22 @@ class EvaluationSpec(Spec):
     @property
     def namespaces(self) -> list[str]:
         """Metric namespaces of every benchmark, the primary one first."""
-        return [self.split, *(b.name for b in self.benchmarks)]
+        return [*([self.split] if self.split else []), *(b.name for b in self.benchmarks)]
+
+    @property
+    def primary(self) -> str:
+        """The primary benchmark's namespace: the split, or without one the first benchmark."""
+        return self.namespaces[0] if self.namespaces else "test"
 
     def problems(self, treatments: Any, datasets: Any) -> list[str]:
         """Every problem with benchmark names, reference pipelines and gate metrics (for validate)."""
         problems: list[str] = []
-        seen = {self.split}
+        if self.split is None and not self.benchmarks:
+            problems.append(
+                "evaluation.split: null scores the benchmarks only, and there are none; add one to evaluation.benchmarks "
+                "(e.g. {name: hatecheck, suite: hatecheck}) or set split: test"
+            )
+        seen = {self.split} - {None}
         for i, bench in enumerate(self.benchmarks):
             where = f"evaluation.benchmarks[{i}]"
             if bench.name in seen or bench.name in RESERVED_NAMESPACES:
@@ -377,7 +389,7 @@ class EvaluationSpec(Spec):
             if namespace not in seen or not name:
                 problems.append(
                     f"evaluation.gates.max_drop.{shorten(metric)}: name a benchmark metric '<namespace>/<metric>' "
-                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
+                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.primary}/recall"
                 )
             elif self.gates.require_significance and name not in BOOTSTRAP_METRICS:
                 # A drop is significant by the paired bootstrap of its own delta; other metrics have no test.

@@ -162,7 +162,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     return RunResult(
         spec=spec,
         metrics=metrics,
-        predictions=scored[ctx.eval_split].predictions,
+        predictions=scored[ctx.benchmarks[0].namespace].predictions,  # the primary benchmark's
         changes=treated.state.changes,
         step_artifacts=treated.artifacts,
         seconds=time.perf_counter() - start,
