@@ -38,8 +38,7 @@ def own_files(tmp_path, monkeypatch):
 
 
 def invoke(*args: str):
-    from smo_impact.cli import main  # noqa: F401  (the entry point maps errors to exit 2; CliRunner calls app)
-
+    """The typer app in-process; a user error surfaces as ``result.exception`` (main() turns it into exit 2)."""
     return CliRunner().invoke(app, list(args))
 
 
