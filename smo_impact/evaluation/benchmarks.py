@@ -181,7 +181,7 @@ def build_benchmarks(
 ) -> list[Benchmark]:
     """The primary benchmark (``evaluation.split``, majority of all raters) and every configured one."""
     suites = suites or {}
-    out = [split_benchmark(evaluation.split, dataset, evaluation.split, None, evaluation.slices)]
+    out = [] if evaluation.split is None else [split_benchmark(evaluation.split, dataset, evaluation.split, None, evaluation.slices)]
     for spec in evaluation.benchmarks:
         if spec.suite is not None:
             if spec.suite not in suites:
