@@ -96,6 +96,32 @@ class TableSpec(Spec):
     encoding: str = "utf-8"
 
 
+class SplitSpec(Spec):
+    """Train/dev/test splits made for data without them (``smo_impact.data.splits``)."""
+
+    train: float = Field(0.8, ge=0.0, le=1.0, description="Share of items in train.")
+    dev: float = Field(0.1, ge=0.0, le=1.0, description="Share of items in dev (0: no dev split).")
+    test: float = Field(0.1, ge=0.0, le=1.0, description="Share of items in test (0: no test split).")
+    by: Literal["task"] = Field("task", description="The unit dealt into splits: items (task).")
+    stratify: str | None = Field(
+        "label", description="label: each item's majority label; or an item column; null: no stratification."
+    )
+    group: str | None = Field(None, description="Item column whose items stay in one split (an author, a conversation).")
+    seed: int = Field(0, ge=0, description="Seed of the deal; the same seed and data give the same splits.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitSpec:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"the split ratios must sum to 1: train {self.train:g} + dev {self.dev:g} + test {self.test:g} = "
+                f"{total:g}; e.g. {{train: 0.8, dev: 0.1, test: 0.1}}"
+            )
+        if self.train == 0:
+            raise ValueError("train must be above 0: the models train on the train split")
+        return self
+
+
 class DatasetSpec(Spec):
     """Which annotation data to load: a built-in dataset by ``name``, or your own files (``path``).
 
@@ -142,8 +168,16 @@ class DatasetSpec(Spec):
     )
     items: TableSpec | None = Field(None, description="Items table (text, split, slices, gold) joined on task.")
     workers: TableSpec | None = Field(None, description="Workers table (rater attributes) joined on worker.")
+    worker_columns: list[str] = Field(
+        default_factory=list,
+        description="long layout: columns of the judgement rows that are rater attributes (e.g. [gender, age]); they "
+        "build the workers table and must not change between a rater's rows.",
+    )
     where: dict[str, list[Label]] = Field(
         default_factory=dict, description="Keep only judgements whose column value is listed, e.g. {lang: [en]}."
+    )
+    split: SplitSpec | None = Field(
+        None, description="Make train/dev/test splits for data without a split column, e.g. {train: 0.8, dev: 0.1, test: 0.1}."
     )
     duplicates: Literal["error", "first", "last"] | None = Field(
         None,
@@ -180,10 +214,12 @@ class DatasetSpec(Spec):
 
     @model_validator(mode="after")
     def _own_data_rules(self) -> DatasetSpec:
-        own_only = ("format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers")
+        own_only = (
+            "format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers", "split",
+        )
         if self.path is None:
             given = [f for f in own_only if getattr(self, f) is not None] + [
-                f for f in ("column_map", "item_columns", "slice_columns") if getattr(self, f)
+                f for f in ("column_map", "item_columns", "slice_columns", "worker_columns") if getattr(self, f)
             ]
             if given:
                 raise ValueError(
@@ -216,6 +252,11 @@ class DatasetSpec(Spec):
             raise ValueError("dataset.rater_columns only applies to layout: wide")
         if self.layout != "count" and self.count_columns is not None:
             raise ValueError("dataset.count_columns only applies to layout: count")
+        if self.layout != "long" and self.worker_columns:
+            raise ValueError(
+                "dataset.worker_columns only applies to layout: long (one row per judgement); in other layouts give "
+                "rater attributes as a workers table (dataset.workers)"
+            )
         return self
 
     @property
@@ -334,7 +375,9 @@ class EvaluationSpec(Spec):
 
     quiet_defaults: ClassVar[tuple[str, ...]] = ("task", "outcomes")
 
-    split: Literal["test", "dev"] = "test"
+    split: Literal["test", "dev"] | None = Field(
+        "test", description="The primary benchmark's split; null: score only the benchmarks (e.g. a functional suite)."
+    )
     reference: Literal["majority"] | list[StepSpec] = Field(
         "majority",
         description="Reference of the primary benchmark: majority of all raters (untreated data), or a treatment "
@@ -359,7 +402,12 @@ class EvaluationSpec(Spec):
     @property
     def namespaces(self) -> list[str]:
         """Metric namespaces of every benchmark, the primary one first."""
-        return [self.split, *(b.name for b in self.benchmarks)]
+        return [*([self.split] if self.split else []), *(b.name for b in self.benchmarks)]
+
+    @property
+    def primary(self) -> str:
+        """The primary benchmark's namespace: the split, or without one the first benchmark."""
+        return self.namespaces[0] if self.namespaces else "test"
 
     @property
     def reference_steps(self) -> list[StepSpec] | None:
@@ -369,7 +417,12 @@ class EvaluationSpec(Spec):
     def problems(self, treatments: Any, datasets: Any) -> list[str]:
         """Every problem with benchmark names, reference pipelines and gate metrics (for validate)."""
         problems: list[str] = []
-        seen = {self.split}
+        if self.split is None and not self.benchmarks:
+            problems.append(
+                "evaluation.split: null scores the benchmarks only, and there are none; add one to evaluation.benchmarks "
+                "(e.g. {name: hatecheck, suite: hatecheck}) or set split: test"
+            )
+        seen = {self.split} - {None}
         for j, step in enumerate(self.reference_steps or []):
             if step.name not in treatments:
                 problems.append(f"evaluation.reference[{j}]: " + unknown_name_message("treatment", step.name, treatments.names()))
@@ -408,7 +461,7 @@ class EvaluationSpec(Spec):
             if namespace not in seen or not name:
                 problems.append(
                     f"evaluation.gates.max_drop.{shorten(metric)}: name a benchmark metric '<namespace>/<metric>' "
-                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
+                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.primary}/recall"
                 )
             elif self.gates.require_significance and name not in testable:
                 # A drop is significant by the paired bootstrap of its own delta; other metrics have no test.

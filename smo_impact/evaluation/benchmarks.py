@@ -234,7 +234,9 @@ def build_benchmarks(
     suites = suites or {}
     task = getattr(evaluation, "task", "auto")
     reference = getattr(evaluation, "reference_steps", None)
-    out = [split_benchmark(evaluation.split, dataset, evaluation.split, reference, evaluation.slices, task)]
+    out = [] if evaluation.split is None else [
+        split_benchmark(evaluation.split, dataset, evaluation.split, reference, evaluation.slices, task)
+    ]
     for spec in evaluation.benchmarks:
         if spec.suite is not None:
             if spec.suite not in suites:

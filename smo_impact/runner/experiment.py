@@ -226,7 +226,7 @@ def run_experiment(
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
         if not runs.empty:  # dose-response slopes, quality vs outcome, cost frontier
-            log_impact(tracker, parent_id, runs, config.control, config.evaluation.split, config.evaluation.outcomes)
+            log_impact(tracker, parent_id, runs, config.control, config.evaluation.primary, config.evaluation.outcomes)
         gates = _log_gates(tracker, parent_id, config, runs)
         if not gates.empty:  # the terminal summary shows each arm's verdict
             table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
@@ -525,7 +525,7 @@ def _row(spec: RunSpec, run: TrackedRun) -> dict[str, Any]:
 
 
 def _log_summary(tracker: Tracker, parent_id: str, config: ExperimentConfig, runs: pd.DataFrame) -> pd.DataFrame:
-    split = config.evaluation.split
+    split = config.evaluation.primary
     arm_order = [config.control] + [a for a in config.arms if a != config.control]
     table = summarize(runs, split, arm_order)
     if table.empty:

@@ -210,7 +210,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     return RunResult(
         spec=spec,
         metrics=metrics,
-        predictions=scored[ctx.eval_split].predictions,
+        predictions=scored[ctx.benchmarks[0].namespace].predictions,  # the primary benchmark's
         changes=treated.state.changes,
         step_artifacts=treated.artifacts,
         seconds=time.perf_counter() - start,
@@ -362,6 +362,9 @@ def treat(spec: RunSpec, ctx: RunContext) -> Treated:
             "treatment/positive_rate": float((labels == state.positive_label).mean()),
         }
     )
+    # Class shares of the training labels: an arm that wins by having more harmful labels shows here.
+    shares = labels.value_counts(normalize=True)
+    metrics.update({f"treatment/class_share/{c}": float(shares.get(c, 0.0)) for c in state.labels_set})
     # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
     metrics.update(training_label_quality(state, ctx))
     return Treated(state, metrics, artifacts)

@@ -53,6 +53,20 @@ def test_aggregate_step_reports_ties_and_does_not_mutate_input(tied):
     assert state.labels is None and len(state.items) == 2  # input untouched
 
 
+def test_aggregate_step_says_how_it_broke_ties(tied):
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": ["x", "y", "z"], "split": "train"})
+    # a: 0-1 tie, c: 0-1-2 tie. 'positive' (label 1) takes both; 'negative' with positive 2 the earliest, 0.
+    for tie, positive, to in (("positive", 1, 1), ("negative", 2, 0)):
+        state = LabelState(items=items, annotations=tied, labels_set=(0, 1, 2), positive_label=positive)
+        step = Aggregate(Aggregate.Params(tie=tie))
+        step.apply(state, np.random.default_rng(0))
+        assert step.metrics_["treatment/aggregate_ties"] == 2.0
+        assert step.metrics_[f"treatment/aggregate_ties_broken/{tie}"] == 2.0
+        assert {k: v for k, v in step.metrics_.items() if "ties_to" in k} == {
+            f"treatment/aggregate_ties_to/{label}": (2.0 if label == to else 0.0) for label in (0, 1, 2)
+        }
+
+
 # -- crowd-kit methods, soft labels, skills ------------------------------------------------------
 from smo_impact.treatments.simulate import SimulatePool  # noqa: E402
 
