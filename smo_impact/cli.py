@@ -83,7 +83,7 @@ def validate(
         console.print(
             f"data: {escape(dataset.name)} loads and passes its checks ({len(dataset.items)} items, "
             f"{len(dataset.annotations)} judgements); every arm's steps ran on it at each grid point ({points}, "
-            f"seed {runs[0].seed}) and left training labels of two classes; nothing was featurized or trained",
+            f"seed {runs[0].seed}) and left training labels of at least two classes; nothing was featurized or trained",
             highlight=False, soft_wrap=True,
         )
 

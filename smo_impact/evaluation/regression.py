@@ -135,11 +135,16 @@ def paired_regression(
     }
     if k_class:
         reference_label = control["reference_label"].astype(str).to_numpy()
+        # Every ordered pair of the labels seen (0 included), so that means over seeds are right.
+        seen = sorted({*reference_label, *control["predicted_label"].astype(str), *treatment["predicted_label"].astype(str)})
         for kind, which, predicted in (("new_errors", new_error, treatment), ("fixed_errors", fixed_error, control)):
             metrics[kind] = float(which.sum())
             pairs = pd.Series(list(zip(reference_label[which], predicted["predicted_label"].astype(str).to_numpy()[which])))
-            for (true, wrong), count in sorted(pairs.value_counts().items()):
-                metrics[f"{kind}/{metric_safe(true)}_to_{metric_safe(wrong)}"] = float(count)
+            counts = pairs.value_counts()
+            for true in seen:
+                for wrong in seen:
+                    if true != wrong:
+                        metrics[f"{kind}/{metric_safe(true)}_to_{metric_safe(wrong)}"] = float(counts.get((true, wrong), 0))
     if n_resamples > 0 and k_class:
         deltas = multiclass_paired_bootstrap(
             ref_class, class_probabilities(control), class_probabilities(treatment), rng, n_resamples, confidence,

@@ -29,7 +29,8 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     # K-class runs: macro-F1 is over the classes; weighted F1 and the worst class's recall join it.
     metric_cols = [f"{split}/{m}" for m in (*HEADLINE_METRICS, "recall_at_fpr_0.01", "weighted_f1", "worst_class_recall")]
     metric_cols += [f"delta/{c}" for c in metric_cols]
-    metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives"]
+    metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives",
+                    f"regression/{split}/new_errors"]
     metric_cols += ["treatment/realized_flip_rate", "treatment/label_change_rate"]
     metric_cols += ["treatment/items_kept", "treatment/cost"]  # what an arm trained on and paid
     metric_cols = [c for c in metric_cols if c in runs.columns]
@@ -80,6 +81,7 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
         (f"{split}/recall_at_fpr_0.01", "recall@1%FPR"),
         (f"regression/{split}/new_false_negatives", "new FN"),
         (f"regression/{split}/new_false_positives", "new FP"),
+        (f"regression/{split}/new_errors", "new errors"),
         ("treatment/realized_flip_rate", "flip rate"),
         ("treatment/items_kept", "items"),
         ("treatment/cost", "cost"),

@@ -136,8 +136,10 @@ def test_confusing_the_harmful_classes_regresses_hate_and_is_compared_per_class(
     new = right_before & wrong_after
     assert confused["regression/test/new_errors"] == new.sum() > 0
     pairs = pd.Series(list(zip(control["reference_label"][new], treated["predicted_label"][new]))).value_counts()
-    for (true, wrong), count in pairs.items():
-        assert confused[f"regression/test/new_errors/{true}_to_{wrong}"] == count
+    for true in LABELS:  # every ordered pair is logged, zeros included
+        for wrong in LABELS:
+            if true != wrong:
+                assert confused[f"regression/test/new_errors/{true}_to_{wrong}"] == pairs.get((true, wrong), 0)
     assert confused["delta/test/macro_f1"] == pytest.approx(confused["test/macro_f1"] - runs.loc["control", "test/macro_f1"])
     assert confused["delta/test/macro_f1_ci_low"] <= confused["delta/test/macro_f1"] <= confused["delta/test/macro_f1_ci_high"]
     assert 0 <= confused["delta/test/macro_f1_p"] <= 1 and 0 <= confused["regression/test/mcnemar_pvalue"] <= 1
