@@ -215,3 +215,18 @@ def test_a_guideline_maps_a_severity_scale_to_three_classes_scored_against_its_o
     _, raw = _scored(_config(arms={"control": [guideline, "aggregate"]}), data)
     m = raw["control"][1]["test"].metrics
     assert "test/binary/recall" in m and "test/macro_f1" not in m
+
+
+@pytest.mark.parametrize("model", [
+    {"name": "embedding_mlp", "params": {"encoder": "tiny", "max_length": 16, "epochs": 2, "hidden": 16}},
+    {"name": "embedding_logreg", "params": {"encoder": "tiny", "max_length": 16}},
+])
+def test_embedding_heads_train_three_classes_through_the_runner(model):
+    """n_classes, K-way soft labels and K-class dev labels (the arm's own, treated) reach the model."""
+    arms = {"control": ["aggregate"], "soft": [{"aggregate": {"method": "majority", "soft": True}}]}
+    _, runs = _scored(_config(arms=arms, model=model), make_three_class_dataset(240))
+    for arm in arms:
+        trained, scored = runs[arm]
+        assert trained.label_space_.classes == LABELS
+        assert {"test/class/hate/recall", "test/macro_f1", "test/binary/recall"} <= set(scored["test"].metrics)
+    assert runs["soft"][0].metrics_["train/soft_labels"] == 1.0
