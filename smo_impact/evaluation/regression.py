@@ -152,6 +152,16 @@ def paired_regression(
             (ref, control["score"].to_numpy(), treatment["score"].to_numpy(), threshold),
             tuple(m[len("binary/"):] for m in ci_metrics if m.startswith("binary/") and m[len("binary/"):] in BOOTSTRAP_METRICS),
         )
+    elif n_resamples > 0 and "reference_class" in control:
+        # A K-class benchmark on which one run was scored on the binary view only (trained on
+        # another label set): only the binary view is compared, under its own names.
+        view = tuple(dict.fromkeys(m.removeprefix("binary/") for m in ci_metrics if m.removeprefix("binary/") in BOOTSTRAP_METRICS))
+        deltas = {
+            f"binary/{name}": delta for name, delta in paired_bootstrap(
+                ref, control["score"].to_numpy(), treatment["score"].to_numpy(), threshold, rng,
+                n_resamples, confidence, view,
+            ).items()
+        }
     elif n_resamples > 0:
         deltas = paired_bootstrap(
             ref, control["score"].to_numpy(), treatment["score"].to_numpy(), threshold, rng,

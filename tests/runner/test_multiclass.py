@@ -230,3 +230,23 @@ def test_embedding_heads_train_three_classes_through_the_runner(model):
         assert trained.label_space_.classes == LABELS
         assert {"test/class/hate/recall", "test/macro_f1", "test/binary/recall"} <= set(scored["test"].metrics)
     assert runs["soft"][0].metrics_["train/soft_labels"] == 1.0
+
+
+def test_a_binary_arm_against_a_k_class_control_is_compared_on_the_binary_view():
+    """A guideline arm that maps the 3 labels to abusive/not trains binary; on the K-class benchmark
+    only its binary view exists, and the paired bootstrap names it so (binary/macro_f1, not macro_f1)."""
+    from smo_impact.evaluation.compare import compare_with_control
+
+    binary = {"guideline": {"version": "v1", "labels": [0, 1], "positive_label": 1,
+                            "rules": [{"when": {"label": "neither"}, "label": 0}, {"when": {}, "label": 1}]}}
+    config = _config(arms={"control": ["aggregate"], "v1": [binary, "aggregate"]})
+    _, runs = _scored(config, make_three_class_dataset())
+    (_, control), (_, treated) = runs["control"], runs["v1"]
+    assert "test/macro_f1" in control["test"].metrics and "test/macro_f1" not in treated["test"].metrics
+    comparison = compare_with_control(treated["test"].metrics, control["test"].metrics, config.evaluation, 0,
+                                      {"test": treated["test"]}, {"test": control["test"]})
+    m = comparison.metrics
+    assert "delta/test/binary/macro_f1_ci_low" in m and "delta/test/binary/recall_p" in m
+    assert "delta/test/macro_f1_ci_low" not in m and "delta/test/macro_f1" not in m
+    assert m["delta/test/binary/recall"] == pytest.approx(treated["test"].metrics["test/binary/recall"]
+                                                          - control["test"].metrics["test/binary/recall"])
