@@ -27,7 +27,8 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     if runs.empty:
         return pd.DataFrame()
     # K-class runs: macro-F1 is over the classes; weighted F1 and the worst class's recall join it.
-    metric_cols = [f"{split}/{m}" for m in (*HEADLINE_METRICS, "recall_at_fpr_0.01", "weighted_f1", "worst_class_recall")]
+    metric_cols = [f"{split}/{m}" for m in (*HEADLINE_METRICS, "recall_at_fpr_0.01", "weighted_f1", "worst_class_recall",
+                                             "binary/recall")]
     metric_cols += [f"delta/{c}" for c in metric_cols]
     metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives",
                     f"regression/{split}/new_errors"]
@@ -76,6 +77,7 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
         (f"{split}/recall", "recall"),
         (f"{split}/weighted_f1", "weighted F1"),
         (f"{split}/worst_class_recall", "worst-class recall"),
+        (f"{split}/binary/recall", "binary recall"),
         (f"delta/{split}/macro_f1", "Δ macro-F1"),
         (f"delta/{split}/recall", "Δ recall"),
         (f"{split}/recall_at_fpr_0.01", "recall@1%FPR"),
