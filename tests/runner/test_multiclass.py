@@ -250,3 +250,12 @@ def test_a_binary_arm_against_a_k_class_control_is_compared_on_the_binary_view()
     assert "delta/test/macro_f1_ci_low" not in m and "delta/test/macro_f1" not in m
     assert m["delta/test/binary/recall"] == pytest.approx(treated["test"].metrics["test/binary/recall"]
                                                           - control["test"].metrics["test/binary/recall"])
+
+
+def test_k_class_training_labels_of_a_single_class_are_refused_before_any_run():
+    data = make_three_class_dataset(120)
+    only_hate = AnnotationSet(data.name, data.items, data.annotations.assign(label="hate"), labels=LABELS,
+                              positive_label="hate", slice_columns=("domain",))
+    with pytest.raises(DataError, match=r"arm 'control': the training labels of seed 0 contain a single class "
+                                         r"\('hate' for all 72 items\); nothing to learn"):
+        prepare(_config(arms={"control": ["aggregate"]}), dataset=only_hate)
