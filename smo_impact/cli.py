@@ -570,7 +570,7 @@ def power(
 @app.command()
 def rca(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    run_name: Annotated[str, typer.Argument(help="Treatment run name, e.g. 'md-agreement:arm=label_noise,noise.rate=0.4,seed=0'.")],
+    run_name: Annotated[str, typer.Argument(help="Treatment run name as in the MLflow UI, e.g. 'label_noise rate=0.4 s0' (the older 'md-agreement:arm=label_noise,noise.rate=0.4,seed=0' works too).")],
     by: Annotated[str, typer.Option(help="Comma-separated grouping: step, cause, worker, or item columns (e.g. domain).")] = "step,cause",
     metric: Annotated[str, typer.Option(help="macro_f1 | recall | f1 | accuracy on the primary benchmark.")] = "macro_f1",
     top_k: Annotated[int, typer.Option(min=1, help="Groups reverted together for the explained fraction.")] = 3,

@@ -29,7 +29,7 @@ def stored(tmp_path_factory):
     for arm, rate in [("control", None), *[("noise", r) for r in RATES]]:
         for seed, wiggle in ((0, 0.01), (1, -0.01)):
             grid = "-" if rate is None else f"noise.rate={rate}"
-            name = f"toy:arm={arm},{grid},seed={seed}"
+            name = f"{arm} s{seed}" if rate is None else f"{arm} rate={rate} s{seed}"  # as RunSpec.name
             run = tracker.start_run(name, {
                 "smo.kind": "run", "smo.arm": arm, "smo.seed": str(seed), "smo.grid": grid,
                 "smo.is_control": str(rate is None).lower(), "smo.config_hash": "abc123",

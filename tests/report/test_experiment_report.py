@@ -36,7 +36,7 @@ def test_markdown_twin_has_every_section_and_the_figures(written):
     assert "| noise | noise.rate=0.2 | 2 | 0.700 [0.573, 0.827] |" in text
     assert "| test/macro_f1 | noise.rate | noise | -0.5 |" in text
     assert "regressed item 3" in text  # top regressions carry the item texts
-    assert "| toy:arm=noise,noise.rate=0.4,seed=0 | domain | covid | 30 | 0.15 | 0.75 | 1 | tfidf_logreg |" in text
+    assert "| noise rate=0.4 s0 | domain | covid | 30 | 0.15 | 0.75 | 1 | tfidf_logreg |" in text
     assert "d1g3st" in text and "deadbeef" in text  # provenance tags
     for image in re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", text):
         assert (paths["markdown"].parent / image).stat().st_size > 1000
