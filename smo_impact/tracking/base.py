@@ -56,6 +56,10 @@ class Tracker(Protocol):
         """Log a table as an artifact (Parquet when the name ends in .parquet, else CSV)."""
         ...
 
+    def log_table(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Log a table the tracking UI shows as a table (``.json``); replaces one at that path."""
+        ...
+
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None: ...
 
     def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:

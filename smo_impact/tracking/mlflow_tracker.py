@@ -20,6 +20,8 @@ from smo_impact.errors import TrackingError
 from smo_impact.tracking.base import RunStatus, TrackedRun
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
+PREVIEW_ROWS = 50  # first rows of a Parquet artifact, logged beside it as CSV (the UI cannot show Parquet)
 _PARAM_VALUE_LIMIT = 6000
 _BATCH = 100
 # Secrets never reach the store: values of secret-looking keys, passwords inside URLs, and the
@@ -66,6 +68,18 @@ def check_server(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             f"cannot reach MLflow tracking server {uri} within {timeout:g} s ({reason}); "
             "check MLFLOW_TRACKING_URI or start the server"
         ) from None
+
+
+def ui_url(uri: str, experiment_id: str, run_id: str | None = None, ui: str | None = None) -> str:
+    """The MLflow UI page of an experiment's runs table (or of one run).
+
+    MLflow 3 opens an experiment on its GenAI overview; the runs table is one click further, at
+    ``#/experiments/<id>/runs``. A server URI is its own UI; a local store is served by `make ui`
+    (``ui``, default http://127.0.0.1:5000).
+    """
+    base = uri if uri.startswith(("http://", "https://")) else (ui or DEFAULT_UI)
+    page = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    return f"{page}/{run_id}" if run_id else page
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -328,7 +342,12 @@ class MlflowTracker:
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        entries = [Param(str(k)[:250], _param_value(redact(str(k), v))) for k, v in params.items()]
+        # An empty list, mapping or None says nothing a reader of the runs table can use.
+        entries = [
+            Param(str(k)[:250], _param_value(redact(str(k), v)))
+            for k, v in params.items()
+            if v is not None and not (isinstance(v, (list, tuple, dict)) and not v)
+        ]
         for i in range(0, len(entries), _BATCH):
             self.client.log_batch(run_id, params=entries[i : i + _BATCH])
 
@@ -356,14 +375,42 @@ class MlflowTracker:
         self.client.log_text(run_id, redact(artifact_file, text, check_key=False), artifact_file)
 
     def log_frame(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Log a table as CSV or Parquet; a Parquet file gets ``<name>.preview.csv`` beside it
+        (its first :data:`PREVIEW_ROWS` rows), which the MLflow UI shows as a table."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(artifact_file).name
             if path.suffix == ".parquet":
                 frame.to_parquet(path, index=False)
+                frame.head(PREVIEW_ROWS).to_csv(path.with_suffix(".preview.csv"), index=False)
             else:
                 frame.to_csv(path, index=False)
             parent = str(Path(artifact_file).parent)
+            for written in sorted(Path(tmp).iterdir()):
+                self.client.log_artifact(run_id, str(written), None if parent == "." else parent)
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Log a table the MLflow UI shows as one (``mlflow.log_table``'s JSON and tag).
+
+        Written here rather than through ``MlflowClient.log_table``, which appends the rows to a
+        table already at that path: a resumed parent run would show its summary twice.
+        """
+        import json
+
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+        table = frame.reset_index(drop=True).copy()
+        for column in table.columns:  # JSON holds numbers and text; lists, dicts, ... become text
+            if table[column].dtype == object:
+                table[column] = table[column].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            table.to_json(path, orient="split", index=False, date_format="iso")
+            parent = str(Path(artifact_file).parent)
             self.client.log_artifact(run_id, str(path), None if parent == "." else parent)
+        logged = json.loads(self.client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            self.client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
 
     def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:
         """A table logged with :meth:`log_frame`, or None when the run has no such artifact."""
