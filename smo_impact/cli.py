@@ -116,7 +116,7 @@ def run(
     from smo_impact.provenance import code_version
     from smo_impact.report.summary import render_rich
     from smo_impact.runner.experiment import run_experiment
-    from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+    from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri, ui_url
 
     from smo_impact.runner.executors import make_executor
     from smo_impact.runner.interrupts import Uninterrupted, stop_on_signals, uninterrupted
@@ -124,7 +124,7 @@ def run(
     spec = load_config(config, overrides or [], allow_many_runs=yes)
     if gate and not spec.evaluation.gates.active:
         raise ConfigError(
-            "--gate: evaluation.gates sets no gate; add max_drop, max_new_false_negatives or "
+            "--gate: evaluation.gates sets no gate; add max_drop, min, max, max_new_false_negatives or "
             "max_new_false_positives", str(config)
         )
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
@@ -150,9 +150,12 @@ def run(
             label = escape(run_spec.name) + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
 
+        opened: list[MlflowTracker] = []  # for the experiment id of the UI link
+
         def open_tracker() -> Uninterrupted:
             with uninterrupted():
-                return Uninterrupted(MlflowTracker(uri, spec.experiment_name))
+                opened.append(MlflowTracker(uri, spec.experiment_name))
+                return Uninterrupted(opened[-1])
 
         try:
             # SIGTERM (CI cancellation, `timeout`, Kubernetes) stops the sweep like Ctrl-C does, and
@@ -173,6 +176,14 @@ def run(
 
     if not result.summary.empty:
         console.print(render_rich(result.summary, spec.evaluation.split, f"{spec.name}: {spec.evaluation.split} split"))
+    if result.takeaway:
+        console.print(f"[bold]Takeaway[/bold]: {escape(result.takeaway)}", highlight=False, soft_wrap=True)
+    if result.degenerate:
+        err_console.print(
+            f"[yellow]warning[/yellow]: {len(result.degenerate)} run(s) predict one class for every item (tagged "
+            f"smo.degenerate; a broken or untrained model): {escape(', '.join(result.degenerate[:5]))}"
+            + (" ..." if len(result.degenerate) > 5 else ""), highlight=False, soft_wrap=True,
+        )
     if result.reused:
         console.print(
             f"resumed: {result.reused} finished run(s) reused from the store, {result.computed} computed, "
@@ -195,11 +206,13 @@ def run(
         f"({stats['features/featurize_seconds']:.1f}s featurizing)",
         highlight=False,
     )
+    runs_page = ui_url(uri, opened[0].experiment_id)
+    serve = "" if uri.startswith(("http://", "https://")) else (
+        f"Serve the UI with [bold]make ui[/bold] (or: mlflow ui --backend-store-uri {escape(uri)}), then open\n")
     console.print(
-        f"Logged to MLflow experiment '{spec.experiment_name}' (parent run {result.parent_run_id}) "
-        f"at {uri}.\nOpen the UI with [bold]make ui[/bold] "
-        f"(or: mlflow ui --backend-store-uri {uri}) and browse http://127.0.0.1:5000",
-        highlight=False,
+        f"Logged to MLflow experiment '{escape(spec.experiment_name)}' (parent run {result.parent_run_id}) "
+        f"at {escape(uri)}.\n{serve}  runs table: {runs_page}\n  this sweep: {runs_page}/{result.parent_run_id}",
+        highlight=False, soft_wrap=True,
     )
     if not result.gates.empty:
 
@@ -218,7 +231,7 @@ def run(
             err_console.print(f"  - {escape(name)}: {escape(error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if gate and result.gate_failed:
-        err_console.print("[red]regression gate failed[/red] (see the gate lines above)", highlight=False)
+        err_console.print("[red]gate failed[/red] (see the gate lines above)", highlight=False)
         raise typer.Exit(3)
 
 

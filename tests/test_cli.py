@@ -135,7 +135,14 @@ def test_run_gate_exits_3_when_a_gate_fails(tmp_path):
     result = cli("run", str(failing), "--gate", cwd=tmp_path, env=env)
     assert result.returncode == 3, result.stderr
     assert "gate noisy [-]: failed: test: mean new false negatives" in " ".join(result.stdout.split())
-    assert "regression gate failed" in result.stderr
+    assert "gate failed (see the gate lines above)" in result.stderr
+    # Issue 19: the direct link to the runs table (MLflow 3 opens an experiment on its GenAI overview).
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("gated").experiment_id
+    parent = client.search_runs([experiment], "tags.`smo.kind` = 'experiment'")[0].info.run_id
+    assert f"  runs table: http://127.0.0.1:5000/#/experiments/{experiment}/runs\n" in result.stdout
+    assert f"  this sweep: http://127.0.0.1:5000/#/experiments/{experiment}/runs/{parent}\n" in result.stdout
+    assert "Takeaway: Noisy changes macro-F1 by " in result.stdout
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
+from smo_impact.report.takeaway import log_parent_description
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
 from smo_impact.runner.interrupts import uninterrupted
 from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
@@ -55,6 +56,8 @@ class ExperimentResult:
     gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # per treatment arm/grid: gate, reasons
     compared: int = 0  # comparisons (treatment vs control) computed by this invocation
     stale_code: list[tuple[str, str]] = field(default_factory=list)  # reused runs of another code version
+    takeaway: str = ""  # the parent run's one-sentence result (report/takeaway.py)
+    degenerate: list[str] = field(default_factory=list)  # runs predicting one class for every item
 
     @property
     def gate_failed(self) -> bool:
@@ -228,11 +231,14 @@ def run_experiment(
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
-        if not runs.empty:  # dose-response slopes, quality vs outcome, cost frontier
-            log_impact(tracker, parent_id, runs, config.control, config.evaluation.split)
+        impact = log_impact(tracker, parent_id, runs, config.control, config.evaluation.split) if not runs.empty else None
         gates = _log_gates(tracker, parent_id, config, runs)
         if not gates.empty:  # the terminal summary shows each arm's verdict
             table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
+        # The parent's description: takeaway + summary table, the first thing the MLflow UI shows.
+        degenerate = [s.name for s in specs if logged.get(s.name) and logged[s.name].tags.get("smo.degenerate") == "true"]
+        takeaway = log_parent_description(tracker, parent_id, config, table, runs, impact.fits if impact else None,
+                                          impact.dose_response if impact else None, gates, degenerate)
         tracker.log_metrics(
             parent_id,
             {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows),
@@ -255,7 +261,7 @@ def run_experiment(
         executor.close()
     return ExperimentResult(
         parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo),
-        gates=gates, compared=compared, stale_code=stale_code,
+        gates=gates, compared=compared, stale_code=stale_code, takeaway=takeaway, degenerate=degenerate,
     )
 
 
@@ -431,6 +437,9 @@ def _log_run(
         metrics = dict(result.metrics)
         metrics["time/run_seconds"] = result.seconds
         tracker.log_metrics(run_id, metrics)
+        if degenerate := _constant_predictions(result):  # a broken training loop must not pass unnoticed
+            tracker.set_tags(run_id, degenerate)
+            tags.update(degenerate)
         if config.tracking.log_predictions or spec.is_control:
             # A control's predictions are always kept: comparisons with it are recomputed from them.
             for ns, scored in result.benchmarks.items():
@@ -455,6 +464,14 @@ def _log_run(
         outcome.error = f"while logging: {type(exc).__name__}: {exc}"
         return TrackedRun(run_id, "FAILED", tags)
     return TrackedRun(run_id, "FINISHED", tags, metrics)
+
+
+def _constant_predictions(result: RunResult) -> dict[str, str]:
+    """``smo.degenerate`` tags when a benchmark's predictions are one class for every item."""
+    constant = [f"{ns}: every item predicted {scored.predictions['predicted'].iloc[0]!s}"
+                for ns, scored in result.benchmarks.items()
+                if len(scored.predictions) > 1 and scored.predictions["predicted"].nunique() == 1]
+    return {"smo.degenerate": "true", "smo.degenerate_reason": "; ".join(constant)[:500]} if constant else {}
 
 
 def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, key: str, control: str) -> TrackedRun:
