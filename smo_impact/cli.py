@@ -104,6 +104,11 @@ def run(
         bool, typer.Option("--gate", help="Exit 3 when a regression gate (evaluation.gates) fails: for CI.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Run even when the plan exceeds execution.max_runs.")] = False,
+    register: Annotated[
+        Optional[str],
+        typer.Option("--register", metavar="NAME", help="Register the best arm's model (highest mean macro-F1) in the "
+                     "MLflow model registry as NAME; logs the model of every run (tracking.log_models=all)."),
+    ] = None,
 ) -> None:
     """Run an experiment: every arm x grid point x seed, logged to MLflow.
 
@@ -127,6 +132,8 @@ def run(
             "--gate: evaluation.gates sets no gate; add max_drop, min, max, max_new_false_negatives or "
             "max_new_false_positives", str(config)
         )
+    if register:  # the best arm is known only at the end: keep every run's model
+        spec = spec.model_copy(update={"tracking": spec.tracking.model_copy(update={"log_models": "all"})})
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     execution = spec.execution
     pool = make_executor(executor or execution.executor, workers or execution.workers, execution.ray_address)
@@ -225,6 +232,13 @@ def run(
             worth += f" [A/A false alarms, {escape(aa)}]" if isinstance(aa, str) and aa else ""
             console.print(f"gate {escape(str(row['arm']) + ' [' + str(row['grid']) + ']')}: {verdict}{worth}",
                           highlight=False, soft_wrap=True)
+    if register:
+        from smo_impact.runner.logged_models import best_model
+
+        label, run_id, model_uri = best_model(result.summary, result.runs, spec.evaluation.split)
+        version = opened[0].register_model(model_uri, register)
+        console.print(f"registered model '{escape(register)}' version {version}: the best arm, {escape(label)} "
+                      f"(run {run_id}, {model_uri})", highlight=False, soft_wrap=True)
     if result.failures:
         err_console.print(f"[red]{len(result.failures)} run(s) failed[/red]:", highlight=False)
         for name, error in result.failures:

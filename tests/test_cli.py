@@ -260,3 +260,18 @@ def test_validate_data_reports_every_infeasible_grid_point(tmp_path):
         "  - arm 'pool', step 'rater_pool': rater_pool: no rater has worker in ['nobody']; values present: r0, r1, r2; "
         "pick rater_pool.values from those at rater_pool.values=['nobody']",
     ]
+
+
+def test_run_register_registers_the_best_arms_model(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    config = _own_csv_experiment(tmp_path, {})
+    result = cli("run", str(config), "--register", "toxicity-clf", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version("toxicity-clf", "1")
+    best = client.get_run(version.run_id)
+    others = client.search_runs([best.info.experiment_id], "tags.`smo.kind` = 'run'")
+    assert best.data.metrics["test/macro_f1"] == max(r.data.metrics["test/macro_f1"] for r in others)
+    arm = best.data.tags["smo.arm"]
+    assert f"registered model 'toxicity-clf' version 1: the best arm, {arm} (run {best.info.run_id}, models:/" in result.stdout
+    assert "Successfully registered" not in result.stderr

@@ -36,6 +36,7 @@ from smo_impact.report.summary import summarize, summary_metrics, to_markdown
 from smo_impact.report.takeaway import log_parent_description
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
 from smo_impact.runner.interrupts import uninterrupted
+from smo_impact.runner.logged_models import keeps_model, servable_model
 from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
 from smo_impact.runner.run import RunContext, RunResult, build_context, model_key, preflight
 from smo_impact.tracking.base import TrackedRun, Tracker
@@ -453,7 +454,12 @@ def _log_run(
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
         for name, frame in result.step_artifacts.items():
             tracker.log_text(run_id, frame.to_csv(), f"treatment/{name}.csv")
-        _log_training(tracker, run_id, result)
+        keep = keeps_model(spec, config.tracking.log_models)  # tracking.log_models: all | control | none
+        _log_training(tracker, run_id, result, keep)
+        started = time.perf_counter()
+        if keep and (model := servable_model(spec, context, result.model_files)) is not None:
+            tags["smo.model_uri"] = tracker.log_model(run_id, *model)
+            tracker.log_metrics(run_id, {"time/log_model_seconds": time.perf_counter() - started})
         tracker.end_run(run_id, "FINISHED", outcome.ended_ms or None)
     except KeyboardInterrupt:
         tracker.end_run(run_id, "KILLED")
@@ -490,7 +496,7 @@ def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, k
     return TrackedRun(run.run_id, run.status, {**run.tags, **tags}, {**metrics, **comparison.metrics}, run.params)
 
 
-def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:
+def _log_training(tracker: Tracker, run_id: str, result: RunResult, keep_model: bool = True) -> None:
     """Training curves as metric history (``train/loss`` by step, ``dev/*`` by epoch) and the model."""
     by_step: dict[int, dict[str, float]] = {}
     for name, points in result.curves.items():
@@ -498,7 +504,7 @@ def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:
             by_step.setdefault(step, {})[name] = value
     for step, values in sorted(by_step.items()):
         tracker.log_metrics(run_id, values, step=step)
-    if result.model_files:
+    if result.model_files and keep_model:
         import tempfile
         from pathlib import Path
 
@@ -544,6 +550,7 @@ def _row(spec: RunSpec, run: TrackedRun) -> dict[str, Any]:
         "grid": spec.grid_label,
         "grid_params": dict(spec.grid),
         "seed": spec.seed,
+        "model_uri": run.tags.get("smo.model_uri"),  # an MLflow model, when the run keeps one (tracking.log_models)
         **run.metrics,
     }
 

@@ -60,6 +60,10 @@ class Tracker(Protocol):
         """Log a table the tracking UI shows as a table (``.json``); replaces one at that path."""
         ...
 
+    def log_model(self, run_id: str, estimator: Any, input_example: Any, name: str = "classifier") -> str:
+        """Log a fitted scikit-learn estimator as a servable model of the run; return its URI."""
+        ...
+
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None: ...
 
     def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:

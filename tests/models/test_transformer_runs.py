@@ -23,7 +23,7 @@ def _config(model: dict, uri: str, seeds=(0,)):
             },
             "seeds": list(seeds),
             "model": model,
-            "tracking": {"experiment": "tiny_runs", "uri": uri},
+            "tracking": {"experiment": "tiny_runs", "uri": uri, "log_models": "all"},  # every run keeps its model
         }
     )
 
