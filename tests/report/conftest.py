@@ -24,7 +24,8 @@ def stored(tmp_path_factory):
         "smo.kind": "experiment", "smo.config_hash": "abc123", "smo.code_version": "deadbeef",
         "smo.data_digest": "d1g3st", "smo.dataset": "toy", "mlflow.note.content": "Does label noise hurt recall?",
     })
-    tracker.log_text(parent, "name: toy-report\nevaluation: {split: test}\n", "config/resolved.yaml")
+    tracker.log_text(parent, "name: toy-report\ndescription: Does label noise hurt recall? Three rates, two seeds.\n"
+                             "control: control\nevaluation: {split: test}\n", "config/resolved.yaml")
     ids, rows = {}, []
     for arm, rate in [("control", None), *[("noise", r) for r in RATES]]:
         for seed, wiggle in ((0, 0.01), (1, -0.01)):
