@@ -21,7 +21,7 @@ app = typer.Typer(
     help="When we change how humans label data, what happens to the model?",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
 )
 datasets_app = typer.Typer(help="Built-in datasets: list, show, fetch.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
@@ -104,6 +104,10 @@ def run(
         bool, typer.Option("--gate", help="Exit 3 when a regression gate (evaluation.gates) fails: for CI.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Run even when the plan exceeds execution.max_runs.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the planned runs, which the store already has, and an estimated "
+                           "time; load the data, but train and log nothing.")
+    ] = False,
     register: Annotated[
         Optional[str],
         typer.Option("--register", metavar="NAME", help="Register the best arm's model (highest mean macro-F1) in the "
@@ -132,6 +136,9 @@ def run(
             "--gate: evaluation.gates sets no gate; add max_drop, min, max, max_new_false_negatives or "
             "max_new_false_positives", str(config)
         )
+    if dry_run:
+        _print_dry_run(spec, resolve_tracking_uri(tracking_uri or spec.tracking.uri), force)
+        return
     if register:  # the best arm is known only at the end: keep every run's model
         spec = spec.model_copy(update={"tracking": spec.tracking.model_copy(update={"log_models": "all"})})
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
@@ -247,6 +254,120 @@ def run(
     if gate and result.gate_failed:
         err_console.print("[red]gate failed[/red] (see the gate lines above)", highlight=False)
         raise typer.Exit(3)
+
+
+def _print_dry_run(spec, uri: str, force: bool) -> None:  # noqa: ANN001 - an ExperimentConfig
+    from rich.table import Table
+
+    from smo_impact.runner.dry_run import dry_run
+
+    with err_console.status(f"loading {spec.dataset.name} to key the runs, reading {uri}"):
+        plan = dry_run(spec, uri, force)
+    table = Table(title=f"{spec.name}: {len(plan.runs)} planned run(s)", title_justify="left")
+    for column in ("run", "arm", "grid", "seed", "action"):
+        table.add_column(column)
+    for row in plan.runs.itertuples():
+        action = "[dim]reuse[/dim]" if row.action == "reuse" else "compute"
+        table.add_row(escape(row.name), escape(row.arm), escape(row.grid), str(row.seed), action)
+    console.print(table)
+    reused = len(plan.runs) - plan.to_compute
+    estimate = ("unknown: " + plan.basis) if plan.seconds_per_run != plan.seconds_per_run else (
+        f"~{_duration(plan.estimate_seconds)} of compute ({plan.basis}, {plan.seconds_per_run:.1f} s each)")
+    console.print(f"dry run: {plan.to_compute} to compute, {reused} to reuse from {escape(uri)}; estimate: "
+                  f"{escape(estimate)}; nothing was trained or logged", highlight=False, soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+@app.command()
+def results(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name (its latest parent run) or a run id.")],
+    tracking_uri: Annotated[
+        Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+    ] = None,
+) -> None:
+    """Print a stored experiment's summary table and takeaway (read from the store; nothing is rerun)."""
+    from smo_impact.report.results import load_results
+    from smo_impact.report.summary import render_rich
+    from smo_impact.tracking.mlflow_tracker import ui_url
+    from smo_impact.tracking.reader import MlflowReader
+
+    reader = MlflowReader(tracking_uri)
+    stored = load_results(reader, experiment)
+    console.print(render_rich(stored.summary, stored.split, f"{stored.experiment}: {stored.split} split"))
+    if stored.takeaway:
+        console.print(f"[bold]Takeaway[/bold]: {escape(stored.takeaway)}", highlight=False, soft_wrap=True)
+    console.print(f"parent run {stored.parent_id}: {ui_url(reader.uri, stored.experiment_id, stored.parent_id)}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    experiment_a: Annotated[str, typer.Argument(help="First experiment (name or run id): A.")],
+    experiment_b: Annotated[str, typer.Argument(help="Second experiment (name or run id): B.")],
+    tracking_uri: Annotated[
+        Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+    ] = None,
+) -> None:
+    """Compare two stored experiments' arms on the headline metrics both logged (mean over seeds, B - A)."""
+    from rich.table import Table
+
+    from smo_impact.report.results import compare_results, load_results
+    from smo_impact.tracking.reader import MlflowReader
+
+    reader = MlflowReader(tracking_uri)
+    a, b = load_results(reader, experiment_a), load_results(reader, experiment_b)
+    table, shared = compare_results(a, b)
+    out = Table(title=f"A = {a.experiment} ({a.split}), B = {b.experiment} ({b.split}): mean over seeds",
+                title_justify="left")
+    for column in table.columns:
+        out.add_column(column, justify="left" if column in ("arm", "grid") else "right")
+    for row in table.itertuples(index=False):
+        cells = [escape(str(row[0])), escape(str(row[1]))]
+        for column, value in zip(table.columns[2:], row[2:]):
+            sign = "+" if column.endswith("B-A") and value >= 0 else ""
+            cells.append("" if value != value else f"{sign}{value:.3f}")
+        out.add_row(*cells)
+    console.print(out)
+    only = table[table[[c for c in table.columns if c.endswith(" A")]].isna().all(axis=1)
+                 | table[[c for c in table.columns if c.endswith(" B")]].isna().all(axis=1)]
+    if not only.empty:
+        console.print(f"{len(only)} arm(s) in only one experiment (empty side); arms are matched by name and grid point",
+                      highlight=False)
+
+
+@app.command()
+def init(
+    source: Annotated[str, typer.Argument(help="A built-in dataset name, or your annotations file (CSV/TSV, JSONL, Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the experiment YAML.")] = Path("experiment.yaml"),
+    name: Annotated[Optional[str], typer.Option(help="Experiment name (default: from the dataset).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Write a first experiment (control vs label noise) for a dataset or a file of yours.
+
+    For a file, its layout (long or wide) and columns are detected and every guess is listed at the
+    top of the YAML; the config is validated before the command ends.
+    """
+    from smo_impact.config import load_config
+    from smo_impact.scaffold import scaffold, to_yaml
+
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists; choose another --out or add --force to overwrite it")
+    config, notes = scaffold(source, name)
+    out.write_text(to_yaml(config, notes, source), encoding="utf-8")
+    console.print(f"wrote {escape(str(out))}", highlight=False)
+    for note in notes:
+        console.print(f"  - {escape(note)}", highlight=False, soft_wrap=True)
+    try:
+        load_config(out)
+    except ConfigError as exc:
+        _print_problems(str(out), exc.problems)
+        err_console.print("edit the file to fix these, then: smo-impact validate " + escape(str(out)), highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"[green]ok[/green]: valid; next: smo-impact validate {escape(str(out))} --data, then "
+                  f"smo-impact run {escape(str(out))} --dry-run", highlight=False)
 
 
 @app.command("list")
