@@ -83,7 +83,7 @@ def validate(
         console.print(
             f"data: {escape(dataset.name)} loads and passes its checks ({len(dataset.items)} items, "
             f"{len(dataset.annotations)} judgements); every arm's steps ran on it at each grid point ({points}, "
-            f"seed {runs[0].seed}) and left training labels of two classes; nothing was featurized or trained",
+            f"seed {runs[0].seed}) and left training labels of at least two classes; nothing was featurized or trained",
             highlight=False, soft_wrap=True,
         )
 
@@ -189,7 +189,7 @@ def run(
         progress.update(task, description="done")
 
     if not result.summary.empty:
-        console.print(render_rich(result.summary, spec.evaluation.split, f"{spec.name}: {spec.evaluation.split} split"))
+        console.print(render_rich(result.summary, spec.evaluation.primary, f"{spec.name}: {spec.evaluation.primary}" + (" split" if spec.evaluation.split else "")))
     if result.takeaway:
         console.print(f"[bold]Takeaway[/bold]: {escape(result.takeaway)}", highlight=False, soft_wrap=True)
     if result.degenerate:
@@ -242,7 +242,7 @@ def run(
     if register:
         from smo_impact.runner.logged_models import best_model
 
-        label, run_id, model_uri = best_model(result.summary, result.runs, spec.evaluation.split)
+        label, run_id, model_uri = best_model(result.summary, result.runs, spec.evaluation.primary)
         version = opened[0].register_model(model_uri, register)
         console.print(f"registered model '{escape(register)}' version {version}: the best arm, {escape(label)} "
                       f"(run {run_id}, {model_uri})", highlight=False, soft_wrap=True)
@@ -296,7 +296,7 @@ def results(
 
     reader = MlflowReader(tracking_uri)
     stored = load_results(reader, experiment)
-    console.print(render_rich(stored.summary, stored.split, f"{stored.experiment}: {stored.split} split"))
+    console.print(render_rich(stored.summary, stored.split, f"{stored.experiment}: {stored.split}" + (" split" if stored.on_split else "")))
     if stored.takeaway:
         console.print(f"[bold]Takeaway[/bold]: {escape(stored.takeaway)}", highlight=False, soft_wrap=True)
     console.print(f"parent run {stored.parent_id}: {ui_url(reader.uri, stored.experiment_id, stored.parent_id)}",
@@ -427,18 +427,21 @@ def datasets_list() -> None:
 
 @datasets_app.command("show")
 def datasets_show(
-    name: Annotated[str, typer.Argument(help="Dataset name, or an experiment YAML whose dataset (e.g. your own files) to show.")],
+    name: Annotated[
+        str, typer.Argument(help="Dataset name, a dataset YAML (configs/datasets/), or an experiment YAML whose dataset to show.")
+    ],
+    overrides: SetOption = None,
 ) -> None:
     """Summarize a dataset: items, judgements and raters per split, judgements per item, label
     distribution, per-slice counts, and (built-ins) the card: schema, fields, rater attributes."""
     from rich.table import Table
 
-    from smo_impact.config import DatasetSpec, load_config
+    from smo_impact.config import DatasetSpec
     from smo_impact.data.catalog import DATASETS, get_info
-    from smo_impact.data.loader import load_data
+    from smo_impact.data.loader import dataset_spec_from, load_data
 
     if name.endswith((".yaml", ".yml")):
-        spec = load_config(name).dataset
+        spec = dataset_spec_from(name, overrides or [])
     else:
         get_info(name)  # unknown names fail with a did-you-mean before any file is read
         spec = DatasetSpec(name=name, binarize=False)
@@ -461,6 +464,8 @@ def datasets_show(
             card.add_row(f"rater: {field}", meaning)
     else:
         card.add_row("files", ", ".join(spec.paths))
+    if spec.split is not None:
+        card.add_row("splits made (dataset.split)", escape(spec.split.model_dump_json()))
     card.add_row("labels (benign -> harmful)", ", ".join(map(str, data.labels)))
     card.add_row("positive label", str(data.positive_label))
     if data.binary_positive:
@@ -515,16 +520,21 @@ def datasets_fetch(name: Annotated[str, typer.Argument(help="Dataset name.")]) -
 
 @app.command()
 def audit(
-    source: Annotated[str, typer.Argument(help="Built-in dataset name, an experiment YAML, or a dataset block YAML.")],
+    source: Annotated[str, typer.Argument(help="Built-in dataset name, a dataset YAML (configs/datasets/), or an experiment YAML.")],
     targets: Annotated[Optional[Path], typer.Option("--targets", "-t", help="Quality targets (KPI) YAML; see configs/targets/.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: audit/<dataset>).")] = None,
     split: Annotated[str, typer.Option(help="Audit one split (train, dev, test) or all.")] = "all",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for alpha's interval (0: none).")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     gold_column: Annotated[Optional[str], typer.Option(help="Items column with gold labels (default: auto).")] = None,
+    by: Annotated[
+        Optional[str],
+        typer.Option(help="Agreement per group of these rater attributes or item columns, comma-separated, e.g. gender,age."),
+    ] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Also log the audit as its own MLflow run.")] = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment for --mlflow.")] = "audit",
     tracking_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")] = None,
+    overrides: SetOption = None,
 ) -> None:
     """Audit annotation quality (agreement, raters, items, slices) against KPI targets.
 
@@ -532,29 +542,20 @@ def audit(
     """
     from rich.table import Table
 
-    from smo_impact.config import DatasetSpec, load_config, load_raw, pydantic_problems
     from smo_impact.data.catalog import get_info, load_dataset
-    from smo_impact.data.loader import load_data
+    from smo_impact.data.loader import dataset_spec_from, load_data
     from smo_impact.quality.audit import QualityAudit
     from smo_impact.quality.targets import evaluate_targets, load_targets
     from smo_impact.report.audit import write_audit_report
 
     # Everything the user wrote is checked before any data is read.
     target_spec = load_targets(targets) if targets is not None else None
+    groups = [c.strip() for c in by.split(",") if c.strip()] if by is not None else None
     quality_audit = QualityAudit(
-        split=None if split == "all" else split, n_boot=bootstrap, gold_column=gold_column, random_state=seed
+        split=None if split == "all" else split, n_boot=bootstrap, gold_column=gold_column, random_state=seed, by=groups
     )
     if source.endswith((".yaml", ".yml")):
-        raw = load_raw(source)
-        if "arms" in raw:
-            spec = load_config(source).dataset
-        else:
-            from pydantic import ValidationError
-
-            try:
-                spec = DatasetSpec.model_validate(raw)
-            except ValidationError as exc:
-                raise ConfigError(pydantic_problems(exc, "dataset"), source=source) from None
+        spec = dataset_spec_from(source, overrides or [])
     else:
         get_info(source)  # unknown names fail with a did-you-mean before any file is read
         spec = None
@@ -579,6 +580,8 @@ def audit(
         summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(summary)
     console.print(f"Fleiss' kappa: {quality_audit.fleiss_.note}", highlight=False)
+    if groups:
+        console.print(_group_table(quality_audit.slices_))
     if results:
         verdicts = Table(title="quality targets", title_justify="left")
         for column in ("target", "result", "value", "judged", "failing"):
@@ -613,6 +616,22 @@ def audit(
         console.print(f"Logged to MLflow experiment '{experiment}' (run {run_id}) at {tracker.location}", highlight=False)
     if any(not r.passed for r in results):
         raise typer.Exit(1)
+
+
+def _group_table(slices):  # noqa: ANN001, ANN202 (a DataFrame; pandas is not imported at module level)
+    """Agreement per group: the pairable items (>= 2 judgements within the group) it rests on first."""
+    from rich.table import Table
+
+    table = Table(title="agreement by group (pairable items: judged by >= 2 of the group's raters)", title_justify="left")
+    alphas = [c for c in slices.columns if c.startswith("krippendorff_alpha")]
+    columns = ["slice", "value", "raters", "judgements", "items", "pairable_items", "fleiss_kappa", *alphas]
+    for column in columns:
+        table.add_column(column.replace("krippendorff_", "").replace("_", " "), justify="left" if column in ("slice", "value") else "right")
+    for row in slices.itertuples(index=False):
+        cells = [getattr(row, c) for c in columns]
+        cells[0] = f"{row.slice} ({'raters' if row.kind == 'rater' else 'items'})"
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in cells))
+    return table
 
 
 TrackingUriOption = Annotated[
@@ -686,7 +705,7 @@ def power(
     if namespace not in spec.evaluation.namespaces or not name:
         raise ConfigError(
             f"--metric {metric!r}: name a benchmark metric '<namespace>/<metric>' with namespace one of "
-            f"{', '.join(spec.evaluation.namespaces)}, e.g. {spec.evaluation.split}/macro_f1", str(config)
+            f"{', '.join(spec.evaluation.namespaces)}, e.g. {spec.evaluation.primary}/macro_f1", str(config)
         )
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     tracker = MlflowTracker(uri, spec.experiment_name)

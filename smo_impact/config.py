@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -29,6 +29,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -38,7 +39,26 @@ from smo_impact.registry import unknown_name_message
 INCLUDE_KEY = "from"
 
 
-class Spec(BaseModel):
+class QuietDefaults(BaseModel):
+    """Leaves the fields named in ``quiet_defaults`` out of dumps while they hold their default.
+
+    For fields added after configs were first hashed: a config that does not use one keeps its
+    resolved YAML, config hash and run keys (resume reuses its stored runs).
+    """
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_quiet_defaults(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.quiet_defaults:
+                if name in data and getattr(self, name) == type(self).model_fields[name].default:
+                    del data[name]
+        return data
+
+
+class Spec(QuietDefaults):
     """Base for config specs: immutable, and unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,12 +96,40 @@ class TableSpec(Spec):
     encoding: str = "utf-8"
 
 
+class SplitSpec(Spec):
+    """Train/dev/test splits made for data without them (``smo_impact.data.splits``)."""
+
+    train: float = Field(0.8, ge=0.0, le=1.0, description="Share of items in train.")
+    dev: float = Field(0.1, ge=0.0, le=1.0, description="Share of items in dev (0: no dev split).")
+    test: float = Field(0.1, ge=0.0, le=1.0, description="Share of items in test (0: no test split).")
+    by: Literal["task"] = Field("task", description="The unit dealt into splits: items (task).")
+    stratify: str | None = Field(
+        "label", description="label: each item's majority label; or an item column; null: no stratification."
+    )
+    group: str | None = Field(None, description="Item column whose items stay in one split (an author, a conversation).")
+    seed: int = Field(0, ge=0, description="Seed of the deal; the same seed and data give the same splits.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitSpec:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"the split ratios must sum to 1: train {self.train:g} + dev {self.dev:g} + test {self.test:g} = "
+                f"{total:g}; e.g. {{train: 0.8, dev: 0.1, test: 0.1}}"
+            )
+        if self.train == 0:
+            raise ValueError("train must be above 0: the models train on the train split")
+        return self
+
+
 class DatasetSpec(Spec):
     """Which annotation data to load: a built-in dataset by ``name``, or your own files (``path``).
 
     Your own data is mapped onto the vocabulary ``task``, ``worker``, ``label`` (+ ``text``,
     ``split``) once, through ``column_map`` (our name -> your column). See ``smo_impact.data.loader``.
     """
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("ordinal",)
 
     name: str = Field(
         pattern=r"^[A-Za-z0-9_.\-]+$",
@@ -105,7 +153,12 @@ class DatasetSpec(Spec):
     binarize: bool = Field(
         True,
         description="Apply the dataset's default binary rule (built-in or positive_labels) before any treatment; "
-        "false keeps the raw scale for a guideline step to map.",
+        "false keeps the raw scale for a guideline step to map, or to train K-class models on.",
+    )
+    ordinal: bool | None = Field(
+        None,
+        description="The labels are an ordered scale (benign to harmful): K-class runs also report MAE and "
+        "quadratic-weighted kappa. Default: as the built-in declares (ConvAbuse severity), else false.",
     )
     item_columns: list[str] = Field(default_factory=list, description="Extra item-level columns (long/wide layouts).")
     slice_columns: list[str] = Field(default_factory=list, description="Item columns usable as evaluation slices.")
@@ -115,8 +168,16 @@ class DatasetSpec(Spec):
     )
     items: TableSpec | None = Field(None, description="Items table (text, split, slices, gold) joined on task.")
     workers: TableSpec | None = Field(None, description="Workers table (rater attributes) joined on worker.")
+    worker_columns: list[str] = Field(
+        default_factory=list,
+        description="long layout: columns of the judgement rows that are rater attributes (e.g. [gender, age]); they "
+        "build the workers table and must not change between a rater's rows.",
+    )
     where: dict[str, list[Label]] = Field(
         default_factory=dict, description="Keep only judgements whose column value is listed, e.g. {lang: [en]}."
+    )
+    split: SplitSpec | None = Field(
+        None, description="Make train/dev/test splits for data without a split column, e.g. {train: 0.8, dev: 0.1, test: 0.1}."
     )
     duplicates: Literal["error", "first", "last"] | None = Field(
         None,
@@ -153,10 +214,12 @@ class DatasetSpec(Spec):
 
     @model_validator(mode="after")
     def _own_data_rules(self) -> DatasetSpec:
-        own_only = ("format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers")
+        own_only = (
+            "format", "labels", "positive_label", "positive_labels", "rater_columns", "count_columns", "items", "workers", "split",
+        )
         if self.path is None:
             given = [f for f in own_only if getattr(self, f) is not None] + [
-                f for f in ("column_map", "item_columns", "slice_columns") if getattr(self, f)
+                f for f in ("column_map", "item_columns", "slice_columns", "worker_columns") if getattr(self, f)
             ]
             if given:
                 raise ValueError(
@@ -173,12 +236,27 @@ class DatasetSpec(Spec):
         outside = [v for v in self.positive_labels or [] if v not in self.labels]
         if outside:
             raise ValueError(f"dataset.positive_labels {shown(outside)} are not in dataset.labels {shown(self.labels)}")
+        if self.ordinal and len(self.labels) < 3:
+            raise ValueError(
+                f"dataset.ordinal: a {len(self.labels)}-label scale {shown(self.labels)} has no order beyond "
+                "harmful/benign, so ordinal metrics say nothing there; drop ordinal: true"
+            )
+        if self.ordinal and self.binarize and self.positive_labels:
+            raise ValueError(
+                "dataset.ordinal: true, but binarize applies dataset.positive_labels, which makes the labels "
+                "binary before training; set binarize: false to train on the ordinal scale"
+            )
         if (self.layout == "label_studio") != (self.format == "label_studio") and self.format is not None:
             raise ValueError("a Label Studio export needs both format: label_studio and layout: label_studio")
         if self.layout != "wide" and self.rater_columns is not None:
             raise ValueError("dataset.rater_columns only applies to layout: wide")
         if self.layout != "count" and self.count_columns is not None:
             raise ValueError("dataset.count_columns only applies to layout: count")
+        if self.layout != "long" and self.worker_columns:
+            raise ValueError(
+                "dataset.worker_columns only applies to layout: long (one row per judgement); in other layouts give "
+                "rater attributes as a workers table (dataset.workers)"
+            )
         return self
 
     @property
@@ -295,11 +373,33 @@ class GateSpec(Spec):
 
 class EvaluationSpec(Spec):
     """How every run is scored: the primary benchmark (``split`` against ``reference``, namespace
-    ``<split>``), extra ``benchmarks``, bootstrap intervals, and regression ``gates``."""
+    ``<split>``), extra ``benchmarks``, bootstrap intervals, and regression ``gates``.
 
-    split: Literal["test", "dev"] = "test"
-    reference: Literal["majority"] = Field(
-        "majority", description="Reference label policy: majority of all raters, untreated data."
+    ``task`` decides binary or K-class scoring: ``auto`` trains and scores K classes where the label
+    set (after the arm's steps; for a benchmark, after its reference pipeline) has more than two
+    labels, and harmful vs benign otherwise; ``binary`` always trains harmful vs benign (the binary
+    view: ``dataset.positive_labels``, a guideline's ``positive_labels``, else the positive label);
+    ``multiclass`` always trains K classes (also K = 2).
+    """
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("task", "outcomes")
+
+    split: Literal["test", "dev"] | None = Field(
+        "test", description="The primary benchmark's split; null: score only the benchmarks (e.g. a functional suite)."
+    )
+    reference: Literal["majority"] | list[StepSpec] = Field(
+        "majority",
+        description="Reference of the primary benchmark: majority of all raters (untreated data), or a treatment "
+        "pipeline applied to the split's judgements, e.g. [guideline: {...}, aggregate] for a mapped label set.",
+    )
+    task: Literal["auto", "binary", "multiclass"] = Field(
+        "auto", description="auto: K-class where a label set has more than 2 labels; binary: harmful vs benign."
+    )
+    outcomes: list[str] | None = Field(
+        None,
+        description="Metrics the impact analysis relates to the swept parameters: names under the primary "
+        "namespace (macro_f1) or full metric names (view_v2/recall); default macro_f1, recall, roc_auc, "
+        "weighted_f1, worst_class_recall (those logged).",
     )
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Decision threshold on P(positive).")
     slices: list[str] | None = Field(None, description="Slice columns of the primary benchmark; default: the dataset's.")
@@ -311,12 +411,35 @@ class EvaluationSpec(Spec):
     @property
     def namespaces(self) -> list[str]:
         """Metric namespaces of every benchmark, the primary one first."""
-        return [self.split, *(b.name for b in self.benchmarks)]
+        return [*([self.split] if self.split else []), *(b.name for b in self.benchmarks)]
+
+    @property
+    def primary(self) -> str:
+        """The primary benchmark's namespace: the split, or without one the first benchmark."""
+        return self.namespaces[0] if self.namespaces else "test"
+
+    @property
+    def reference_steps(self) -> list[StepSpec] | None:
+        """The primary benchmark's reference pipeline (None: majority of all raters)."""
+        return None if self.reference == "majority" else list(self.reference)
 
     def problems(self, treatments: Any, datasets: Any) -> list[str]:
         """Every problem with benchmark names, reference pipelines and gate metrics (for validate)."""
         problems: list[str] = []
-        seen = {self.split}
+        if self.split is None and not self.benchmarks:
+            problems.append(
+                "evaluation.split: null scores the benchmarks only, and there are none; add one to evaluation.benchmarks "
+                "(e.g. {name: hatecheck, suite: hatecheck}) or set split: test"
+            )
+        seen = {self.split} - {None}
+        for j, step in enumerate(self.reference_steps or []):
+            if step.name not in treatments:
+                problems.append(f"evaluation.reference[{j}]: " + unknown_name_message("treatment", step.name, treatments.names()))
+                continue
+            try:
+                treatments.get(step.name).Params.model_validate(step.params)
+            except ValidationError as exc:
+                problems.extend(pydantic_problems(exc, f"evaluation.reference[{j}].{step.name}"))
         for i, bench in enumerate(self.benchmarks):
             where = f"evaluation.benchmarks[{i}]"
             if bench.name in seen or bench.name in RESERVED_NAMESPACES:
@@ -338,20 +461,24 @@ class EvaluationSpec(Spec):
                     treatments.get(step.name).Params.model_validate(step.params)
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(exc, f"{where}.reference[{j}].{step.name}"))
-        from smo_impact.evaluation.bootstrap import BOOTSTRAP_METRICS
+        from smo_impact.evaluation.bootstrap import BOOTSTRAP_METRICS, MULTICLASS_BOOTSTRAP_METRICS
 
+        # Binary benchmarks' metrics, K-class ones, and a K-class benchmark's binary view (binary/<m>).
+        testable = {*BOOTSTRAP_METRICS, *MULTICLASS_BOOTSTRAP_METRICS, *(f"binary/{m}" for m in BOOTSTRAP_METRICS)}
         for metric in self.gates.max_drop:
             namespace, _, name = metric.partition("/")
             if namespace not in seen or not name:
                 problems.append(
                     f"evaluation.gates.max_drop.{shorten(metric)}: name a benchmark metric '<namespace>/<metric>' "
-                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.split}/recall"
+                    f"with namespace one of {', '.join(sorted(seen))}, e.g. {self.primary}/recall"
                 )
-            elif self.gates.require_significance and name not in BOOTSTRAP_METRICS:
+            elif self.gates.require_significance and name not in testable:
                 # A drop is significant by the paired bootstrap of its own delta; other metrics have no test.
                 problems.append(
                     f"evaluation.gates.max_drop.{shorten(metric)}: require_significance needs a metric with a paired "
-                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))}; gate '{shorten(name)}' without "
+                    f"bootstrap test, one of {', '.join(sorted(BOOTSTRAP_METRICS))} (K classes: "
+                    f"{', '.join(m for m in sorted(MULTICLASS_BOOTSTRAP_METRICS) if m not in BOOTSTRAP_METRICS)} or "
+                    f"binary/<one of the first>); gate '{shorten(name)}' without "
                     "significance in a separate experiment, or pick one of those"
                 )
         for kind in ("min", "max"):
@@ -896,6 +1023,18 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
             f"dataset.name: '{shorten(config.dataset.name)}' is a built-in dataset; give your own data (dataset.path) "
             "another name"
         )
+    elif config.dataset.path is None and config.dataset.ordinal:
+        info = DATASETS.get(config.dataset.name)
+        if len(info.labels) < 3:
+            problems.append(
+                f"dataset.ordinal: {config.dataset.name}'s labels {list(info.labels)} have no order beyond "
+                "harmful/benign, so ordinal metrics say nothing there; drop ordinal: true"
+            )
+        elif config.dataset.binarize and info.binary_positive:
+            problems.append(
+                f"dataset.ordinal: true, but binarize applies {config.dataset.name}'s default binary rule, which makes "
+                "the labels binary before training; set binarize: false to train on the ordinal scale"
+            )
     for arm, stream in config.streams.items():
         if arm not in config.arms:
             problems.append(f"streams.{arm}: no arm named '{arm}'; arms: {', '.join(sorted(config.arms))}")

@@ -233,7 +233,7 @@ def test_validate_data_loads_and_checks_the_data_without_training(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
         "data: mine loads and passes its checks (12 items, 36 judgements); every arm's steps ran on it at each "
-        "grid point (3, seed 0) and left training labels of two classes; nothing was featurized or trained"
+        "grid point (3, seed 0) and left training labels of at least two classes; nothing was featurized or trained"
     )
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DEFAULT_OUTCOMES = ("macro_f1", "recall", "roc_auc")
+# Those logged are analysed: K-class runs have weighted_f1 and worst_class_recall, binary ones recall.
+DEFAULT_OUTCOMES = ("macro_f1", "recall", "roc_auc", "weighted_f1", "worst_class_recall")
 # Measured quality of the training labels that a dose-response can be read against. The realized
 # flip rate is a noise sweep's actual dose: quote its fit (x_label 'treatment/realized_flip_rate')
 # rather than the swept rate's where the two differ. Requested rates (treatment/requested_*) are
@@ -49,20 +50,33 @@ class ImpactResult:
         return out
 
 
+def outcome_columns(runs: pd.DataFrame, split: str, outcomes: tuple[str, ...] | list[str]) -> list[str]:
+    """The runs-table columns of ``outcomes``: ``<split>/<name>`` where logged (``macro_f1`` ->
+    ``test/macro_f1``), else the name as a full metric name (``view_v2/recall``,
+    ``test/class/hate/recall``); names logged by no run are left out."""
+    columns = []
+    for name in outcomes:
+        column = f"{split}/{name}" if f"{split}/{name}" in runs.columns else name
+        if column in runs.columns and column not in columns:
+            columns.append(column)
+    return columns
+
+
 def analyze(
-    runs: pd.DataFrame, control: str, split: str = "test", outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
+    runs: pd.DataFrame, control: str, split: str = "test", outcomes: tuple[str, ...] | list[str] | None = None
 ) -> ImpactResult:
     """Dose-response tables, OLS fits and the cost frontier of one experiment's runs.
 
     Args:
         runs: one row per finished run (``arm``, ``grid``, ``grid_params``, ``seed``, metrics).
         control: the control arm's name (not part of the swept-parameter fits).
-        split: the primary benchmark namespace; outcomes are ``<split>/<outcome>``.
-        outcomes: outcome metric names without the namespace.
+        split: the primary benchmark namespace.
+        outcomes: outcome metrics, any logged metric (see :func:`outcome_columns`); default
+            :data:`DEFAULT_OUTCOMES` (``evaluation.outcomes`` in the config).
     """
     if runs.empty:
         return ImpactResult()
-    outcome_cols = [f"{split}/{o}" for o in outcomes if f"{split}/{o}" in runs.columns]
+    outcome_cols = outcome_columns(runs, split, outcomes or DEFAULT_OUTCOMES)
     points = _points(runs, control)
     dose, fits = [], []
     for (x_label, arm, x_name), frame in points.groupby(["x_label", "arm", "x_name"], sort=False):
@@ -230,11 +244,14 @@ def frontier_figure(result: ImpactResult) -> Any | None:
     return fig
 
 
-def log_impact(tracker: Any, parent_id: str, runs: pd.DataFrame, control: str, split: str) -> ImpactResult:
+def log_impact(
+    tracker: Any, parent_id: str, runs: pd.DataFrame, control: str, split: str,
+    outcomes: tuple[str, ...] | list[str] | None = None,
+) -> ImpactResult:
     """Analyze ``runs`` and log metrics, tables (``impact/*.csv``) and plots on the parent run."""
     import matplotlib.pyplot as plt
 
-    result = analyze(runs, control, split)
+    result = analyze(runs, control, split, outcomes)
     if result.fits.empty and result.frontier.empty:
         return result
     tracker.log_metrics(parent_id, result.metrics())

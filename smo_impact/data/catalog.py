@@ -46,6 +46,8 @@ class DatasetInfo:
         label_schema: Each raw label's meaning, in ``labels`` order.
         binary_positive: Default binary rule for a non-binary scale: the raw labels counted as
             harmful (``AnnotationSet.binarized``); empty when ``labels`` is binary.
+        ordinal: ``labels`` is an ordered scale (a severity scale): K-class runs on the raw scale
+            also report ordinal metrics.
         splits: Documented items per split (tests check them against the mirror).
         raters: Documented number of distinct raters.
         item_fields: Items-table columns beyond ``task``/``text``/``split`` and their meaning.
@@ -69,6 +71,7 @@ class DatasetInfo:
     build: Callable[[dict[str, Path]], AnnotationSet] = field(repr=False)
     label_schema: dict[object, str] = field(default_factory=dict)
     binary_positive: tuple = ()
+    ordinal: bool = False
     splits: dict[str, int] = field(default_factory=dict)
     raters: int | None = None
     item_fields: dict[str, str] = field(default_factory=dict)
@@ -193,6 +196,7 @@ def register_builtin(builder: Builder, **card: object) -> DatasetInfo:
             workers=workers,
             slice_columns=tuple(card["slice_columns"]),  # type: ignore[arg-type]
             binary_positive=tuple(card.get("binary_positive", ())),  # type: ignore[arg-type]
+            ordinal=bool(card.get("ordinal", False)),
         )
 
     info = DatasetInfo(build=build, **card)  # type: ignore[arg-type]
@@ -320,6 +324,7 @@ register_builtin(
     label_meaning="severity 1 (not abusive) .. -3 (very strongly abusive); " + _CONVABUSE_RULE,
     label_schema=_CONVABUSE_SCHEMA,
     binary_positive=(-1, -2, -3),
+    ordinal=True,
     slice_columns=("bot",),
     splits={"train": 2398, "dev": 812, "test": 840},
     raters=8,
@@ -397,6 +402,7 @@ register_builtin(
     label_meaning="severity 1 (not abusive) .. -3 (very strongly abusive); " + _CONVABUSE_RULE,
     label_schema=_CONVABUSE_SCHEMA,
     binary_positive=(-1, -2, -3),
+    ordinal=True,
     slice_columns=("bot",),
     splits={"train": 2501, "dev": 831, "test": 853},
     raters=8,

@@ -65,7 +65,7 @@ def count_rows(frame: pd.DataFrame, labels: tuple, count_columns: dict[str, str]
     if unknown:
         raise DataError(
             f"{source}: dataset.count_columns names label(s) {shown(unknown)} outside the declared label "
-            f"set {list(labels)}"
+            f"set {list(labels)}; declare them in dataset.labels or drop them from dataset.count_columns"
         )
     require_columns(frame, list(count_columns.values()), source, {})
     item_part = frame.drop(columns=list(count_columns.values()))

@@ -10,6 +10,7 @@ empty text -> leakage -> warnings -> :class:`AnnotationSet`. Every problem is a 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from smo_impact.data import layouts, readers
 from smo_impact.data.schema import ANNOTATION_COLUMNS, AnnotationSet, isin
+from smo_impact.data.splits import assign_splits
 from smo_impact.data.validation import (
     BOOKKEEPING,
     FILE,
@@ -36,6 +38,7 @@ from smo_impact.data.validation import (
     factorize,
     limit_text,
     normalize_splits,
+    rater_attributes,
     require_columns,
     resolve_duplicates,
     split_per_task,
@@ -59,6 +62,8 @@ def load_data(spec: DatasetSpec) -> AnnotationSet:
     :meth:`AnnotationSet.binarized`).
     """
     data = _load_builtin(spec) if spec.path is None else load_own(spec)
+    if spec.ordinal is not None and spec.ordinal != data.ordinal:  # the config overrides the card
+        data = replace(data, ordinal=spec.ordinal)
     return data.binarized() if spec.binarize else data
 
 
@@ -92,7 +97,31 @@ def _load_builtin(spec: DatasetSpec) -> AnnotationSet:
         workers=data.workers,
         slice_columns=data.slice_columns,
         binary_positive=data.binary_positive,
+        ordinal=data.ordinal,
     )
+
+
+def dataset_spec_from(path: str, overrides: list[str] | tuple[str, ...] = ()) -> DatasetSpec:
+    """The dataset block a YAML file holds, read the way ``run`` reads it.
+
+    The file is an experiment config (it has ``arms``: its ``dataset``), a file with only a
+    ``dataset:`` block, or a dataset block itself (``configs/datasets/*.yaml``); ``from:``
+    includes and ``key=value`` overrides apply as in experiment configs.
+    """
+    from pydantic import ValidationError
+
+    from smo_impact.config import DatasetSpec, load_config, load_raw, pydantic_problems
+    from smo_impact.errors import ConfigError
+
+    raw = load_raw(path, overrides)
+    if "arms" in raw:
+        return load_config(path, overrides).dataset
+    if "dataset" in raw and set(raw) <= {"dataset", "name"}:
+        raw = raw["dataset"]
+    try:
+        return DatasetSpec.model_validate(raw)
+    except ValidationError as exc:  # named as in an experiment config, where the block sits under dataset:
+        raise ConfigError(pydantic_problems(exc, "dataset"), source=str(path)) from None
 
 
 def load_own(spec: DatasetSpec) -> AnnotationSet:
@@ -108,8 +137,11 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         rows[FILE] = rows[FILE].astype("category")
     if rows.empty:
         raise DataError(f"{source}: no judgements found; expected at least one row")
-    needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*ITEM_LEVEL])
+    item_level = ITEM_LEVEL if spec.split is None else tuple(c for c in ITEM_LEVEL if c != "split")
+    needs = [*ANNOTATION_COLUMNS] + ([] if spec.items else [*item_level])
     require_columns(rows, needs, source, spec.column_map)
+    if spec.split is not None:
+        _no_split_column(rows, source)
     check_cell_types(rows, source, spec.column_map)
     check_ids(rows, source, spec.column_map)
     rows["task"] = rows["task"].astype("str")
@@ -118,10 +150,13 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     rows = coerce_labels(rows, labels, source)
 
     # 2. Item-level columns come from the items table when there is one, else from the rows.
-    item_columns = _unique([*ITEM_LEVEL, *spec.item_columns, *spec.slice_columns])
+    split_columns = [] if spec.split is None else [c for c in (spec.split.group, spec.split.stratify) if c not in (None, "label")]
+    item_columns = _unique([*ITEM_LEVEL, *spec.item_columns, *spec.slice_columns, *split_columns])
     if spec.items is not None:
         items_source = Path(spec.items.path).name
-        items = _read_side_table(spec.items, "task", ["task", *ITEM_LEVEL], spec.encoding)
+        items = _read_side_table(spec.items, "task", ["task", *item_level], spec.encoding)
+        if spec.split is not None:
+            _no_split_column(items, items_source)
         if items["task"].duplicated().any():
             dup = items.loc[items["task"].duplicated()].iloc[0]
             raise DataError(f"{items_source}: task {shown(dup['task'])} appears twice (row {dup[ROW]}); the items table has one row per task")
@@ -151,12 +186,15 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
 
     # 3. Filters, then one split per item.
     rows = _filter(rows, None, spec.where, source)
-    rows = normalize_splits(rows, source)
     leakage = spec.leakage or "error"
-    rows = split_per_task(rows, leakage, source)
+    if spec.split is None:
+        rows = normalize_splits(rows, source)
+        rows = split_per_task(rows, leakage, source)
 
-    # 4. Judgements: duplicates; items: text, leakage.
+    # 4. Judgements: duplicates (then splits made, when asked, on the majority labels); items: text, leakage.
     rows = resolve_duplicates(rows, spec.duplicates or "error", source)
+    if spec.split is not None:
+        rows = assign_splits(rows, spec.split, labels, source)
     item_columns = [c for c in item_columns if c in rows.columns]
     task_ids = rows[TASK_ID].to_numpy()
     items = rows.loc[~pd.Series(task_ids).duplicated().to_numpy()]
@@ -172,18 +210,20 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
     anonymous = spec.layout == "count"
     warn_sparse(rows, source, spec.min_rater_judgements, raters_are_anonymous=anonymous)
 
-    # 5. Workers table.
+    # 5. Workers table: from a file, from rater columns of the rows, or both joined.
     workers = None
+    if spec.worker_columns:
+        workers = rater_attributes(rows, spec.worker_columns, source)
     if spec.workers is not None:
         workers_source = Path(spec.workers.path).name
-        workers = _read_side_table(spec.workers, "worker", ["worker"], spec.encoding)
-        if workers["worker"].duplicated().any():
-            dup = workers.loc[workers["worker"].duplicated()].iloc[0]
+        table = _read_side_table(spec.workers, "worker", ["worker"], spec.encoding)
+        if table["worker"].duplicated().any():
+            dup = table.loc[table["worker"].duplicated()].iloc[0]
             raise DataError(
                 f"{workers_source}: worker {shown(dup['worker'])} appears twice (row {dup[ROW]}); the workers "
                 "table has one row per worker"
             )
-        unknown = ~isin(pd.Series(rows["worker"].unique()), workers["worker"])
+        unknown = ~isin(pd.Series(rows["worker"].unique()), table["worker"])
         if unknown.any():
             warnings.warn(
                 f"{workers_source}: {int(unknown.sum())} rater(s) with judgements have no row here, e.g. "
@@ -191,9 +231,10 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
                 DataWarning,
                 stacklevel=3,
             )
-        workers = workers.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
+        table = table.drop(columns=list(BOOKKEEPING)).reset_index(drop=True)
+        workers = table if workers is None else _join_workers(workers, table, workers_source)
 
-    extra = [c for c in rows.columns if c not in (*item_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING, *IDS)]
+    extra = [c for c in rows.columns if c not in (*item_columns, *spec.worker_columns, *ANNOTATION_COLUMNS, *BOOKKEEPING, *IDS)]
     annotations = rows[[*ANNOTATION_COLUMNS, *extra]].reset_index(drop=True)
     items = items.drop(columns=[*BOOKKEEPING, TASK_ID]).reset_index(drop=True)
     return AnnotationSet(
@@ -205,6 +246,7 @@ def load_own(spec: DatasetSpec) -> AnnotationSet:
         workers=workers,
         slice_columns=tuple(spec.slice_columns),
         binary_positive=tuple(spec.positive_labels or ()),
+        split_spec="" if spec.split is None else spec.split.model_dump_json(),
     )
 
 
@@ -231,6 +273,25 @@ def _read_rows(path: str, spec: DatasetSpec, labels: tuple) -> pd.DataFrame:
     if spec.layout == "wide":
         return layouts.wide_rows(table, spec.rater_columns, item_like, name)
     return layouts.count_rows(table, labels, spec.count_columns, name)
+
+
+def _no_split_column(frame: pd.DataFrame, source: str) -> None:
+    if "split" in frame.columns:
+        raise DataError(
+            f"{source}: the data has a 'split' column and dataset.split asks to make splits; drop dataset.split to "
+            "keep the file's splits, or drop (or unmap) its split column"
+        )
+
+
+def _join_workers(from_rows: pd.DataFrame, table: pd.DataFrame, table_source: str) -> pd.DataFrame:
+    """Rater attributes from the rows (dataset.worker_columns) next to a workers table's own."""
+    both = [c for c in from_rows.columns if c != "worker" and c in table.columns]
+    if both:
+        raise DataError(
+            f"{table_source}: column {shown(both[0])} is both in the workers table and in dataset.worker_columns; "
+            "keep one source for each rater attribute"
+        )
+    return from_rows.merge(table, on="worker", how="outer", sort=False)
 
 
 def _read_side_table(table: TableSpec, key: str, required: list[str], encoding: str) -> pd.DataFrame:

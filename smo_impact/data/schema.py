@@ -90,6 +90,10 @@ class AnnotationSet:
         binary_positive: The dataset's documented default binary rule for a non-binary scale:
             the raw labels that count as harmful (ConvAbuse: ``(-1, -2, -3)``). Empty when
             ``labels`` is already binary. :meth:`binarized` applies it.
+        ordinal: Whether ``labels`` is an ordered scale (benign to harmful), e.g. a severity
+            scale: K-class runs then also report ordinal metrics (MAE, quadratic-weighted kappa).
+        split_spec: How the splits were made when the data had none (``dataset.split`` as JSON);
+            empty when they came with the data. Part of the digest.
     """
 
     name: str
@@ -100,6 +104,8 @@ class AnnotationSet:
     workers: pd.DataFrame | None = None
     slice_columns: tuple[str, ...] = ()
     binary_positive: tuple = ()
+    ordinal: bool = False
+    split_spec: str = ""
     _digest: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +181,7 @@ class AnnotationSet:
             positive_label=1,
             workers=self.workers,
             slice_columns=self.slice_columns,
+            split_spec=self.split_spec,
         )
 
     # -- provenance -------------------------------------------------------------------------
@@ -186,6 +193,8 @@ class AnnotationSet:
             h.update(repr(tuple(self.labels)).encode())
             if self.binary_positive:  # only when set, so digests of binary datasets do not move
                 h.update(repr(tuple(self.binary_positive)).encode())
+            if self.split_spec:  # likewise only when splits were made
+                h.update(self.split_spec.encode())
             for frame, keys in (
                 (self.items, ["task"]),
                 (self.annotations, ["task", "worker"]),

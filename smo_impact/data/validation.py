@@ -106,9 +106,10 @@ def require_columns(frame: pd.DataFrame, required: list[str], source: str, colum
             f"the file; found: {found}"
         )
     hint = ", ".join(f"{c}: <your column>" for c in missing)
+    make = "; data without splits can get them with dataset.split: {train: 0.8, dev: 0.1, test: 0.1}" if "split" in missing else ""
     raise DataError(
         f"{source}: required column(s) {', '.join(repr(c) for c in missing)} missing; found: {found}. "
-        f"Map them with dataset.column_map, e.g. column_map: {{{hint}}}"
+        f"Map them with dataset.column_map, e.g. column_map: {{{hint}}}{make}"
     )
 
 
@@ -286,6 +287,58 @@ def check_item_consistency(rows: pd.DataFrame, columns: list[str], source: str) 
                 f"{shown(column)} at {where(rows, these, 'several rows')}, e.g. "
                 f"{_examples(rows.loc[these, column])}; an item's {shorten(column)} must be the same in every row"
             )
+
+
+def rater_attributes(rows: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
+    """The workers table of a long file whose rows carry rater attributes (``dataset.worker_columns``).
+
+    A rater's attribute must be one value in all their rows; an empty cell is no value (a survey
+    answer given once and left blank after is fine), two different values are an error.
+
+    Returns:
+        One row per worker (first-seen order): ``worker`` and the columns.
+    """
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        found = listing(sorted(c for c in rows.columns if c not in (*BOOKKEEPING, *IDS)))
+        raise DataError(
+            f"{source}: worker column(s) {shown(missing)} (dataset.worker_columns) not found; found: {found}. "
+            "Map them with dataset.column_map"
+        )
+    worker = codes(rows, "worker")
+    first = first_positions(worker)
+    order = _in_first_seen_order(worker, np.unique(worker), first)
+    table = pd.DataFrame({"worker": rows["worker"].iloc[first[order]].to_numpy()})
+    for column in columns:
+        values = rows[column].reset_index(drop=True)
+        given = values.notna().to_numpy()
+        value_codes = factorize(values)
+        # A worker's distinct non-empty values, counted on integer codes (no hashing of text per row).
+        pairs = pd.DataFrame({"w": worker[given], "v": value_codes[given]}).drop_duplicates()
+        n_values = np.bincount(pairs["w"].to_numpy(), minlength=len(first))
+        if (n_values > 1).any():
+            bad = _in_first_seen_order(worker, np.flatnonzero(n_values > 1), first)[0]
+            theirs = np.flatnonzero((worker == bad) & given)
+            initial = np.zeros(len(rows), dtype=bool)
+            initial[theirs[0]] = True
+            changed = np.zeros(len(rows), dtype=bool)
+            changed[theirs[value_codes[theirs] != value_codes[theirs[0]]]] = True
+            name = rows["worker"].iloc[first[bad]]
+            raise DataError(
+                f"{source}: worker {shown(name)} has {int(n_values[bad])} different values in worker column "
+                f"{shown(column)}: {shown(values.iloc[theirs[0]])} at {where(rows, initial, 'their first row')}, then "
+                f"{_examples(values[changed])} at {where(rows, changed, 'later rows')}; a rater attribute must be the same "
+                f"in every row of that rater: correct those rows, or drop {shown(column)} from dataset.worker_columns"
+            )
+        # Each worker's value: its first non-empty one (missing when it has none).
+        take = np.full(len(first), -1, dtype=np.int64)
+        positions = np.flatnonzero(given)
+        firsts = ~pd.Series(worker[positions]).duplicated().to_numpy()
+        take[worker[positions][firsts]] = positions[firsts]
+        picked = take[order]
+        column_values = values.take(np.maximum(picked, 0)).reset_index(drop=True)
+        table[column] = column_values.where(picked >= 0, None) if (picked < 0).any() else column_values
+    return table
 
 
 def check_text(items: pd.DataFrame, source: str) -> None:

@@ -14,16 +14,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from smo_impact.evaluation.metrics import (
+    MULTICLASS_THRESHOLD_METRICS,
+    ORDINAL_METRICS,
     THRESHOLD_METRICS,
     brier_score,
     expected_calibration_error,
+    multiclass_brier,
+    multiclass_confusion,
+    multiclass_confusion_metrics,
+    multiclass_roc_auc,
+    predicted_classes,
     roc_auc,
     threshold_metrics,
+    top_label_ece,
 )
 
 # Metrics the bootstrap can recompute per resample.
 BOOTSTRAP_METRICS = (*THRESHOLD_METRICS, "roc_auc", "brier", "ece")
 DEFAULT_CI_METRICS = ("macro_f1", "roc_auc", "recall")
+# ... of a K-class benchmark (K-class definitions of the same names; mae and qwk for ordinal scales).
+MULTICLASS_BOOTSTRAP_METRICS = (*MULTICLASS_THRESHOLD_METRICS, *ORDINAL_METRICS, "roc_auc", "brier", "ece")
 
 
 @dataclass(frozen=True)
@@ -61,12 +71,12 @@ def _compact_counts(n_items: int, n_resamples: int, rng: np.random.Generator) ->
     return counts.astype(np.int32) if n_items < 2**31 else counts
 
 
-def _check_metrics(metrics: tuple[str, ...] | list[str]) -> None:
-    unknown = [m for m in metrics if m not in BOOTSTRAP_METRICS]
+def _check_metrics(metrics: tuple[str, ...] | list[str], available: tuple[str, ...] = BOOTSTRAP_METRICS) -> None:
+    unknown = [m for m in metrics if m not in available]
     if unknown:
         raise ValueError(
             f"Cannot bootstrap metric(s) {', '.join(map(repr, unknown))}; "
-            f"available: {', '.join(sorted(BOOTSTRAP_METRICS))}."
+            f"available: {', '.join(sorted(available))}."
         )
 
 
@@ -108,6 +118,40 @@ def weighted_metrics(
         out["brier"] = brier_score(y, score, w)
     if "ece" in metrics:
         out["ece"] = expected_calibration_error(y, score, weights=w)
+    return {m: out[m] for m in metrics}
+
+
+def multiclass_weighted_metrics(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    weights: np.ndarray,
+    metrics: tuple[str, ...] | list[str] = MULTICLASS_BOOTSTRAP_METRICS,
+) -> dict[str, np.ndarray]:
+    """K-class ``metrics`` (names from :data:`MULTICLASS_BOOTSTRAP_METRICS`) for every row of
+    ``weights``: a dispatcher to :mod:`smo_impact.evaluation.metrics`, as :func:`weighted_metrics`.
+
+    Args:
+        y_true: Reference class codes ``0 .. K-1``.
+        proba: Predicted class probabilities (items x K); the prediction is the most probable class.
+        weights: Item counts (or weights), one row per resample; a 1-D array is one row.
+        metrics: Names from :data:`MULTICLASS_BOOTSTRAP_METRICS` (``mae``/``qwk`` treat the class
+            codes as ranks: ask for them on ordinal scales only).
+    """
+    _check_metrics(metrics, MULTICLASS_BOOTSTRAP_METRICS)
+    y = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=float)
+    w = np.atleast_2d(np.asarray(weights))
+    out: dict[str, np.ndarray] = {}
+    counted = (*MULTICLASS_THRESHOLD_METRICS, *ORDINAL_METRICS)
+    if any(m in counted for m in metrics):
+        confusion = multiclass_confusion(y, predicted_classes(proba), proba.shape[1], w)
+        out.update(multiclass_confusion_metrics(confusion, ordinal=any(m in ORDINAL_METRICS for m in metrics)))
+    if "roc_auc" in metrics:
+        out["roc_auc"] = multiclass_roc_auc(y, proba, w)
+    if "brier" in metrics:
+        out["brier"] = multiclass_brier(y, proba, w)
+    if "ece" in metrics:
+        out["ece"] = top_label_ece(y, proba, weights=w)
     return {m: out[m] for m in metrics}
 
 
@@ -173,6 +217,57 @@ def paired_bootstrap(
     treatment = weighted_metrics(y_true, treatment_score, threshold, counts, metrics)
     out = {}
     for m in metrics:
+        delta = treatment[m] - control[m]
+        out[m] = PairedDelta(*_interval(delta, confidence), p_value=_p_value(delta))
+    return out
+
+
+def multiclass_bootstrap_ci(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    metrics: tuple[str, ...] = ("macro_f1",),
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap interval of each K-class metric over resampled items."""
+    _check_metrics(metrics, MULTICLASS_BOOTSTRAP_METRICS)
+    counts = _compact_counts(len(y_true), n_resamples, rng)
+    values = multiclass_weighted_metrics(y_true, proba, counts, metrics)
+    return {m: _interval(values[m], confidence) for m in metrics}
+
+
+def multiclass_paired_bootstrap(
+    y_true: np.ndarray,
+    control_proba: np.ndarray,
+    treatment_proba: np.ndarray,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    metrics: tuple[str, ...] = ("macro_f1",),
+    binary: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None,
+    binary_metrics: tuple[str, ...] = (),
+) -> dict[str, PairedDelta]:
+    """:func:`paired_bootstrap` for a K-class benchmark: interval and p-value of ``treatment -
+    control`` of each K-class metric, both runs scored on the same resampled items.
+
+    ``binary`` = (harmful reference, control P(harmful), treatment P(harmful), threshold) adds the
+    binary view's ``binary_metrics`` (names from :data:`BOOTSTRAP_METRICS`) on the same resamples,
+    returned as ``binary/<metric>``.
+    """
+    _check_metrics(metrics, MULTICLASS_BOOTSTRAP_METRICS)
+    _check_metrics(binary_metrics)
+    counts = _compact_counts(len(y_true), n_resamples, rng)
+    control = multiclass_weighted_metrics(y_true, control_proba, counts, metrics)
+    treatment = multiclass_weighted_metrics(y_true, treatment_proba, counts, metrics)
+    if binary is not None and binary_metrics:
+        reference, control_score, treatment_score, threshold = binary
+        for name, value in weighted_metrics(reference, control_score, threshold, counts, binary_metrics).items():
+            control[f"binary/{name}"] = value
+        for name, value in weighted_metrics(reference, treatment_score, threshold, counts, binary_metrics).items():
+            treatment[f"binary/{name}"] = value
+    out = {}
+    for m in control:
         delta = treatment[m] - control[m]
         out[m] = PairedDelta(*_interval(delta, confidence), p_value=_p_value(delta))
     return out

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.evaluation.benchmarks import BenchmarkResult
-from smo_impact.evaluation.bootstrap import BOOTSTRAP_METRICS
+from smo_impact.evaluation.bootstrap import BOOTSTRAP_METRICS, MULTICLASS_BOOTSTRAP_METRICS
 from smo_impact.evaluation.gates import GateVerdict, run_verdict
-from smo_impact.evaluation.metrics import HEADLINE_METRICS
+from smo_impact.evaluation.metrics import HEADLINE_METRICS, MULTICLASS_HEADLINE_METRICS
 from smo_impact.evaluation.regression import paired_regression
 
 if TYPE_CHECKING:
@@ -59,10 +59,11 @@ def metric_deltas(treatment: Mapping[str, float], control: Mapping[str, float], 
 
 def interval_metrics(evaluation: EvaluationSpec, namespace: str) -> tuple[str, ...]:
     """Metrics of ``namespace`` whose paired delta gets a bootstrap interval and p-value: the
-    headline ones and every bootstrappable metric a ``max_drop`` gate reads (gates take their
-    significance from it)."""
+    headline ones (binary and K-class: each benchmark keeps those of its kind) and every
+    bootstrappable metric a ``max_drop`` gate reads (gates take their significance from it)."""
     gated = [m.split("/", 1)[1] for m in evaluation.gates.max_drop if m.split("/", 1)[0] == namespace]
-    names = [*HEADLINE_METRICS, *(m for m in gated if m in BOOTSTRAP_METRICS)]
+    testable = {*BOOTSTRAP_METRICS, *MULTICLASS_BOOTSTRAP_METRICS, *(f"binary/{m}" for m in BOOTSTRAP_METRICS)}
+    names = [*HEADLINE_METRICS, *MULTICLASS_HEADLINE_METRICS, *(m for m in gated if m in testable)]
     return tuple(dict.fromkeys(names))
 
 

@@ -1,4 +1,4 @@
-"""Classification metrics for a binary safety classifier.
+"""Classification metrics for a safety classifier: binary (harmful vs benign) and K-class.
 
 Each metric is defined once here and called by the run's metrics, the slices, the bootstrap and the
 analysis alike. Threshold metrics are computed from the four confusion counts
@@ -9,6 +9,11 @@ counts per resample).
 Names are stable because they become MLflow metric names under a benchmark namespace
 (``test/macro_f1``, ``test/recall_at_fpr_0.01``). MLflow names allow letters, digits and
 ``_ - . / space`` only, so "recall at FPR 1%" is spelled ``recall_at_fpr_0.01``.
+
+K-class metrics take reference and predicted labels as integer codes ``0 .. K-1`` into the declared
+label set (its order is the ordinal scale's order, benign to harmful). Their threshold metrics come
+from the (possibly weighted) K x K confusion matrix (:func:`multiclass_confusion`,
+:func:`multiclass_confusion_metrics`), exactly as the binary ones come from the four counts.
 """
 
 from __future__ import annotations
@@ -27,9 +32,15 @@ RECALL_LEVELS = (0.8, 0.9)
 ECE_BINS = 10
 # For these a larger value is worse; gates read a "drop" in them as an increase.
 LOWER_IS_BETTER = frozenset(
-    {"fpr", "fnr", "ece", "brier", "soft_cross_entropy"} | {f"fpr_at_recall_{r}" for r in RECALL_LEVELS}
+    {"fpr", "fnr", "ece", "brier", "soft_cross_entropy", "mae"} | {f"fpr_at_recall_{r}" for r in RECALL_LEVELS}
 )
 _EPS = 1e-12
+
+# K-class metrics of the predicted labels, all from the confusion matrix (multiclass_confusion_metrics),
+# and those of ordinal scales (the labels' order is meaningful).
+MULTICLASS_THRESHOLD_METRICS = ("accuracy", "macro_f1", "weighted_f1", "worst_class_recall")
+ORDINAL_METRICS = ("mae", "qwk")
+MULTICLASS_HEADLINE_METRICS = ("macro_f1", "weighted_f1", "roc_auc")
 
 
 def _weight_rows(weights: np.ndarray | None, n_items: int) -> tuple[np.ndarray, bool]:
@@ -329,4 +340,186 @@ def binary_metrics(
         out["soft_cross_entropy"] = soft_cross_entropy(soft_target, score)
     out["positive_rate"] = counted["positive_rate"]
     out["n"] = float(len(y_true))
+    return out
+
+
+# -- K classes -------------------------------------------------------------------------------------
+def multiclass_confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> Any:
+    """The K x K confusion matrix: entry ``[i, j]`` is the weight of the items of reference class
+    ``i`` predicted as ``j``.
+
+    Args:
+        y_true: Reference class codes in ``0 .. n_classes - 1``.
+        y_pred: Predicted class codes, likewise.
+        n_classes: K, the size of the declared label set (absent classes get zero rows/columns).
+        weights: None (each item once), one weight per item, or (resamples x items) item counts.
+
+    Returns:
+        A (K, K) array, or (resamples, K, K) for a 2-D ``weights``.
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(y_pred, dtype=np.int64)
+    w, single = _weight_rows(weights, len(y))
+    k = int(n_classes)
+    if len(y) and (min(y.min(), pred.min()) < 0 or max(y.max(), pred.max()) >= k):
+        raise ValueError(f"class codes must be in [0, {k - 1}]; got values from {min(y.min(), pred.min())} to {max(y.max(), pred.max())}")
+    cell = y * k + pred
+    # Items sorted by cell: each cell is a run of consecutive columns, summed per row at once.
+    order = np.argsort(cell, kind="stable")
+    cells, starts = np.unique(cell[order], return_index=True)
+    exact = np.int64 if np.issubdtype(w.dtype, np.integer) else np.float64
+    out = np.zeros((w.shape[0], k * k), dtype=exact)
+    if len(cells):
+        out[:, cells] = np.add.reduceat(_columns(w, order).astype(exact, copy=False), starts, axis=1)
+    out = out.reshape(w.shape[0], k, k)
+    return out[0] if single else out
+
+
+def multiclass_confusion_metrics(confusion: np.ndarray, ordinal: bool = False) -> dict[str, np.ndarray]:
+    """Every K-class threshold metric from (possibly weighted) confusion matrices.
+
+    Vectorised: ``confusion`` is (K, K) or (rows, K, K); rows are reference classes, columns
+    predictions. Definitions (``tp_c`` the diagonal, ``support_c`` the row sums, ``predicted_c`` the
+    column sums, ``n`` the total):
+
+        - ``precision`` (per class) = tp / predicted, 0 when the class is never predicted (sklearn's
+          zero_division=0); ``recall`` (per class) = tp / support, NaN when the class is absent from
+          the reference; ``f1`` (per class) = 2tp / (2tp + fp + fn), 0 when that is 0/0.
+        - ``accuracy`` = sum(tp) / n.
+        - ``macro_f1``: the mean F1 of the classes present in the reference, NaN unless at least two
+          are (with K = 2 this is the binary ``macro_f1``); a class absent from the reference has no
+          F1, but predicting it is still an error of the item's own class.
+        - ``weighted_f1``: F1 averaged with the classes' support as weights (sklearn's "weighted").
+        - ``worst_class_recall``: the lowest recall of a class present in the reference.
+        - ordinal scales only (classes in scale order): ``mae`` = mean |reference rank - predicted
+          rank|, and ``qwk`` = quadratic-weighted Cohen's kappa, 1 - sum(w O) / sum(w E) with
+          w_ij = (i - j)^2 and E the outer product of the margins / n; NaN where sum(w E) = 0.
+
+    Returns:
+        ``{metric: array}``; per-class entries (``precision``, ``recall``, ``f1``, ``support``) have a
+        trailing axis of length K, the others the leading shape of ``confusion`` without (K, K).
+    """
+    c = np.asarray(confusion, dtype=np.float64)
+    k = c.shape[-1]
+    tp = np.diagonal(c, axis1=-2, axis2=-1)
+    support = c.sum(axis=-1)
+    predicted = c.sum(axis=-2)
+    n = support.sum(axis=-1)
+    present = support > 0
+    n_present = present.sum(axis=-1)
+    nan = np.float64("nan")
+    f1 = _f1(tp, predicted - tp, support - tp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {
+            "precision": np.where(predicted > 0, tp / np.where(predicted > 0, predicted, 1), 0.0),
+            "recall": np.where(present, tp / np.where(present, support, 1), nan),
+            "f1": f1,
+            "support": support,
+            "accuracy": np.where(n > 0, tp.sum(axis=-1) / np.where(n > 0, n, 1), nan),
+            "macro_f1": np.where(n_present >= 2, (f1 * present).sum(axis=-1) / np.maximum(n_present, 1), nan),
+            "weighted_f1": np.where(n > 0, (f1 * support).sum(axis=-1) / np.where(n > 0, n, 1), nan),
+        }
+        recall_or_inf = np.where(present, out["recall"], np.inf)
+        out["worst_class_recall"] = np.where(n_present >= 1, recall_or_inf.min(axis=-1), nan)
+        if ordinal:
+            rank = np.arange(k)
+            gap = rank[:, None] - rank[None, :]
+            out["mae"] = np.where(n > 0, (c * np.abs(gap)).sum(axis=(-2, -1)) / np.where(n > 0, n, 1), nan)
+            expected = support[..., :, None] * predicted[..., None, :] / np.where(n > 0, n, 1)[..., None, None]
+            observed_cost = (c * gap**2).sum(axis=(-2, -1))
+            expected_cost = (expected * gap**2).sum(axis=(-2, -1))
+            out["qwk"] = np.where(expected_cost > 0, 1 - observed_cost / np.where(expected_cost > 0, expected_cost, 1), nan)
+    return out
+
+
+def predicted_classes(proba: np.ndarray) -> np.ndarray:
+    """The predicted class code per item: the most probable class (the lowest code among ties)."""
+    return np.asarray(proba, dtype=float).argmax(axis=1)
+
+
+def multiclass_roc_auc(y_true: np.ndarray, proba: np.ndarray, weights: np.ndarray | None = None) -> Any:
+    """One-vs-rest ROC-AUC, macro-averaged: the mean over classes ``c`` of :func:`roc_auc` of
+    (reference is c, P(c)), over the classes where it is defined (present and not every item);
+    NaN when fewer than two are (sklearn's ``roc_auc_score(multi_class='ovr')`` when all are).
+
+    Returns:
+        A float, or an array with one value per row of a 2-D ``weights``.
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=float)
+    w, single = _weight_rows(weights, len(y))
+    per_class = np.stack([np.atleast_1d(roc_auc(y == c, proba[:, c], w)) for c in range(proba.shape[1])], axis=-1)
+    defined = np.isfinite(per_class)
+    count = defined.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(count >= 2, np.where(defined, per_class, 0.0).sum(axis=-1) / np.maximum(count, 1), np.nan)
+    return _per_row(mean, single)
+
+
+def multiclass_brier(y_true: np.ndarray, proba: np.ndarray, weights: np.ndarray | None = None) -> Any:
+    """Multiclass Brier score: the (weighted) mean over items of sum_k (P(k) - [reference = k])^2
+    (Brier 1950; sklearn's ``brier_score_loss`` with K labels). Ranges 0..2; NaN for no items."""
+    y = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=float)
+    w, single = _weight_rows(weights, len(y))
+    onehot = np.zeros_like(proba)
+    onehot[np.arange(len(y)), y] = 1.0
+    per_item = ((proba - onehot) ** 2).sum(axis=1)
+    total = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _per_row(np.where(total > 0, (w @ per_item) / np.where(total > 0, total, 1), np.nan), single)
+
+
+def top_label_ece(y_true: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS, weights: np.ndarray | None = None) -> Any:
+    """Top-label ECE: :func:`expected_calibration_error` of the predicted class's probability
+    (the confidence) against whether the prediction is right (Guo et al., 2017)."""
+    proba = np.asarray(proba, dtype=float)
+    correct = (predicted_classes(proba) == np.asarray(y_true, dtype=np.int64)).astype(float)
+    return expected_calibration_error(correct, proba.max(axis=1), bins, weights)
+
+
+def multiclass_soft_cross_entropy(soft_target: np.ndarray, proba: np.ndarray) -> float:
+    """Mean cross-entropy (nats) of the predicted distribution against the raters' K-way vote
+    shares: ``-mean_i sum_k q_ik log p_ik``, ``p`` clipped to ``[1e-12, 1]``. With K = 2 it is
+    :func:`soft_cross_entropy` of P(class 1) against class 1's vote share."""
+    q = np.asarray(soft_target, dtype=float)
+    p = np.clip(np.asarray(proba, dtype=float), _EPS, 1.0)
+    return float(-np.mean((q * np.log(p)).sum(axis=1)))
+
+
+def multiclass_metrics(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    ordinal: bool = False,
+    soft_target: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """K-class metrics of one set of items; the prediction is the most probable class.
+
+    Args:
+        y_true: Reference class codes ``0 .. K-1`` (K = ``proba.shape[1]``).
+        proba: Predicted probability of each class, one row per item.
+        ordinal: The classes are an ordered scale: adds ``mae`` and ``qwk``.
+        soft_target: Optional (items x K) vote shares; adds ``soft_cross_entropy``.
+
+    Returns:
+        ``accuracy, macro_f1, weighted_f1, worst_class_recall, roc_auc`` (one-vs-rest, macro),
+        ``ece`` (top-label), ``brier`` (multiclass), ``n``, ``confusion`` (K x K counts) and the
+        per-class arrays ``precision``, ``recall``, ``f1``, ``support`` (length K).
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=float)
+    confusion = multiclass_confusion(y, predicted_classes(proba), proba.shape[1])
+    counted = multiclass_confusion_metrics(confusion, ordinal)
+    out: dict[str, Any] = {
+        name: float(counted[name]) for name in (*MULTICLASS_THRESHOLD_METRICS, *(ORDINAL_METRICS if ordinal else ()))
+    }
+    out["roc_auc"] = multiclass_roc_auc(y, proba)
+    out["ece"] = top_label_ece(y, proba)
+    out["brier"] = multiclass_brier(y, proba)
+    if soft_target is not None:
+        out["soft_cross_entropy"] = multiclass_soft_cross_entropy(soft_target, proba)
+    out["n"] = float(len(y))
+    out["confusion"] = confusion
+    for name in ("precision", "recall", "f1", "support"):
+        out[name] = counted[name]
     return out

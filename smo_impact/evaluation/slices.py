@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from smo_impact.evaluation.metrics import threshold_metrics
+from smo_impact.evaluation.metrics import multiclass_confusion, multiclass_confusion_metrics, threshold_metrics
 from smo_impact.evaluation.regression import metric_safe
 
 SLICE_METRICS = ("accuracy", "recall", "fpr", "macro_f1", "n")
@@ -45,9 +45,14 @@ def slice_report(predictions: pd.DataFrame, columns: tuple[str, ...] | list[str]
 
     Args:
         predictions: ``reference`` (0/1), ``predicted`` (0/1) and the slice columns, one row per item.
+            K-class predictions (``reference_class`` and ``predicted_class`` codes) get the K-class
+            ``accuracy`` and ``macro_f1`` per slice; ``recall`` and ``fpr`` stay the binary view's
+            (harm caught, benign items flagged).
         columns: Slice columns; missing ones are skipped.
     """
     rows = []
+    classes = "predicted_class" in predictions and "reference_class" in predictions
+    k = int(predictions[[c for c in predictions.columns if str(c).startswith("proba_")]].shape[1]) if classes else 0
     for column in columns:
         if column not in predictions:
             continue
@@ -55,6 +60,10 @@ def slice_report(predictions: pd.DataFrame, columns: tuple[str, ...] | list[str]
         for value, group in predictions.groupby(values.to_numpy(), sort=True):
             y = group["reference"].to_numpy().astype(int)
             counted = threshold_metrics(y, group["predicted"].to_numpy().astype(int))
+            if classes:
+                confusion = multiclass_confusion(group["reference_class"], group["predicted_class"], k)
+                counted = {**counted, **{m: float(v) for m, v in multiclass_confusion_metrics(confusion).items()
+                                         if m in ("accuracy", "macro_f1")}}
             rows.append(
                 {
                     "column": column,

@@ -129,11 +129,13 @@ class EmbeddingLogreg(_EmbeddingModel):
     """Logistic regression on frozen sentence embeddings.
 
     Soft labels train it by cross-entropy against the vote share: each item appears once as
-    negative with weight ``1 - p`` and once as positive with weight ``p``.
+    negative with weight ``1 - p`` and once as positive with weight ``p`` (K classes: once per
+    class, weighted by that class's vote share; multinomial logistic regression).
     """
 
     name: ClassVar[str] = "embedding_logreg"
     fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels"})
+    multiclass: ClassVar[bool] = True
 
     class Params(EncoderParams):
         C: float = Field(1.0, gt=0.0, description="Inverse regularisation strength.")
@@ -144,7 +146,13 @@ class EmbeddingLogreg(_EmbeddingModel):
         from sklearn.linear_model import LogisticRegression
 
         weights = None
-        if soft_labels is not None:
+        if soft_labels is not None and np.ndim(soft_labels) == 2:  # K-way vote shares, items x K
+            shares = np.asarray(soft_labels, dtype=float)
+            k = shares.shape[1]
+            X, y, weights = np.vstack([X] * k), np.repeat(np.arange(k), len(shares)), shares.T.ravel()
+            keep = weights > 0  # a class no rater chose for an item adds nothing to the loss
+            X, y, weights = X[keep], y[keep], weights[keep]
+        elif soft_labels is not None:
             p = np.asarray(soft_labels, dtype=float)
             X, y, weights = np.vstack([X, X]), np.r_[np.zeros(len(p), int), np.ones(len(p), int)], np.r_[1 - p, p]
         self.classifier_ = LogisticRegression(
@@ -174,7 +182,8 @@ class EmbeddingMlp(_EmbeddingModel):
     """A one-hidden-layer torch MLP on frozen sentence embeddings, early-stopped on dev."""
 
     name: ClassVar[str] = "embedding_mlp"
-    fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels", "dev"})
+    fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels", "dev", "n_classes"})
+    multiclass: ClassVar[bool] = True  # K outputs when the runner passes n_classes
 
     class Params(EncoderParams):
         hidden: int = Field(256, ge=1, description="Hidden units.")
@@ -190,7 +199,7 @@ class EmbeddingMlp(_EmbeddingModel):
             description="Dev labels for early stopping: the arm's own steps applied to the dev judgements "
             "(treated: what a team with only its treated labels has), or the untreated majority of all raters.",
         )
-        class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (2 * n_class).")
+        class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (k * n_class).")
 
     classes_ = np.array([0, 1])
 
@@ -201,6 +210,7 @@ class EmbeddingMlp(_EmbeddingModel):
         seed: int,
         soft_labels: np.ndarray | None = None,
         dev: DevSet | None = None,
+        n_classes: int = 2,
     ) -> EmbeddingMlp:
         import torch
 
@@ -217,7 +227,8 @@ class EmbeddingMlp(_EmbeddingModel):
         p = self.params
         self.device_ = select_device(p.device)
         features = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device_)
-        target_rows = target_distribution(y, soft_labels)
+        self.classes_ = np.arange(n_classes)
+        target_rows = target_distribution(y, soft_labels, n_classes)
         targets = torch.as_tensor(target_rows, device=self.device_)
         weight = None if p.class_weight is None else torch.as_tensor(balanced_class_weights(target_rows), device=self.device_)
         rng = np.random.default_rng(seed)
@@ -229,10 +240,11 @@ class EmbeddingMlp(_EmbeddingModel):
                 yield idx, len(idx)
 
         def evaluate(module):
-            return dev_scores(self._proba(module, dev.X)[:, 1], dev.y)
+            proba = self._proba(module, dev.X)
+            return dev_scores(proba[:, 1], dev.y) if n_classes == 2 else dev_scores(proba, dev.y)
 
         with seeded(seed):
-            self.module_ = _mlp(features.shape[1], p.hidden, p.dropout).to(self.device_)
+            self.module_ = _mlp(features.shape[1], p.hidden, p.dropout, n_classes).to(self.device_)
             optimizer = torch.optim.AdamW(self.module_.parameters(), lr=p.learning_rate, weight_decay=p.weight_decay)
             history = train_epochs(
                 self.module_,
@@ -271,9 +283,9 @@ class EmbeddingMlp(_EmbeddingModel):
         (directory / "model.json").write_text(json.dumps({"name": self.name, "params": self.params.model_dump()}, indent=2))
 
 
-def _mlp(inputs: int, hidden: int, dropout: float):
+def _mlp(inputs: int, hidden: int, dropout: float, outputs: int = 2):
     import torch
 
     return torch.nn.Sequential(
-        torch.nn.Linear(inputs, hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(hidden, 2)
+        torch.nn.Linear(inputs, hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(hidden, outputs)
     )

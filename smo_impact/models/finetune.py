@@ -26,7 +26,8 @@ class Finetune:
     """Fine-tune an encoder (default: the offline MiniLM) end to end on the run's labels."""
 
     name: ClassVar[str] = "finetune"
-    fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels", "dev"})
+    fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels", "dev", "n_classes"})
+    multiclass: ClassVar[bool] = True  # a K-output head when the runner passes n_classes
     classes_ = np.array([0, 1])
 
     class Params(BaseModel):
@@ -49,7 +50,7 @@ class Finetune:
         )
         max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (smoke runs).")
         group_by_length: bool = Field(True, description="Batch texts of similar length (less padding).")
-        class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (2 * n_class).")
+        class_weight: Literal["balanced"] | None = Field(None, description="balanced: weigh classes by n / (k * n_class).")
         device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
 
         @field_validator("encoder")
@@ -70,8 +71,10 @@ class Finetune:
         seed: int,
         soft_labels: np.ndarray | None = None,
         dev: DevSet | None = None,
+        n_classes: int = 2,
     ) -> Finetune:
-        """Fine-tune on texts ``X`` with labels ``y`` (or vote shares ``soft_labels``)."""
+        """Fine-tune on texts ``X`` with labels ``y`` (class codes ``0 .. n_classes - 1``), or vote
+        shares ``soft_labels`` (P(class 1) for two classes, items x K shares for K)."""
         import torch
         from transformers import get_linear_schedule_with_warmup
 
@@ -90,10 +93,11 @@ class Finetune:
         p = self.params
         self.device_ = select_device(p.device)
         self.tokenizer_ = load_tokenizer(p.encoder)
-        self.model_ = load_classifier(p.encoder, 2, init_seed=seed).to(self.device_)
+        self.model_ = load_classifier(p.encoder, n_classes, init_seed=seed).to(self.device_)
+        self.classes_ = np.arange(n_classes)
         ids = tokenize(self.tokenizer_, list(X), p.max_length)
         lengths = np.array([len(x) for x in ids])
-        target_rows = target_distribution(y, soft_labels)
+        target_rows = target_distribution(y, soft_labels, n_classes)
         targets = torch.as_tensor(target_rows)
         weight = None if p.class_weight is None else torch.as_tensor(balanced_class_weights(target_rows)).to(self.device_)
         rng = np.random.default_rng(seed)
@@ -114,7 +118,8 @@ class Finetune:
             return soft_cross_entropy(model(**inputs).logits, target, weight)
 
         def evaluate(model: Any) -> dict[str, float]:
-            return dev_scores(self._proba(dev.X)[:, 1], dev.y)
+            proba = self._proba(dev.X)
+            return dev_scores(proba[:, 1], dev.y) if n_classes == 2 else dev_scores(proba, dev.y)
 
         total_steps = p.epochs * math.ceil(len(ids) / p.batch_size)
         if p.max_steps is not None:
@@ -153,7 +158,7 @@ class Finetune:
         from smo_impact.models.training import length_grouped_batches
 
         ids = tokenize(self.tokenizer_, list(texts), self.params.max_length)
-        out = np.zeros((len(ids), 2), dtype=np.float64)
+        out = np.zeros((len(ids), self.model_.config.num_labels), dtype=np.float64)
         self.model_.eval()
         with torch.inference_mode():
             for batch in length_grouped_batches(np.array([len(x) for x in ids]), self.params.eval_batch_size, None):

@@ -51,9 +51,10 @@ class TfidfFeaturizer:
 
 
 class TfidfLogreg:
-    """Logistic regression on cached TF-IDF features."""
+    """Logistic regression on cached TF-IDF features; K classes: multinomial (scikit-learn's lbfgs)."""
 
     name: ClassVar[str] = "tfidf_logreg"
+    multiclass: ClassVar[bool] = True  # trains on K class codes as well as on 0/1
 
     class Params(BaseModel):
         model_config = ConfigDict(frozen=True, extra="forbid")

@@ -40,10 +40,20 @@ def balanced_class_weights(targets: np.ndarray) -> np.ndarray:
     return (len(targets) / (targets.shape[1] * np.maximum(targets.sum(axis=0), 1e-12))).astype(np.float32)
 
 
-def target_distribution(y: np.ndarray, soft_positive: np.ndarray | None) -> np.ndarray:
-    """Training targets as n x 2 rows ``[P(negative), P(positive)]``: one-hot, or the vote share."""
-    p = np.asarray(y, dtype=np.float32) if soft_positive is None else np.asarray(soft_positive, dtype=np.float32)
-    if soft_positive is not None and (np.isnan(p).any() or (p < 0).any() or (p > 1).any()):
+def target_distribution(y: np.ndarray, soft: np.ndarray | None, n_classes: int = 2) -> np.ndarray:
+    """Training targets as n x K rows of class probabilities: one-hot of the class codes ``y``, or the
+    raters' vote shares (two classes: ``soft`` is P(class 1) per item, rows ``[1 - p, p]``; K classes:
+    ``soft`` is the items x K share matrix)."""
+    if soft is not None and np.ndim(soft) == 2:
+        shares = np.asarray(soft, dtype=np.float32)
+        if shares.shape[1] != n_classes or np.isnan(shares).any() or (shares < 0).any() or (
+                np.abs(shares.sum(axis=1) - 1) > 1e-4).any():
+            raise ValueError(f"soft labels must be {n_classes}-way distributions (rows of probabilities summing to 1)")
+        return shares
+    if n_classes != 2:
+        return np.eye(n_classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+    p = np.asarray(y, dtype=np.float32) if soft is None else np.asarray(soft, dtype=np.float32)
+    if soft is not None and (np.isnan(p).any() or (p < 0).any() or (p > 1).any()):
         raise ValueError("soft labels must be probabilities in [0, 1] for every training item")
     return np.stack([1.0 - p, p], axis=1)
 
@@ -82,9 +92,22 @@ def length_grouped_batches(
 
 
 def dev_scores(proba_positive: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Dev metrics logged per epoch: hard-label log loss, accuracy and macro-F1 at 0.5."""
-    from smo_impact.evaluation.metrics import threshold_metrics
+    """Dev metrics logged per epoch: hard-label log loss, accuracy and macro-F1 at 0.5.
 
+    K classes: ``proba_positive`` is the items x K probability matrix and ``y`` class codes; the
+    prediction is the most probable class, macro-F1 and accuracy are the K-class ones.
+    """
+    from smo_impact.evaluation.metrics import multiclass_confusion, multiclass_confusion_metrics, threshold_metrics
+
+    if np.ndim(proba_positive) == 2:
+        proba = np.asarray(proba_positive, dtype=float)
+        codes = np.asarray(y, dtype=np.int64)
+        counted = multiclass_confusion_metrics(multiclass_confusion(codes, proba.argmax(axis=1), proba.shape[1]))
+        return {
+            "dev/loss": float(-np.mean(np.log(np.clip(proba[np.arange(len(codes)), codes], 1e-7, 1.0)))),
+            "dev/accuracy": float(counted["accuracy"]),
+            "dev/macro_f1": float(counted["macro_f1"]),
+        }
     p = np.clip(proba_positive, 1e-7, 1 - 1e-7)
     predicted = (proba_positive >= 0.5).astype(int)
     # The same accuracy and macro-F1 as every benchmark (one definition; macro-F1 is NaN when the

@@ -27,6 +27,31 @@ def _pairable(counts: np.ndarray) -> np.ndarray:
     return counts[counts.sum(axis=1) >= 2]
 
 
+def pairable_items(counts: np.ndarray) -> int:
+    """How many items have at least two judgements: the items every agreement figure rests on."""
+    return int((np.asarray(counts).sum(axis=1) >= 2).sum())
+
+
+def interval_values(labels: tuple | list) -> np.ndarray | None:
+    """The labels as numbers for interval alpha, or None when the scale is not numeric or has
+    fewer than three labels (on two labels every level of alpha is the nominal one)."""
+    numeric = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in labels)
+    return np.asarray(labels, dtype=float) if numeric and len(labels) > 2 else None
+
+
+def scale_alphas(counts: np.ndarray, labels: tuple | list) -> dict[str, float]:
+    """Alpha at the levels a label scale supports beyond nominal: ``ordinal`` on 3+ ordered labels
+    (declared order, benign to harmful), ``interval`` when those labels are numbers (their values
+    as distances: ConvAbuse's 1 .. -3 severity)."""
+    out: dict[str, float] = {}
+    if len(labels) > 2:
+        out["ordinal"] = krippendorff_alpha(counts, "ordinal")
+    values = interval_values(labels)
+    if values is not None:
+        out["interval"] = krippendorff_alpha(counts, "interval", values)
+    return out
+
+
 def percent_agreement(counts: np.ndarray) -> float:
     """Share of agreeing rater pairs per item, averaged over items with >= 2 judgements.
 

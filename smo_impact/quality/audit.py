@@ -17,6 +17,7 @@ from smo_impact.quality.agreement import (
     krippendorff_alpha_ci,
     pairwise_cohen_kappa,
     percent_agreement,
+    scale_alphas,
 )
 from smo_impact.quality.items import agreement_levels, item_difficulty
 from smo_impact.quality.raters import dawid_skene_skills, judgement_table, rater_slice_rates, rater_table
@@ -42,6 +43,9 @@ class QualityAudit:
             judgements).
         ds_iter: Most EM iterations of Dawid-Skene (it stops earlier once converged).
         random_state: Seed of the bootstrap.
+        by: Rater attributes (workers-table columns) and item columns to report agreement per
+            group of; default: the dataset's slice columns and every rater attribute with 2 to
+            ``MAX_GROUPS`` values.
 
     Attributes (after ``fit``):
         summary_: Headline figures (dataset-level metrics, names as in targets files).
@@ -50,7 +54,8 @@ class QualityAudit:
         pairs_: Per-pair Cohen's kappa (:func:`agreement.pairwise_cohen_kappa`).
         items_: Per-item difficulty (:func:`items.item_difficulty`).
         levels_: Share of items per agreement level.
-        slices_: Agreement per item slice and rater group.
+        slices_: Agreement per item slice and rater group (:func:`slices.slice_agreement`: a
+            group's figures rest on its ``pairable_items``).
         rater_slices_: Flag rates per rater and slice.
         flag_labels_: Labels counted as flagging (a rating scale's harmful grades, or the positive label).
         gold_column_: The items column used as gold, or None.
@@ -67,6 +72,7 @@ class QualityAudit:
         dawid_skene: bool = True,
         ds_iter: int = 100,
         random_state: int = 0,
+        by: list[str] | None = None,
     ) -> None:
         if split is not None and split not in SPLITS:
             raise ConfigError(f"audit split must be one of {', '.join(SPLITS)} or all; got {split!r}")
@@ -81,6 +87,7 @@ class QualityAudit:
         self.dawid_skene = dawid_skene
         self.ds_iter = ds_iter
         self.random_state = random_state
+        self.by = by
 
     def fit(self, data: AnnotationSet, on_step: Callable[[str], None] | None = None) -> QualityAudit:
         """Compute every figure; ``on_step`` is called with the name of each stage (progress)."""
@@ -120,13 +127,9 @@ class QualityAudit:
         step("items and slices")
         self.items_ = item_difficulty(annotations, labels)
         self.levels_ = agreement_levels(self.items_)
-        worker_columns: list[str] = []
-        if data.workers is not None:
-            worker_columns = [
-                c for c in data.workers.columns if c != "worker" and 1 < data.workers[c].nunique() <= MAX_GROUPS
-            ]
+        slice_columns, worker_columns = self._groups(data, items)
         self.slices_ = slice_agreement(
-            annotations, labels, flag_labels, items, data.slice_columns, data.workers, worker_columns
+            annotations, labels, flag_labels, items, slice_columns, data.workers, worker_columns
         )
         self.rater_slices_ = rater_slice_rates(judgements, items, data.slice_columns, self.min_judgements)
 
@@ -150,8 +153,8 @@ class QualityAudit:
             "rater_agreement_mean": float(self.raters_["rater_agreement"].mean()),
             "loo_agreement": float(judgements["loo_agreement"].mean()),
         }
-        if len(labels) > 2:
-            summary["krippendorff_alpha_ordinal"] = krippendorff_alpha(counts, "ordinal")
+        for level, value in scale_alphas(counts, labels).items():
+            summary[f"krippendorff_alpha_{level}"] = value
         if gold is not None:
             truth = gold.reindex(annotations["task"].to_numpy()).to_numpy()
             known = pd.notna(truth)
@@ -160,6 +163,22 @@ class QualityAudit:
             summary["ds_skill_mean"] = float(skills.mean())
         self.summary_ = summary
         return self
+
+    def _groups(self, data: AnnotationSet, items: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """The item columns and rater attributes to report agreement per value of."""
+        attributes = [] if data.workers is None else [c for c in data.workers.columns if c != "worker"]
+        if self.by is None:
+            chosen = [c for c in attributes if 1 < data.workers[c].nunique() <= MAX_GROUPS]  # type: ignore[index]
+            return list(data.slice_columns), chosen
+        item_columns = [c for c in items.columns if c not in ("task", "text", "split")]
+        for column in self.by:
+            if column not in attributes and column not in item_columns:
+                raise DataError(
+                    f"audit --by names {column!r}, which is neither a rater attribute nor an item column of dataset "
+                    f"'{data.name}'; rater attributes: {', '.join(sorted(attributes)) or '(none: no workers table)'}; "
+                    f"item columns: {', '.join(sorted(item_columns)) or '(none)'}"
+                )
+        return [c for c in self.by if c not in attributes], [c for c in self.by if c in attributes]
 
     def _gold(self, items: pd.DataFrame, labels: tuple) -> pd.Series | None:
         """Gold label per task from the first gold column whose values are declared labels."""

@@ -5,22 +5,30 @@ from __future__ import annotations
 import pandas as pd
 
 from smo_impact.data.schema import vote_counts
-from smo_impact.quality.agreement import krippendorff_alpha, percent_agreement
+from smo_impact.quality.agreement import fleiss_kappa, krippendorff_alpha, pairable_items, percent_agreement, scale_alphas
 
-SLICE_COLUMNS = ["kind", "slice", "value", "items", "judgements", "raters", "percent_agreement", "krippendorff_alpha", "positive_rate"]
+SLICE_COLUMNS = [
+    "kind", "slice", "value", "items", "pairable_items", "judgements", "raters",
+    "percent_agreement", "fleiss_kappa", "krippendorff_alpha", "positive_rate",
+]  # fmt: skip
 
 
 def _row(kind: str, column: str, value: str, annotations: pd.DataFrame, labels: tuple | list, flag_labels: tuple) -> dict:
+    # Agreement within a rater group rests on the items two of *its* raters judged: the count
+    # matrix holds the group's judgements only, and every coefficient skips items with fewer than 2.
     counts = vote_counts(annotations, labels).to_numpy()
     return {
         "kind": kind,
         "slice": column,
         "value": value,
         "items": int(annotations["task"].nunique()),
+        "pairable_items": pairable_items(counts),
         "judgements": len(annotations),
         "raters": int(annotations["worker"].nunique()),
         "percent_agreement": percent_agreement(counts),
+        "fleiss_kappa": fleiss_kappa(counts).kappa,
         "krippendorff_alpha": krippendorff_alpha(counts),
+        **{f"krippendorff_alpha_{level}": alpha for level, alpha in scale_alphas(counts, labels).items()},
         "positive_rate": float(annotations["label"].isin(flag_labels).mean()) if len(annotations) else float("nan"),
     }
 
@@ -43,8 +51,12 @@ def slice_agreement(
 
     Returns:
         One row per (slice column, value): ``kind``, ``slice``, ``value``, ``items``,
-        ``judgements``, ``raters``, ``percent_agreement``, ``krippendorff_alpha`` (nominal) and
-        ``positive_rate`` (share of judgements with the positive label).
+        ``pairable_items`` (items with >= 2 judgements in the slice: for a rater group, >= 2 by
+        its own raters; the agreement figures rest on these alone), ``judgements``, ``raters``,
+        ``percent_agreement``, ``fleiss_kappa`` (see :func:`agreement.fleiss_kappa` on
+        unbalanced designs), ``krippendorff_alpha`` (nominal; ``_ordinal`` and ``_interval`` too
+        on scales that have them, see :func:`agreement.scale_alphas`) and ``positive_rate``
+        (share of judgements with the positive label).
     """
     flag_labels = positive_label if isinstance(positive_label, tuple) else (positive_label,)
     rows = []
@@ -61,4 +73,5 @@ def slice_agreement(
             values = values.astype(str).where(values.notna().to_numpy(), "(none)").to_numpy()
             for value in sorted(set(values)):
                 rows.append(_row(kind, column, value, annotations[values == value], labels, flag_labels))
-    return pd.DataFrame(rows, columns=SLICE_COLUMNS)
+    extra = [c for c in (rows[0] if rows else {}) if c not in SLICE_COLUMNS]
+    return pd.DataFrame(rows, columns=[*SLICE_COLUMNS[:-1], *extra, SLICE_COLUMNS[-1]])

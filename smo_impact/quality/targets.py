@@ -11,7 +11,9 @@ A targets file (each target a mapping, or the same as one line)::
 
 ``per`` says what must meet the bound: the whole dataset, every rater, every slice (item slice or
 rater group) or every rater within every slice. Raters and slices below ``min_judgements`` /
-``min_items`` are not judged (too little evidence).
+``min_items`` are not judged (too little evidence). For an agreement metric a slice's items are its
+*pairable* items, those with two or more judgements within the slice (for a rater group: by its own
+raters), because agreement is computed on those alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ METRICS: dict[str, dict[str, str]] = {
         "krippendorff_alpha": "Krippendorff's alpha (nominal) of all judgements",
         "krippendorff_alpha_low": "lower bound of alpha's bootstrap confidence interval",
         "krippendorff_alpha_ordinal": "Krippendorff's alpha (ordinal; label sets of 3+ ordered labels)",
+        "krippendorff_alpha_interval": "Krippendorff's alpha (interval; numeric label sets of 3+ values)",
         "percent_agreement": "share of agreeing rater pairs per item",
         "fleiss_kappa": "Fleiss' kappa (items with the most common number of judgements)",
         "cohen_kappa_median": "median Cohen's kappa over rater pairs with enough shared items",
@@ -54,6 +57,9 @@ METRICS: dict[str, dict[str, str]] = {
     },
     "slice": {
         "krippendorff_alpha": "alpha within the slice",
+        "krippendorff_alpha_ordinal": "ordinal alpha within the slice (3+ ordered labels)",
+        "krippendorff_alpha_interval": "interval alpha within the slice (numeric labels)",
+        "fleiss_kappa": "Fleiss' kappa within the slice",
         "percent_agreement": "percent agreement within the slice",
         "positive_rate": "share of positive judgements in the slice",
     },
@@ -63,6 +69,8 @@ METRICS: dict[str, dict[str, str]] = {
     },
 }
 Scope = Literal["dataset", "rater", "slice", "rater_slice"]
+# Slice metrics that are not agreement: their min_items floor counts every item of the slice.
+SHARE_METRICS = frozenset({"positive_rate"})
 ALIASES = {"alpha": "krippendorff_alpha"}
 
 _NUMBER = r"-?\d+(?:\.\d*)?(?:[eE]-?\d+)?"
@@ -106,7 +114,9 @@ class Target(Spec):
     min: float | None = Field(None, description="Pass when the value is >= min.")
     max: float | None = Field(None, description="Pass when the value is <= max.")
     min_judgements: int = Field(0, ge=0, description="rater/rater_slice: judge only cells with this many judgements.")
-    min_items: int = Field(0, ge=0, description="slice: judge only slices with this many items.")
+    min_items: int = Field(
+        0, ge=0, description="slice: judge only slices with this many items (agreement metrics: items with >= 2 judgements in the slice)."
+    )
     name: str | None = Field(None, description="Display name; default: derived from the target.")
 
     @model_validator(mode="before")
@@ -213,7 +223,8 @@ def evaluate_targets(targets: TargetsFile | list[Target], audit: Any) -> list[Ta
         elif target.per == "slice":
             table = audit.slices_
             who = table["kind"].map({"item": "", "rater": "raters: "}) + table["slice"] + "=" + table["value"]
-            n, floor = table["items"], target.min_items
+            n = table["items" if target.metric in SHARE_METRICS else "pairable_items"]
+            floor = target.min_items
         else:
             table = audit.rater_slices_
             who = table["worker"].astype(str) + " @ " + table["slice"] + "=" + table["value"]

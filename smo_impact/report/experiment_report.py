@@ -321,6 +321,7 @@ def _summary(runs: pd.DataFrame, split: str) -> pd.DataFrame:
     from scipy import stats
 
     columns = [f"{split}/{m}" for m in HEADLINE] + [f"delta/{split}/{m}" for m in HEADLINE[:2]]
+    columns += [f"{split}/weighted_f1", f"{split}/worst_class_recall"]  # K-class runs only
     columns += [f"regression/{split}/new_false_negatives", "treatment/realized_flip_rate", "treatment/cost"]
     columns = [c for c in columns if c in runs.columns]
     rows = []

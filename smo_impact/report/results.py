@@ -22,10 +22,11 @@ class StoredResults:
 
     experiment: str
     parent_id: str
-    split: str
+    split: str  # the primary benchmark's namespace
     summary: pd.DataFrame  # as the runner summarized it (arm, grid, <metric>_mean/_std, seeds[, gate])
     takeaway: str
     experiment_id: str
+    on_split: bool = True  # False: evaluation.split was null and the primary is a benchmark
 
 
 def load_results(reader: MlflowReader, experiment_or_run_id: str) -> StoredResults:
@@ -49,9 +50,12 @@ def load_results(reader: MlflowReader, experiment_or_run_id: str) -> StoredResul
         summary = summary.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
     text = reader.load_text(parent.run_id, "config/resolved.yaml")
     config = (yaml.safe_load(text) if text else None) or {}
-    split = (config.get("evaluation") or {}).get("split", "test")
+    evaluation = config.get("evaluation") or {}
+    # The primary benchmark: the split, or without one (evaluation.split: null) the first benchmark.
+    split = evaluation.get("split", "test") or next((b.get("name") for b in evaluation.get("benchmarks") or []), "test")
     experiment_id = reader.client.get_run(parent.run_id).info.experiment_id
-    return StoredResults(stored.experiment, parent.run_id, split, summary, parent.tags.get("smo.takeaway", ""), experiment_id)
+    return StoredResults(stored.experiment, parent.run_id, split, summary, parent.tags.get("smo.takeaway", ""), experiment_id,
+                         on_split=bool(evaluation.get("split", "test")))
 
 
 def compare_results(a: StoredResults, b: StoredResults) -> tuple[pd.DataFrame, list[str]]:

@@ -26,9 +26,12 @@ def summarize(runs: pd.DataFrame, split: str, arm_order: Sequence[str]) -> pd.Da
     """
     if runs.empty:
         return pd.DataFrame()
-    metric_cols = [f"{split}/{m}" for m in (*HEADLINE_METRICS, "recall_at_fpr_0.01")]
+    # K-class runs: macro-F1 is over the classes; weighted F1 and the worst class's recall join it.
+    metric_cols = [f"{split}/{m}" for m in (*HEADLINE_METRICS, "recall_at_fpr_0.01", "weighted_f1", "worst_class_recall",
+                                             "binary/recall")]
     metric_cols += [f"delta/{c}" for c in metric_cols]
-    metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives"]
+    metric_cols += [f"regression/{split}/new_false_negatives", f"regression/{split}/new_false_positives",
+                    f"regression/{split}/new_errors"]
     metric_cols += ["treatment/realized_flip_rate", "treatment/label_change_rate"]
     metric_cols += ["treatment/items_kept", "treatment/cost"]  # what an arm trained on and paid
     metric_cols = [c for c in metric_cols if c in runs.columns]
@@ -78,11 +81,15 @@ def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list
         (f"{split}/macro_f1", "macro-F1"),
         (f"{split}/roc_auc", "ROC-AUC"),
         (f"{split}/recall", "recall"),
+        (f"{split}/weighted_f1", "weighted F1"),
+        (f"{split}/worst_class_recall", "worst-class recall"),
+        (f"{split}/binary/recall", "binary recall"),
         (f"delta/{split}/macro_f1", "Δ macro-F1"),
         (f"delta/{split}/recall", "Δ recall"),
         (f"{split}/recall_at_fpr_0.01", "recall@1%FPR"),
         (f"regression/{split}/new_false_negatives", "new FN"),
         (f"regression/{split}/new_false_positives", "new FP"),
+        (f"regression/{split}/new_errors", "new errors"),
         ("treatment/realized_flip_rate", "flip rate"),
         ("treatment/items_kept", "items"),
         ("treatment/cost", "cost"),

@@ -188,7 +188,7 @@ def log_parent_description(
 
     Returns the takeaway sentence.
     """
-    split = config.evaluation.split
+    split = config.evaluation.primary
     sentence = takeaway(summary, split, config.control, fits, gates, degenerate, dose)
     if not summary.empty:
         tracker.log_table(parent_id, to_display_frame(summary, split), "summary/summary_table.json")

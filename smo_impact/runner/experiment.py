@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,6 @@ from smo_impact.data.schema import AnnotationSet
 from smo_impact.evaluation.benchmarks import BenchmarkResult, with_suite_items
 from smo_impact.evaluation.compare import Comparison, compare_with_control
 from smo_impact.evaluation.gates import arm_verdicts
-from smo_impact.data.validation import DataWarning
 from smo_impact.errors import DataError, SmoError
 from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
@@ -84,7 +82,6 @@ def prepare(
         b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None
     }
     specs = plan_runs(config)
-    _warn_binary_view(dataset, config)
     cache = cache or FeatureCache()
     items = with_suite_items(dataset, suites)
     # One feature matrix per distinct featurizer the plan needs: a sweep over a featurizer param
@@ -232,7 +229,8 @@ def run_experiment(
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
-        impact = log_impact(tracker, parent_id, runs, config.control, config.evaluation.split) if not runs.empty else None
+        # dose-response slopes, quality vs outcome, cost frontier
+        impact = log_impact(tracker, parent_id, runs, config.control, config.evaluation.primary, config.evaluation.outcomes) if not runs.empty else None
         gates = _log_gates(tracker, parent_id, config, runs)
         if not gates.empty:  # the terminal summary shows each arm's verdict
             table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
@@ -264,22 +262,6 @@ def run_experiment(
         parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo),
         gates=gates, compared=compared, stale_code=stale_code, takeaway=takeaway, degenerate=degenerate,
     )
-
-
-def _warn_binary_view(dataset: AnnotationSet, config: ExperimentConfig) -> None:
-    """Models train harmful-vs-benign; say so when the label set has more than two values and an
-    arm trains on it without a guideline step that maps it to two."""
-    if len(dataset.labels) <= 2:
-        return
-    arms = [arm for arm, steps in config.arms.items() if not any(s.name == "guideline" for s in steps)]
-    if arms:
-        warnings.warn(
-            f"{dataset.name} has {len(dataset.labels)} labels {list(dataset.labels)}; models train binary "
-            f"classifiers, so arm(s) {', '.join(arms)} train {dataset.positive_label!r} vs the rest "
-            "(set dataset.positive_labels to choose the harmful labels)",
-            DataWarning,
-            stacklevel=2,
-        )
 
 
 # -- resume ---------------------------------------------------------------------------------
@@ -449,6 +431,8 @@ def _log_run(
             tracker.set_tags(run_id, scored.tags)
             for path, frame in scored.artifacts.items():
                 tracker.log_frame(run_id, frame, path)
+                if path.startswith("confusion/"):  # a K-class run's confusion matrix, also as a picture
+                    _log_confusion_figure(tracker, run_id, frame, path)
         if not result.changes.empty:
             changes = result.changes.astype({"label_before": str, "label_after": str})
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
@@ -478,6 +462,16 @@ def _constant_predictions(result: RunResult) -> dict[str, str]:
                 for ns, scored in result.benchmarks.items()
                 if len(scored.predictions) > 1 and scored.predictions["predicted"].nunique() == 1]
     return {"smo.degenerate": "true", "smo.degenerate_reason": "; ".join(constant)[:500]} if constant else {}
+
+
+def _log_confusion_figure(tracker: Tracker, run_id: str, table: pd.DataFrame, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    from smo_impact.report.confusion import confusion_figure
+
+    figure = confusion_figure(table, path.removeprefix("confusion/").removesuffix(".csv"))
+    tracker.log_figure(run_id, figure, path.removesuffix(".csv") + ".png")
+    plt.close(figure)
 
 
 def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, key: str, control: str) -> TrackedRun:
@@ -556,7 +550,7 @@ def _row(spec: RunSpec, run: TrackedRun) -> dict[str, Any]:
 
 
 def _log_summary(tracker: Tracker, parent_id: str, config: ExperimentConfig, runs: pd.DataFrame) -> pd.DataFrame:
-    split = config.evaluation.split
+    split = config.evaluation.primary
     arm_order = [config.control] + [a for a in config.arms if a != config.control]
     table = summarize(runs, split, arm_order)
     if table.empty:

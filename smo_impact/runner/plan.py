@@ -80,10 +80,10 @@ class RunSpec:
         """Identity of the treat -> train -> score stage: same key, same numbers.
 
         Gates are left out: they only judge a comparison, so changing one re-judges stored runs
-        instead of retraining them.
+        instead of retraining them; so are the impact analysis's ``outcomes`` (read on the parent).
         """
         resolved = self.resolved(config)
-        resolved["evaluation"] = {k: v for k, v in resolved["evaluation"].items() if k != "gates"}
+        resolved["evaluation"] = {k: v for k, v in resolved["evaluation"].items() if k not in ("gates", "outcomes")}
         return stable_hash({**resolved, "data_digest": data_digest})
 
     def control(self, specs: list[RunSpec]) -> RunSpec | None:

@@ -16,9 +16,15 @@ import numpy as np
 import pandas as pd
 
 from smo_impact.config import ModelSpec, stable_hash
-from smo_impact.data.schema import AnnotationSet
+from smo_impact.data.schema import AnnotationSet, positions_in
 from smo_impact.errors import DataError
-from smo_impact.evaluation.benchmarks import Benchmark, BenchmarkResult, build_benchmarks, score_benchmark
+from smo_impact.evaluation.benchmarks import (
+    Benchmark,
+    BenchmarkResult,
+    build_benchmarks,
+    is_multiclass,
+    score_benchmark,
+)
 from smo_impact.models import MODELS
 from smo_impact.models.base import DevSet
 from smo_impact.models.features import Features
@@ -57,10 +63,28 @@ class RunContext:
     bootstrap: int = 1000  # resamples for confidence intervals
     confidence: float = 0.95
     model_features: Mapping[str, Features] = field(default_factory=dict)
+    task: str = "auto"  # evaluation.task: auto | binary | multiclass
 
     def features_for(self, model: ModelSpec) -> Features:
         """The cached features a run with this model spec trains and predicts on."""
         return self.model_features.get(model_key(model), self.features)
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """What a trained model's class codes mean (``model.label_space_``, set by :func:`train`).
+
+    Attributes:
+        classes: K-class models: the training label set (code i = ``classes[i]``); empty for a
+            binary model, whose class 1 is harmful.
+        harmful: The codes the binary view adds up into P(harmful).
+    """
+
+    classes: tuple = ()
+    harmful: tuple[int, ...] = (1,)
+
+
+BINARY = LabelSpace()
 
 
 def model_key(model: ModelSpec) -> str:
@@ -118,6 +142,8 @@ def build_context(
         positive_label=dataset.positive_label,
         workers=dataset.workers,
         features=features,
+        harmful_labels=tuple(dataset.binary_positive),
+        ordinal=dataset.ordinal,
     )
     untreated = majority_vote(train_annotations, dataset.labels, dataset.positive_label, "positive")
     eval_items = dataset.split(eval_split).reset_index(drop=True)
@@ -133,14 +159,36 @@ def build_context(
         from smo_impact.config import EvaluationSpec
 
         evaluation = EvaluationSpec(split=eval_split, threshold=threshold)
+    benchmarks = tuple(build_benchmarks(dataset, evaluation, suites))
+    _check_ordinal_gates(evaluation, benchmarks)
     return RunContext(
         dataset, features, initial, untreated, eval_split, eval_items, reference, threshold,
         dev_items if has_dev else None, dev_reference if has_dev else None,
-        benchmarks=tuple(build_benchmarks(dataset, evaluation, suites)),
+        benchmarks=benchmarks,
         bootstrap=evaluation.bootstrap,
         confidence=evaluation.confidence,
         model_features=dict(model_features or {}),
+        task=getattr(evaluation, "task", "auto"),
     )
+
+
+def _check_ordinal_gates(evaluation: Any, benchmarks: tuple[Benchmark, ...]) -> None:
+    """An ordinal metric (mae, qwk) gated on a benchmark that is not an ordered K-class scale has no
+    value to gate: refused with the fix, before any run."""
+    from smo_impact.evaluation.metrics import ORDINAL_METRICS
+
+    by_name = {b.namespace: b for b in benchmarks}
+    for metric in evaluation.gates.max_drop:
+        namespace, _, name = metric.partition("/")
+        bench = by_name.get(namespace)
+        if name not in ORDINAL_METRICS or bench is None or (bench.multiclass and bench.ordinal):
+            continue
+        scale = (f"the nominal labels {list(bench.classes)}" if bench.multiclass else "harmful vs benign")
+        raise DataError(
+            f"evaluation.gates.max_drop.{metric}: {name} is an ordinal metric, but benchmark '{namespace}' scores "
+            f"{scale}; declare an ordered scale (dataset.ordinal: true, or ordinal: true on the guideline that "
+            "maps to it) or gate macro_f1 instead"
+        )
 
 
 def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
@@ -162,7 +210,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
     return RunResult(
         spec=spec,
         metrics=metrics,
-        predictions=scored[ctx.eval_split].predictions,
+        predictions=scored[ctx.benchmarks[0].namespace].predictions,  # the primary benchmark's
         changes=treated.state.changes,
         step_artifacts=treated.artifacts,
         seconds=time.perf_counter() - start,
@@ -238,13 +286,46 @@ def preflight(specs: list[RunSpec], ctx: RunContext, everything: bool = False) -
         if state.labels is None:
             problems.append(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
             continue
-        positive = state.labels.to_numpy() == state.positive_label
+        if is_multiclass(ctx.task, state.labels_set):
+            problem = _multiclass_problem(spec, state, ctx)
+            if problem:
+                problems.append(f"{problem}{at}")
+            continue
+        positive = _is_harmful(state.labels.to_numpy(), state.harmful)
         if positive.all() or not positive.any():
             problems.append(
                 f"arm '{spec.arm}'{at}: the training labels of seed {spec.seed} contain a single class "
                 f"({'all positive' if positive.all() else 'no positive'} of {len(positive)} items); nothing to learn"
             )
     return problems
+
+
+def _multiclass_problem(spec: RunSpec, state: LabelState, ctx: RunContext) -> str | None:
+    """Why a run could not train K classes on ``state``: a model that trains binary classifiers only,
+    or training labels of a single class; None when it can."""
+    model_cls = MODELS.get(spec.model.name)
+    k = len(state.labels_set)
+    if not getattr(model_cls, "multiclass", False):
+        return (
+            f"model.name: '{spec.model.name}' trains harmful-vs-benign classifiers only, but arm '{spec.arm}' trains "
+            f"on {k} labels {list(state.labels_set)}; set evaluation.task: binary (harmful = dataset.positive_labels) "
+            "or pick a model that trains K classes"
+        )
+    present = pd.unique(state.labels)
+    if len(present) < 2:
+        return (
+            f"arm '{spec.arm}': the training labels of seed {spec.seed} contain a single class "
+            f"({present[0]!r} for all {len(state.labels)} items); nothing to learn" if len(present) else
+            f"arm '{spec.arm}': no training labels left for seed {spec.seed}; nothing to learn"
+        )
+    return None
+
+
+def _is_harmful(values: np.ndarray, harmful: tuple) -> np.ndarray:
+    """Whether each label is harmful in the binary view (``== positive`` for one harmful label)."""
+    if len(harmful) == 1:
+        return values == harmful[0]
+    return np.isin(values, np.asarray(harmful, dtype=object))
 
 
 def _cheap_prefix(steps: tuple) -> list:
@@ -281,34 +362,53 @@ def treat(spec: RunSpec, ctx: RunContext) -> Treated:
             "treatment/positive_rate": float((labels == state.positive_label).mean()),
         }
     )
+    # Class shares of the training labels: an arm that wins by having more harmful labels shows here.
+    shares = labels.value_counts(normalize=True)
+    metrics.update({f"treatment/class_share/{c}": float(shares.get(c, 0.0)) for c in state.labels_set})
     # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
     metrics.update(training_label_quality(state, ctx))
     return Treated(state, metrics, artifacts)
 
 
 def train(spec: RunSpec, ctx: RunContext, state: LabelState) -> Any:
-    """Fit the run's model on ``state.labels`` (positive class: ``state.positive_label``).
+    """Fit the run's model on ``state.labels``.
+
+    K classes (``evaluation.task`` multiclass, or auto and more than two labels in the state's label
+    set): the model learns the class codes of ``state.labels_set``. Otherwise harmful vs benign:
+    class 1 = the state's harmful labels (``state.harmful``: its positive label unless
+    ``positive_labels`` say more). The fitted model carries ``label_space_`` (:class:`LabelSpace`).
 
     Models that ask (``fit_inputs``) also get the dev split for early stopping, labelled as the
     model's ``dev_labels`` param says (default ``treated``: the arm's own steps applied to the dev
-    judgements), and the arm's soft labels.
+    judgements), the arm's soft labels (K-way vote shares for K classes) and ``n_classes``.
     """
     labels = state.labels
     model_cls = MODELS.get(spec.model.name)
     params = model_cls.Params.model_validate(spec.model.params)
     model = model_cls(params)
     features = ctx.features_for(spec.model)
-    # A guideline step may redefine the label set: the state's positive label is the one to train on.
-    y_train = (labels.to_numpy() == state.positive_label).astype(int)
-    if len(np.unique(y_train)) < 2:
-        raise DataError(
-            f"training labels of run {spec.name} contain a single class "
-            f"({'all positive' if y_train.all() else 'no positive'} of {len(y_train)}); nothing to learn"
-        )
+    # A guideline step may redefine the label set: the state's labels are the ones to train on.
+    multiclass = is_multiclass(ctx.task, state.labels_set)
+    if multiclass:
+        problem = _multiclass_problem(spec, state, ctx)
+        if problem:
+            raise DataError(problem)
+        y_train = positions_in(labels, state.labels_set)
+        space = LabelSpace(tuple(state.labels_set), tuple(positions_in(pd.Series(state.harmful, dtype=object), state.labels_set)))
+    else:
+        y_train = _is_harmful(labels.to_numpy(), state.harmful).astype(int)
+        space = BINARY
+        if len(np.unique(y_train)) < 2:
+            raise DataError(
+                f"training labels of run {spec.name} contain a single class "
+                f"({'all positive' if y_train.all() else 'no positive'} of {len(y_train)}); nothing to learn"
+            )
     fit_inputs = getattr(model_cls, "fit_inputs", frozenset())
     extra: dict[str, Any] = {}
+    if multiclass and "n_classes" in fit_inputs:
+        extra["n_classes"] = len(state.labels_set)
     if "dev" in fit_inputs and ctx.dev_items is not None:
-        extra["dev"] = dev_set(spec, ctx, getattr(params, "dev_labels", "reference"))
+        extra["dev"] = dev_set(spec, ctx, getattr(params, "dev_labels", "reference"), state if multiclass else None)
     if state.soft_labels is not None and "soft_labels" not in fit_inputs:
         raise DataError(
             f"arm '{spec.arm}' produces soft labels (aggregate soft: true) but model '{spec.model.name}' "
@@ -316,18 +416,31 @@ def train(spec: RunSpec, ctx: RunContext, state: LabelState) -> Any:
             "or drop soft: true"
         )
     if "soft_labels" in fit_inputs and state.soft_labels is not None:
-        extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, state.positive_label)
+        if multiclass:
+            extra["soft_labels"] = _class_shares(state.soft_labels, labels.index, state.labels_set)
+        else:
+            extra["soft_labels"] = _positive_share(state.soft_labels, labels.index, state.harmful)
     model.fit(features.rows(labels.index), y_train, seed=spec.model_seed, **extra)
+    model.label_space_ = space
     return model
 
 
-def dev_set(spec: RunSpec, ctx: RunContext, which: str) -> DevSet:
+def dev_set(spec: RunSpec, ctx: RunContext, which: str, training: LabelState | None = None) -> DevSet:
     """The dev split for early stopping: ``reference`` = untreated majority of all raters;
     ``treated`` = the arm's steps applied to the dev judgements (what a team that has only its
-    treated labels selects epochs on)."""
+    treated labels selects epochs on). ``training``: the run's training state when it trains K
+    classes (dev labels are then class codes of its label set), None for harmful vs benign."""
     features = ctx.features_for(spec.model)
     if which == "reference":
-        y = (ctx.dev_reference.to_numpy() == ctx.dataset.positive_label).astype(int)
+        if training is not None:
+            y = positions_in(ctx.dev_reference, training.labels_set)
+            if (y < 0).any():
+                raise DataError(
+                    f"arm '{spec.arm}' trains on the labels {list(training.labels_set)}, but the dev split's untreated "
+                    f"majority uses the dataset's {list(ctx.dataset.labels)}; set model.params.dev_labels: treated"
+                )
+            return DevSet(features.rows(ctx.dev_items["task"]), y)
+        y = _is_harmful(ctx.dev_reference.to_numpy(), ctx.initial_state.harmful).astype(int)
         return DevSet(features.rows(ctx.dev_items["task"]), y)
     dataset = ctx.dataset
     state = LabelState(
@@ -337,6 +450,8 @@ def dev_set(spec: RunSpec, ctx: RunContext, which: str) -> DevSet:
         positive_label=dataset.positive_label,
         workers=dataset.workers,
         features=features,
+        harmful_labels=tuple(dataset.binary_positive),
+        ordinal=dataset.ordinal,
     )
     try:
         entropy = spec.entropy if isinstance(spec.entropy, list) else [spec.entropy]
@@ -347,7 +462,9 @@ def dev_set(spec: RunSpec, ctx: RunContext, which: str) -> DevSet:
     labels = state.labels
     if labels is None or labels.empty:
         raise DataError(f"arm '{spec.arm}' left no labelled dev item for early stopping; set model.params.dev_labels: reference")
-    return DevSet(features.rows(labels.index), (labels.to_numpy() == state.positive_label).astype(int))
+    if training is not None:
+        return DevSet(features.rows(labels.index), positions_in(labels, training.labels_set))
+    return DevSet(features.rows(labels.index), _is_harmful(labels.to_numpy(), state.harmful).astype(int))
 
 
 def positive_scores(model: Any, X: Any) -> np.ndarray:
@@ -355,27 +472,65 @@ def positive_scores(model: Any, X: Any) -> np.ndarray:
     return model.predict_proba(X)[:, list(model.classes_).index(1)]
 
 
+def class_probabilities(model: Any, X: Any, n_classes: int) -> np.ndarray:
+    """P(class) per row and class code ``0 .. n_classes - 1`` of a K-class model (0 for a class the
+    model never saw in training: scikit-learn drops such classes from ``classes_``)."""
+    proba = model.predict_proba(X)
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, np.asarray(model.classes_, dtype=int)] = proba
+    return out
+
+
 def score(spec: RunSpec, ctx: RunContext, model: Any) -> dict[str, BenchmarkResult]:
-    """Every benchmark's metrics and per-item predictions for a trained model."""
+    """Every benchmark's metrics and per-item predictions for a trained model.
+
+    A K-class model is scored with the K-class metrics on a K-class benchmark of the same label set,
+    and on every benchmark's binary view with P(harmful) = the sum of its harmful classes'
+    probabilities; a binary model with its P(class 1).
+    """
     features = ctx.features_for(spec.model)
+    space = getattr(model, "label_space_", BINARY)
     scored: dict[str, BenchmarkResult] = {}
     for i, bench in enumerate(ctx.benchmarks):
-        scores = positive_scores(model, features.rows(bench.items["task"]))
+        X = features.rows(bench.items["task"])
+        proba = None
+        if space.classes:
+            every = class_probabilities(model, X, len(space.classes))
+            scores = every[:, list(space.harmful)].sum(axis=1)
+            if bench.multiclass and tuple(bench.classes) == tuple(space.classes):
+                proba = every
+        else:
+            scores = positive_scores(model, X)
         rng = np.random.default_rng([spec.seed, EVALUATION_STREAM, i])
-        scored[bench.namespace] = score_benchmark(bench, scores, ctx.threshold, rng, ctx.bootstrap, ctx.confidence)
+        scored[bench.namespace] = score_benchmark(bench, scores, ctx.threshold, rng, ctx.bootstrap, ctx.confidence, proba)
     return scored
 
 
-def _positive_share(soft_labels: pd.DataFrame, tasks: pd.Index, positive: Any) -> np.ndarray:
-    """P(positive) per training task from a task x label distribution (rows normalised here)."""
-    if positive not in soft_labels.columns:
-        raise DataError(f"soft labels have no column for the positive label {positive!r}; columns: {list(soft_labels.columns)}")
+def _positive_share(soft_labels: pd.DataFrame, tasks: pd.Index, harmful: tuple) -> np.ndarray:
+    """P(harmful) per training task from a task x label distribution (rows normalised here)."""
+    missing_columns = [h for h in harmful if h not in soft_labels.columns]
+    if missing_columns:
+        raise DataError(
+            f"soft labels have no column for the harmful label(s) {missing_columns}; columns: {list(soft_labels.columns)}"
+        )
     table = soft_labels.reindex(tasks)
     if table.isna().any().any():
         missing = table.index[table.isna().any(axis=1)][:3].tolist()
         raise DataError(f"soft labels are missing for training task(s) {missing}")
     totals = table.sum(axis=1).to_numpy(dtype=float)
-    return table[positive].to_numpy(dtype=float) / np.where(totals > 0, totals, 1.0)
+    share = table[harmful[0]] if len(harmful) == 1 else table[list(harmful)].sum(axis=1)
+    return share.to_numpy(dtype=float) / np.where(totals > 0, totals, 1.0)
+
+
+def _class_shares(soft_labels: pd.DataFrame, tasks: pd.Index, labels_set: tuple) -> np.ndarray:
+    """The K-way vote shares per training task (items x K, columns in ``labels_set`` order)."""
+    table = soft_labels.reindex(index=tasks, columns=list(labels_set))
+    if table.isna().any().any():
+        missing = table.index[table.isna().any(axis=1)][:3].tolist()
+        raise DataError(f"soft labels are missing for training task(s) {missing}")
+    values = table.to_numpy(dtype=float)
+    totals = values.sum(axis=1, keepdims=True)
+    return values / np.where(totals > 0, totals, 1.0)
 
 
 def _saved_files(model: Any) -> dict[str, bytes]:

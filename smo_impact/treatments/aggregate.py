@@ -163,7 +163,9 @@ class Aggregate:
     carries reference labels (judgements simulated or noised by an earlier step), it lists the
     items whose label differs from the reference instead (``treatment/aggregate_vs_reference``).
 
-    Metrics: ``treatment/aggregate_ties`` (items whose top labels tied) and
+    Metrics: ``treatment/aggregate_ties`` (items whose top labels tied),
+    ``treatment/aggregate_ties_broken/<rule>`` (those settled by the tie rule, or by the crowd-kit
+    method named) with ``treatment/aggregate_ties_to/<label>`` (the labels they got),
     ``treatment/aggregate_dropped`` (items left out by ``tie: drop``), and
     ``treatment/aggregate_vs_majority`` (labels that differ from plain majority vote).
     """
@@ -194,7 +196,8 @@ class Aggregate:
         p = self.params
         counts = vote_counts(state.annotations, state.labels_set)
         values = counts.to_numpy()
-        ties = int(((values == values.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+        tied = (values == values.max(axis=1, keepdims=True)).sum(axis=1) > 1
+        ties = int(tied.sum())
         plain = majority_vote(state.annotations, state.labels_set, state.positive_label, "positive")
         soft: pd.DataFrame | None = None
         if p.method == "majority":
@@ -214,6 +217,12 @@ class Aggregate:
             "treatment/aggregate_ties": float(ties),
             "treatment/aggregate_dropped": float(dropped),
         }
+        if not (p.method == "majority" and p.tie == "drop"):
+            # How the tied items were settled (the tie rule, or the model) and the labels they got.
+            self.metrics_[f"treatment/aggregate_ties_broken/{p.tie if p.method == 'majority' else p.method}"] = float(ties)
+            settled = labels.reindex(counts.index[tied]).value_counts()
+            for label in state.labels_set:
+                self.metrics_[f"treatment/aggregate_ties_to/{label}"] = float(settled.get(label, 0))
         differs = labels.ne(plain.reindex(labels.index))
         self.metrics_["treatment/aggregate_vs_majority"] = float(differs.sum())
         if self.skills_ is not None and len(self.skills_):

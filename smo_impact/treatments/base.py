@@ -13,8 +13,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from smo_impact.config import QuietDefaults
 from smo_impact.data.schema import isin
 
 # ``worker`` is set on changes to one judgement (judgement-level steps) and empty on changes to a
@@ -22,8 +23,10 @@ from smo_impact.data.schema import isin
 CHANGE_COLUMNS = ["task", "step", "label_before", "label_after", "cause", "worker"]
 
 
-class TreatmentParams(BaseModel):
-    """Base for treatment parameter models: frozen, unknown keys are errors."""
+class TreatmentParams(QuietDefaults):
+    """Base for treatment parameter models: frozen, unknown keys are errors; fields named in
+    ``quiet_defaults`` are left out of dumps while they hold their default (see
+    :class:`~smo_impact.config.QuietDefaults`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -46,6 +49,10 @@ class LabelState:
             noise step), used to count how many of a cleaning step's removals were truly wrong.
         features: Optional cached training features (``rows(tasks)`` gives a matrix), for steps
             that need a cheap model, e.g. out-of-fold probabilities for cleaning.
+        harmful_labels: The labels the binary view counts as harmful (a K-class set's
+            ``positive_labels``); empty means ``positive_label`` alone. See :attr:`harmful`.
+        ordinal: Whether ``labels_set`` is an ordered scale (benign to harmful), so that ordinal
+            metrics (mean absolute error, quadratic-weighted kappa) apply.
     """
 
     items: pd.DataFrame
@@ -58,6 +65,14 @@ class LabelState:
     workers: pd.DataFrame | None = None
     reference: pd.Series | None = None
     features: Any = None
+    harmful_labels: tuple = ()
+    ordinal: bool = False
+
+    @property
+    def harmful(self) -> tuple:
+        """The labels counted as harmful by the binary view (``positive_label`` unless
+        ``harmful_labels`` says otherwise)."""
+        return tuple(self.harmful_labels) or (self.positive_label,)
 
     def __post_init__(self) -> None:
         if self.changes is None:

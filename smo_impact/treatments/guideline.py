@@ -97,8 +97,10 @@ class Guideline:
     """Relabel every judgement by the first matching rule of a guideline version.
 
     Runs before ``aggregate``. The state's label set and positive label become the guideline's,
-    so a guideline that maps a severity scale to binary labels trains a binary classifier. The
-    raw answer is kept in ``raw_label``. Judgements no rule matches are an error (``unmatched:
+    so a guideline that maps a severity scale to binary labels trains a binary classifier, and one
+    that maps it to K labels (e.g. not abusive / mild / strong) a K-class one; its
+    ``positive_labels`` are then the harmful labels of the binary view and ``ordinal`` says whether
+    its labels are an ordered scale. The raw answer is kept in ``raw_label``. Judgements no rule matches are an error (``unmatched:
     error``, naming the first one) or dropped (``unmatched: drop``).
 
     Change record: one row per judgement whose label changed (every judgement when the guideline
@@ -114,8 +116,16 @@ class Guideline:
     class Params(TreatmentParams):
         version: str = Field(description="Guideline version name, e.g. v2.")
         description: str = ""
+        quiet_defaults: ClassVar[tuple[str, ...]] = ("positive_labels", "ordinal")
+
         labels: list[Any] = Field([0, 1], min_length=2, description="Label set after the guideline, benign to harmful.")
         positive_label: Any = Field(1, description="The harmful class after the guideline.")
+        positive_labels: list[Any] | None = Field(
+            None,
+            description="K labels: the labels the binary view counts as harmful (binary metrics, recall@FPR, "
+            "HateCheck); default [positive_label].",
+        )
+        ordinal: bool = Field(False, description="The labels are an ordered scale (adds MAE and quadratic-weighted kappa).")
         rules: list[Rule] = Field(min_length=1, description="Ordered rules; the first match wins.")
         unmatched: Literal["error", "drop"] = "error"
         select: list[str] | None = Field(
@@ -130,6 +140,13 @@ class Guideline:
             for i, rule in enumerate(self.rules):
                 if rule.label not in self.labels:
                     raise ValueError(f"rules[{i}].label {rule.label!r} is not in labels {self.labels}")
+            outside = [v for v in self.positive_labels or [] if v not in self.labels]
+            if outside:
+                raise ValueError(f"positive_labels {outside} are not in labels {self.labels}; list harmful labels of the guideline's set")
+            if self.ordinal and len(self.labels) < 3:
+                raise ValueError(
+                    f"ordinal: a {len(self.labels)}-label set {self.labels} has no order beyond harmful/benign; drop ordinal: true"
+                )
             return self
 
     def __init__(self, params: Params) -> None:
@@ -204,4 +221,5 @@ class Guideline:
         return keep_tasks(
             state, kept["task"].unique(), annotations=kept,
             labels_set=tuple(p.labels), positive_label=p.positive_label,
+            harmful_labels=tuple(p.positive_labels or ()), ordinal=p.ordinal,
         ).with_changes(changes)

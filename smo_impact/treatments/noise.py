@@ -29,15 +29,26 @@ def flip_matrix(before: pd.Series, after: pd.Series, labels_set: tuple) -> pd.Da
     return pd.DataFrame(matrix, index=list(labels_set), columns=list(labels_set))
 
 
-def transition_matrix(labels_set: tuple, rate: float, transitions: dict | None) -> np.ndarray:
-    """Requested P(after | before): symmetric at ``rate``, or the off-diagonal ``transitions``.
+def transition_matrix(labels_set: tuple, rate: float, transitions: dict | list | None) -> np.ndarray:
+    """Requested P(after | before): symmetric at ``rate`` (uniform over the other labels), the
+    off-diagonal ``transitions`` ``{from: {to: p}}``, or ``transitions`` as the full K x K matrix
+    (rows and columns in the declared label order, rows summing to 1).
 
     Raises:
-        ValueError: naming the unknown label or the row whose flip probabilities exceed 1.
+        ValueError: naming the unknown label, the row whose flip probabilities exceed 1, or a matrix
+            whose size is not the label set's.
     """
     k = len(labels_set)
     if transitions is None:
         return np.full((k, k), rate / (k - 1)) * (1 - np.eye(k)) + np.eye(k) * (1 - rate)
+    if isinstance(transitions, list):
+        matrix = np.asarray(transitions, dtype=float)
+        if matrix.shape != (k, k):
+            raise ValueError(
+                f"noise.transitions: a {len(transitions)} x {len(transitions)} matrix for the {k} labels "
+                f"{list(labels_set)}; give one row and one column per label, in that order"
+            )
+        return matrix
     names = {str(lab): i for i, lab in enumerate(labels_set)}
     matrix = np.zeros((k, k))
     for src, row in transitions.items():
@@ -45,7 +56,8 @@ def transition_matrix(labels_set: tuple, rate: float, transitions: dict | None) 
             for lab in (src, dst):
                 if str(lab) not in names:
                     raise ValueError(
-                        f"noise.transitions: label {lab!r} is not in the label set {list(labels_set)}"
+                        f"noise.transitions: label {lab!r} is not in the label set {list(labels_set)}; "
+                        "name labels of that set (the one after any guideline step)"
                     )
             if str(src) == str(dst):
                 raise ValueError(
@@ -152,9 +164,10 @@ class Noise:
         rate: float | None = Field(
             None, ge=0.0, le=1.0, description="Probability that a label flips (symmetric); 0.1 without transitions."
         )
-        transitions: dict[Any, dict[Any, float]] | None = Field(
+        transitions: dict[Any, dict[Any, float]] | list[list[float]] | None = Field(
             None,
-            description="Class-conditional noise: {from: {to: probability}}, off-diagonal only; replaces rate.",
+            description="Class-conditional noise: {from: {to: probability}}, off-diagonal only, or the full matrix "
+            "P(new | label) as a list of rows in the declared label order (rows sum to 1); replaces rate.",
         )
         instance: Literal["none", "disagreement", "uncertainty"] = Field(
             "none", description="Scale each unit's flip probability by human disagreement or model uncertainty."
@@ -182,13 +195,36 @@ class Noise:
         def _rate_or_transitions(self) -> Noise.Params:
             if self.transitions is not None and self.rate is not None:
                 raise ValueError("give either rate (symmetric) or transitions (class-conditional), not both")
-            for src, row in (self.transitions or {}).items():
+            if isinstance(self.transitions, list):
+                self._check_matrix(self.transitions)
+            for src, row in (self.transitions if isinstance(self.transitions, dict) else {}).items():
                 for dst, prob in row.items():
                     if not 0.0 <= prob <= 1.0:
                         raise ValueError(f"transitions[{src!r}][{dst!r}] must be in [0, 1], got {prob}")
+                if sum(row.values()) > 1 + 1e-9:
+                    raise ValueError(
+                        f"transitions: flip probabilities from {src!r} sum to {sum(row.values()):.3g} > 1; "
+                        "give only the off-diagonal flips, at most 1 in all per label"
+                    )
             if self.workers is not None and self.level != "judgement":
                 raise ValueError("workers selects raters' judgements: it needs level: judgement")
             return self
+
+        @staticmethod
+        def _check_matrix(rows: list[list[float]]) -> None:
+            for i, row in enumerate(rows):
+                if len(row) != len(rows):
+                    raise ValueError(
+                        f"transitions must be a square matrix (one row per label); row {i} has {len(row)} values, "
+                        f"not {len(rows)}"
+                    )
+                if any(not 0.0 <= p <= 1.0 for p in row):
+                    raise ValueError(f"transitions row {i} has a value outside [0, 1]: {row}")
+                if abs(sum(row) - 1.0) > 1e-6:
+                    raise ValueError(
+                        f"transitions row {i} sums to {sum(row):.6g}; each row of a full transition matrix is "
+                        "P(new label | label) and must sum to 1 (or give {from: {to: p}} with the flips only)"
+                    )
 
     def __init__(self, params: Params) -> None:
         self.params = params

@@ -32,6 +32,16 @@ def leave_one_out_agreement(annotations: pd.DataFrame) -> pd.Series:
     return score.groupby(level=0).mean().rename("agreement").rename_axis("worker")
 
 
+def _at_most_k(annotations: pd.DataFrame, keep: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``keep`` narrowed to at most ``k`` judgements per item, chosen at random (seeded)."""
+    # A random key per judgement, then the k smallest keys of each item.
+    order = pd.Series(rng.random(len(annotations)), index=annotations.index)[keep]
+    rank = order.groupby(annotations["task"].to_numpy()[keep]).rank(method="first")
+    out = np.zeros(len(annotations), dtype=bool)
+    out[np.flatnonzero(keep)[(rank <= k).to_numpy()]] = True
+    return out
+
+
 class RaterPool:
     """Keep the judgements of a pool of real raters.
 
@@ -42,6 +52,9 @@ class RaterPool:
         (``bottom``) agreement with the leave-one-out majority (``quality_`` holds the scores).
         ``per_item``: ``k`` judgements per item, chosen at random (seeded); items with fewer keep all.
         ``random``: ``n_raters`` raters chosen at random (seeded).
+
+    With another ``by``, ``k`` then keeps at most ``k`` of the pool's judgements per item (seeded),
+    so pools of different sizes can be compared at the same number of judgements per item.
 
     Items left without judgements are dropped. Runs before ``aggregate``. The change record has
     one row per dropped judgement (``label_after`` empty).
@@ -59,7 +72,9 @@ class RaterPool:
         values: list[Any] | None = Field(None, description="by=attribute: the column values to keep.")
         fraction: float | None = Field(None, gt=0.0, le=1.0, description="by=quality: share of raters kept.")
         keep: Literal["top", "bottom"] = Field("top", description="by=quality: best or worst raters.")
-        k: int | None = Field(None, ge=1, description="by=per_item: judgements kept per item.")
+        k: int | None = Field(
+            None, ge=1, description="by=per_item: judgements kept per item; with another by: at most k per item of the pool."
+        )
         n_raters: int | None = Field(None, ge=1, description="by=random: raters kept.")
 
         @model_validator(mode="after")
@@ -85,16 +100,15 @@ class RaterPool:
             chosen = self.quality_.index[-n:] if p.keep == "top" else self.quality_.index[:n]
             keep = ann["worker"].isin(chosen).to_numpy()
         elif p.by == "per_item":
-            # A random key per judgement, then the k smallest keys of each item.
-            order = pd.Series(rng.random(len(ann)), index=ann.index)
-            rank = order.groupby(ann["task"].to_numpy()).rank(method="first")
-            keep = (rank <= p.k).to_numpy()
+            keep = _at_most_k(ann, np.ones(len(ann), dtype=bool), p.k, rng)
         else:
             workers = np.sort(ann["worker"].unique())
             if p.n_raters > len(workers):
                 raise ValueError(f"rater_pool n_raters={p.n_raters} but only {len(workers)} raters have judgements")
             chosen = rng.choice(workers, size=p.n_raters, replace=False)
             keep = ann["worker"].isin(chosen).to_numpy()
+        if p.k is not None and p.by != "per_item":
+            keep = _at_most_k(ann, keep, p.k, rng)
         kept = ann.loc[keep]
         if kept.empty:
             raise ValueError(f"rater_pool {p.model_dump(exclude_none=True)} keeps no judgements")

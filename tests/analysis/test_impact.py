@@ -146,3 +146,19 @@ def test_no_realized_rate_fit_without_the_metric():
     runs = _noise_runs_with_realized_rate().drop(columns="treatment/realized_flip_rate")
     fits = analyze(runs, "control", outcomes=("macro_f1",)).fits
     assert "treatment/realized_flip_rate" not in set(fits["x_label"])
+
+
+def test_outcomes_may_be_any_logged_metric():
+    """A per-class recall or another benchmark's metric is analysed like macro-F1: by its full name,
+    or under the primary namespace."""
+    runs = _runs()
+    runs["test/class/hate/recall"] = 1.0 - runs["quality/label_noise"]
+    runs["view/macro_f1"] = runs["test/macro_f1"]
+    fits = analyze(runs, "control", outcomes=("class/hate/recall", "view/macro_f1", "no_such_metric")).fits
+    slopes = fits[fits["x_label"] == "noise.rate"].set_index("outcome")["slope"]
+    assert slopes["test/class/hate/recall"] == pytest.approx(-1.0)
+    assert slopes["view/macro_f1"] == pytest.approx(-0.5)
+    assert set(slopes.index) == {"test/class/hate/recall", "view/macro_f1"}
+    # By default, the K-class outcomes are analysed where they are logged.
+    runs["test/worst_class_recall"] = runs["test/macro_f1"]
+    assert "test/worst_class_recall" in set(analyze(runs, "control").fits["outcome"])

@@ -11,6 +11,7 @@ import pytest
 from smo_impact.config import DatasetSpec
 from smo_impact.data.loader import load_data
 from smo_impact.data.validation import DataWarning
+from smo_impact.errors import DataError
 
 # 4 items x 3 raters; t4 is rated by r1 and r2 only. Hand-checkable vote counts:
 # t1 yes,yes,no | t2 no,no,no | t3 yes,yes,yes | t4 no,yes
@@ -249,3 +250,85 @@ def test_compressed_file_with_a_plain_name_is_read_by_its_magic_bytes(tmp_path, 
     path = tmp_path / f"judgements.{suffix}"  # gzip inside, no .gz in the name
     path.write_bytes(gzip.compress(text.encode()))
     assert_round_trip(load_data(spec(path=str(path), column_map=LONG_MAP)))
+
+
+def demographics_frame() -> pd.DataFrame:
+    """The long judgements with each rater's gender and age on every row (r3 leaves age blank once)."""
+    person = {"r1": ("woman", "25-34"), "r2": ("man", "35-44"), "r3": ("woman", "18-24")}
+    frame = long_frame()
+    frame["Gender"] = frame["rater"].map(lambda r: person[r][0])
+    frame["age"] = frame["rater"].map(lambda r: person[r][1])
+    frame.loc[2, "age"] = None  # row 3 is r3's first judgement
+    return frame
+
+
+def test_worker_columns_build_the_workers_table_from_the_rows(tmp_path):
+    path = tmp_path / "judgements.csv"
+    demographics_frame().to_csv(path, index=False)
+    data = load_data(spec(path=str(path), column_map={**LONG_MAP, "gender": "Gender"}, worker_columns=["gender", "age"]))
+    assert_round_trip(data)
+    assert data.workers.set_index("worker").to_dict("index") == {
+        "r1": {"gender": "woman", "age": "25-34"}, "r2": {"gender": "man", "age": "35-44"}, "r3": {"gender": "woman", "age": "18-24"},
+    }
+    assert "gender" not in data.annotations.columns and "age" not in data.annotations.columns
+
+
+def test_worker_columns_join_a_workers_table(tmp_path):
+    path = tmp_path / "judgements.csv"
+    demographics_frame().to_csv(path, index=False)
+    pd.DataFrame({"rater": ["r1", "r2", "r3"], "pool": ["vendor", "vendor", "staff"]}).to_csv(tmp_path / "raters.csv", index=False)
+    data = load_data(spec(path=str(path), column_map=LONG_MAP, worker_columns=["age"],
+                          workers={"path": str(tmp_path / "raters.csv"), "column_map": {"worker": "rater"}}))
+    assert data.workers.set_index("worker")[["age", "pool"]].loc["r3"].tolist() == ["18-24", "staff"]
+    clash = {"path": str(tmp_path / "raters.csv"), "column_map": {"worker": "rater", "age": "pool"}}
+    with pytest.raises(DataError, match="raters.csv: column 'age' is both in the workers table and in dataset.worker_columns"):
+        load_data(spec(path=str(path), column_map=LONG_MAP, worker_columns=["age"], workers=clash))
+
+
+def test_a_rater_attribute_that_changes_between_rows_is_named_with_its_rows(tmp_path):
+    frame = demographics_frame()
+    frame.loc[7, "age"] = "45-54"  # row 8: r2's third judgement
+    frame.to_csv(tmp_path / "judgements.csv", index=False)
+    with pytest.raises(DataError) as error:
+        load_data(spec(path=str(tmp_path / "judgements.csv"), column_map=LONG_MAP, worker_columns=["age"]))
+    assert str(error.value) == (
+        "judgements.csv: worker 'r2' has 2 different values in worker column 'age': '35-44' at judgements.csv row 2, "
+        "then '45-54' at judgements.csv row 8; a rater attribute must be the same in every row of that rater: correct "
+        "those rows, or drop 'age' from dataset.worker_columns"
+    )
+    with pytest.raises(DataError, match=r"judgements.csv: worker column\(s\) \['religion'\] \(dataset.worker_columns\) not found"):
+        load_data(spec(path=str(tmp_path / "judgements.csv"), column_map=LONG_MAP, worker_columns=["religion"]))
+    with pytest.raises(ValueError, match="dataset.worker_columns only applies to layout: long"):
+        spec(path="x.csv", layout="wide", worker_columns=["age"])
+
+
+def test_the_documented_count_and_demographics_examples_load(tmp_path):
+    """configs/datasets/own_count_csv.yaml and own_long_demographics.yaml, on files shaped as their
+    comments show."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from smo_impact.data.loader import dataset_spec_from
+
+    configs = Path(__file__).resolve().parents[2] / "configs" / "datasets"
+    rng = np.random.default_rng(0)
+    votes = rng.multinomial(3, [0.34, 0.33, 0.33], size=200)
+    pd.DataFrame({
+        "id": [f"t{i:03d}" for i in range(200)], "tweet": [f"tweet {i}" for i in range(200)],
+        "hate_votes": votes[:, 0], "offensive_votes": votes[:, 1], "neither_votes": votes[:, 2], "author": [f"u{i // 2}" for i in range(200)],
+    }).to_csv(tmp_path / "counts.csv", index=False)  # fmt: skip
+    data = load_data(dataset_spec_from(str(configs / "own_count_csv.yaml"), [f"path={tmp_path / 'counts.csv'}"]))
+    assert data.vote_counts().loc["t000"].tolist() == [votes[0, 2], votes[0, 1], votes[0, 0]]  # neither, offensive, hate
+    assert (data.items.groupby("author")["split"].nunique() == 1).all()
+
+    people = {f"a{k:02d}": (["woman", "man"][k % 2], ["Black", "White", "Asian"][k % 3], ["18-24", "35-44"][k // 3 % 2]) for k in range(6)}
+    rows = [
+        {"item_id": i, "text": f"comment {i}", "annotator_id": a, "rating": int(rng.integers(1, 6)),
+         "gender": g, "race": r, "age": age}
+        for i in range(100) for a, (g, r, age) in people.items() if (i + int(a[1:])) % 2 == 0
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
+    data = load_data(dataset_spec_from(str(configs / "own_long_demographics.yaml"), [f"path={tmp_path / 'ratings.csv'}"]))
+    assert data.labels == (1, 2, 3, 4, 5) and len(data.workers) == 6
+    assert data.workers.set_index("worker").loc["a03"].tolist() == ["man", "Black", "35-44"]

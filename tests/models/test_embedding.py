@@ -97,3 +97,38 @@ def test_balanced_class_weight_raises_minority_recall():
         predicted = model.predict_proba(X[1500:])[:, 1] >= 0.5
         recall[weighting] = predicted[y[1500:] == 1].mean()
     assert recall[None] < 0.5 < recall["balanced"], recall
+
+
+# -- K classes ---------------------------------------------------------------------------------
+def _three_class_blobs(n=450, seed=3):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    centres = np.array([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 2.0, 0]])
+    return (centres[y] + rng.normal(scale=0.7, size=(n, 4))).astype(np.float32), y
+
+
+def test_logreg_head_trains_three_classes_and_k_way_soft_labels():
+    X, y = _three_class_blobs()
+    params = EmbeddingLogreg.Params(encoder="tiny", C=10.0)
+    hard = EmbeddingLogreg(params).fit(X, y, seed=0)
+    assert list(hard.classes_) == [0, 1, 2] and hard.predict_proba(X).shape == (450, 3)
+    assert (hard.predict_proba(X).argmax(1) == y).mean() > 0.9
+    # One-hot vote shares train the same multinomial model as the hard labels.
+    one_hot = EmbeddingLogreg(params).fit(X, y, seed=0, soft_labels=np.eye(3)[y])
+    assert np.allclose(hard.classifier_.coef_, one_hot.classifier_.coef_, atol=1e-2)  # lbfgs tolerance
+    # Raters split evenly over the three labels on every item: P = 1/3 everywhere.
+    undecided = EmbeddingLogreg(params).fit(X, y, seed=0, soft_labels=np.full((450, 3), 1 / 3))
+    assert np.allclose(undecided.predict_proba(X), 1 / 3, atol=1e-3)
+
+
+def test_mlp_head_has_k_outputs_and_stops_on_k_class_dev_scores():
+    X, y = _three_class_blobs()
+    model = EmbeddingMlp(EmbeddingMlp.Params(encoder="tiny", epochs=30, patience=3, hidden=16, learning_rate=1e-2))
+    model.fit(X[:300], y[:300], seed=0, dev=DevSet(X[300:375], y[300:375]), n_classes=3)
+    proba = model.predict_proba(X[375:])
+    assert proba.shape == (75, 3) and list(model.classes_) == [0, 1, 2]
+    assert (proba.argmax(1) == y[375:]).mean() > 0.85
+    assert 0 < model.curves_["dev/macro_f1"][-1][1] <= 1
+    soft = EmbeddingMlp(EmbeddingMlp.Params(encoder="tiny", epochs=2, hidden=8))
+    soft.fit(X[:300], y[:300], seed=0, soft_labels=np.full((300, 3), 1 / 3), n_classes=3)
+    assert soft.predict_proba(X[:5]).shape == (5, 3)

@@ -102,3 +102,19 @@ def test_minilm_fine_tunes_on_md_agreement(mirror):
     assert np.mean(losses[-6:]) < np.mean(losses[:6])
     proba = model.predict_proba(dataset.split("test")["text"].iloc[:32].to_numpy(dtype=object))
     assert proba.shape == (32, 2) and np.allclose(proba.sum(1), 1.0)
+
+
+def test_three_classes_get_a_three_output_head_and_k_class_dev_scores(data, tmp_path):
+    """K classes: the head has K outputs, soft targets are K-way vote shares, early stopping reads
+    the K-class dev scores, and the saved model says num_labels = 3."""
+    (X, y), (X_dev, y_dev) = data["train"], data["dev"]
+    y3, y3_dev = y * 2 - (np.arange(len(y)) % 3 == 0) * y, y_dev * 2  # codes 0, 1 and 2
+    model = Finetune(Finetune.Params(**{**TINY, "epochs": 2})).fit(X, y3, seed=0, dev=DevSet(X_dev, y3_dev), n_classes=3)
+    proba = model.predict_proba(X_dev)
+    assert proba.shape == (len(X_dev), 3) and np.allclose(proba.sum(axis=1), 1.0) and list(model.classes_) == [0, 1, 2]
+    assert len(model.curves_["dev/macro_f1"]) == model.metrics_["train/epochs_run"]
+    soft = Finetune(Finetune.Params(**{**TINY, "max_steps": 2})).fit(X, y3, seed=0, soft_labels=np.full((len(X), 3), 1 / 3), n_classes=3)
+    soft.save(tmp_path)
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path).num_labels == 3

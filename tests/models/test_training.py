@@ -82,3 +82,26 @@ def test_history_curves_put_dev_metrics_on_the_step_that_ended_each_epoch():
     assert curves["dev/loss"] == [(2, 0.8), (4, 0.6)]
     assert curves["train/epoch"] == [(2, 1.0), (4, 2.0)]
     assert history.metrics()["train/epochs_run"] == 2.0
+
+
+def test_targets_for_k_classes_are_one_hot_or_the_vote_shares():
+    from smo_impact.models.training import target_distribution
+
+    assert np.array_equal(target_distribution(np.array([2, 0]), None, 3), [[0, 0, 1], [1, 0, 0]])
+    shares = np.array([[0.5, 0.25, 0.25]])
+    assert np.array_equal(target_distribution(np.array([0]), shares, 3), shares.astype(np.float32))
+    with pytest.raises(ValueError, match="3-way distributions"):
+        target_distribution(np.array([0]), np.array([[0.5, 0.6, 0.0]]), 3)
+
+
+def test_k_class_dev_scores_are_the_k_class_metrics():
+    from sklearn.metrics import f1_score, log_loss
+
+    from smo_impact.models.training import dev_scores
+
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.3, 0.5], [0.5, 0.4, 0.1]])
+    y = np.array([0, 1, 2, 1])
+    got = dev_scores(proba, y)
+    assert got["dev/loss"] == pytest.approx(log_loss(y, proba))
+    assert got["dev/accuracy"] == 0.75
+    assert got["dev/macro_f1"] == pytest.approx(f1_score(y, proba.argmax(1), average="macro"))

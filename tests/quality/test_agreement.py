@@ -126,3 +126,17 @@ def test_pairwise_kappa_equals_sklearn_on_every_pair_of_sparse_raters():
         both = ~np.isnan(data[i]) & ~np.isnan(data[j])
         assert row.shared_items == both.sum()
         assert row.kappa == pytest.approx(cohen_kappa_score(data[i, both], data[j, both]), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_interval_alpha_uses_the_label_values_like_the_krippendorff_package(seed):
+    # Unequally spaced numeric labels: interval alpha depends on the values, not their positions.
+    values = [1, 2, 5, 10]
+    positions = random_reliability(seed)
+    data = np.where(np.isnan(positions), np.nan, np.take(values, np.nan_to_num(positions).astype(int)))
+    counts = vote_counts(long_from_matrix(data), values).to_numpy()
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="interval", value_domain=values)
+    assert krippendorff_alpha(counts, "interval", values=np.array(values)) == pytest.approx(expected, abs=1e-12)
+    by_position = krippendorff.alpha(reliability_data=positions, level_of_measurement="interval", value_domain=[0, 1, 2, 3])
+    assert krippendorff_alpha(counts, "interval") == pytest.approx(by_position, abs=1e-12)
+    assert expected != pytest.approx(by_position, abs=1e-3)

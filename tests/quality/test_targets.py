@@ -23,6 +23,8 @@ def fake_audit() -> SimpleNamespace:
             "slice": ["domain", "domain", "group"],
             "value": ["BLM", "Covid", "target"],
             "items": [500, 40, 300],
+            "pairable_items": [480, 40, 290],
+            "positive_rate": [0.3, 0.2, 0.4],
             "krippendorff_alpha": [0.55, 0.1, 0.7],
         }
     )
@@ -129,3 +131,35 @@ def test_unreadable_one_line_target(tmp_path):
     path.write_text("targets:\n  - alpha >= 0.6\n  - alpha > 0.6\n")
     with pytest.raises(ConfigError, match=r"targets\[1\]: cannot read target 'alpha > 0.6'; write e.g. 'alpha >= 0.6'"):
         load_targets(path)
+
+
+def test_a_slice_floor_on_items_counts_the_items_agreement_is_computed_on():
+    """A rater group with 284 judgements but only 15 items judged twice by its raters is below a
+    100-item floor for agreement (alpha rests on those 15), not above it."""
+    import warnings
+
+    from smo_impact.data.schema import AnnotationSet
+    from smo_impact.quality.audit import QualityAudit
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(269):
+        # "rare" raters: one judgement per item, two on the first 15 (and they disagree there)
+        pair = rng.choice(["r1", "r2", "r3", "r4"], 2 if i < 15 else 1, replace=False)
+        rows += [(f"t{i}", w, k % 2) for k, w in enumerate(pair)]
+        rows += [(f"t{i}", w, i % 2) for w in ("c1", "c2", "c3")]
+    annotations = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    items = pd.DataFrame({"task": [f"t{i}" for i in range(269)], "text": "x", "split": "train"})
+    workers = pd.DataFrame({"worker": ["r1", "r2", "r3", "r4", "c1", "c2", "c3"], "pool": ["rare"] * 4 + ["core"] * 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = QualityAudit(n_boot=0, dawid_skene=False).fit(AnnotationSet("g", items, annotations, workers=workers))
+    rare = audit.slices_.set_index("value").loc["rare"]
+    assert (rare["judgements"], rare["items"], rare["pairable_items"]) == (284, 269, 15)
+    alpha, share = evaluate_targets(
+        [Target.model_validate("krippendorff_alpha >= 0.5 for every slice with >= 100 items"),
+         Target.model_validate("positive_rate <= 0.9 for every slice with >= 100 items")],
+        audit,
+    )
+    assert alpha.passed and alpha.judged == 1 and alpha.value == pytest.approx(1.0)  # only "core" is judged
+    assert share.judged == 2  # a share of judgements needs no pairs: both groups have >= 100 items

@@ -148,7 +148,9 @@ def test_early_stopping_labels_are_the_arms_treated_dev_labels_by_default():
 
 
 # -- defect 9: more than two labels do not silently become binary ------------------------------------
-def test_three_declared_labels_warn_that_models_train_one_vs_rest():
+def test_three_declared_labels_train_three_classes():
+    """A warning said 'hate' trained against the rest; now the model learns the three classes
+    (tests/runner/test_multiclass.py checks the K-class figures)."""
     data = make_text_dataset(200)
     three = AnnotationSet(
         name="three", items=data.items, annotations=data.annotations.assign(
@@ -158,9 +160,19 @@ def test_three_declared_labels_warn_that_models_train_one_vs_rest():
     )
     config = validate({"name": "k", "dataset": {"name": "md-agreement"}, "arms": {"control": ["aggregate"]},
                        "evaluation": {"bootstrap": 0}})
-    with pytest.warns(DataWarning, match=r"three has 3 labels \['neither', 'offensive', 'hate'\]; models train "
-                                         r"binary classifiers, so arm\(s\) control train 'hate' vs the rest"):
-        prepare(config, dataset=three)
+    import warnings
+
+    from smo_impact.runner.run import class_probabilities, train, treat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        _, ctx, specs, _ = prepare(config, dataset=three)
+    model = train(specs[0], ctx, treat(specs[0], ctx).state)
+    assert model.label_space_.classes == ("neither", "offensive", "hate")
+    # 'offensive' (one rater of three) never wins a majority: the model never saw it, and gives it 0.
+    assert list(model.classes_) == [0, 2]
+    proba = class_probabilities(model, ctx.features.rows(ctx.eval_items["task"]), 3)
+    assert proba.shape == (len(ctx.eval_items), 3) and (proba[:, 1] == 0).all()
 
 
 # -- a user error at one grid point fails that run, not the sweep --------------------------------------

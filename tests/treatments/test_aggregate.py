@@ -53,6 +53,20 @@ def test_aggregate_step_reports_ties_and_does_not_mutate_input(tied):
     assert state.labels is None and len(state.items) == 2  # input untouched
 
 
+def test_aggregate_step_says_how_it_broke_ties(tied):
+    items = pd.DataFrame({"task": ["a", "b", "c"], "text": ["x", "y", "z"], "split": "train"})
+    # a: 0-1 tie, c: 0-1-2 tie. 'positive' (label 1) takes both; 'negative' with positive 2 the earliest, 0.
+    for tie, positive, to in (("positive", 1, 1), ("negative", 2, 0)):
+        state = LabelState(items=items, annotations=tied, labels_set=(0, 1, 2), positive_label=positive)
+        step = Aggregate(Aggregate.Params(tie=tie))
+        step.apply(state, np.random.default_rng(0))
+        assert step.metrics_["treatment/aggregate_ties"] == 2.0
+        assert step.metrics_[f"treatment/aggregate_ties_broken/{tie}"] == 2.0
+        assert {k: v for k, v in step.metrics_.items() if "ties_to" in k} == {
+            f"treatment/aggregate_ties_to/{label}": (2.0 if label == to else 0.0) for label in (0, 1, 2)
+        }
+
+
 # -- crowd-kit methods, soft labels, skills ------------------------------------------------------
 from smo_impact.treatments.simulate import SimulatePool  # noqa: E402
 
@@ -124,3 +138,41 @@ def test_aggregate_refuses_labels_already_aggregated(toy_annotations):
                        labels=pd.Series({"t1": 1}))
     with pytest.raises(ValueError, match="put it before the 'aggregate' step"):
         Aggregate(Aggregate.Params()).apply(state, np.random.default_rng(0))
+
+
+# -- K classes ---------------------------------------------------------------------------------
+THREE = ("neither", "offensive", "hate")
+
+
+def test_tie_rules_over_three_labels():
+    """positive: the positive label when tied, else the tied label latest in the declared (benign ->
+    harmful) order; negative: the earliest tied label other than the positive one."""
+    votes = {"a": ["neither", "offensive"], "b": ["offensive", "hate"], "c": ["neither", "hate", "offensive"],
+             "d": ["hate", "hate", "neither"]}
+    rows = [(t, f"w{i}", lab) for t, labs in votes.items() for i, lab in enumerate(labs)]
+    annotations = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    positive = majority_vote(annotations, THREE, "hate", "positive")
+    negative = majority_vote(annotations, THREE, "hate", "negative")
+    assert positive.to_dict() == {"a": "offensive", "b": "hate", "c": "hate", "d": "hate"}
+    assert negative.to_dict() == {"a": "neither", "b": "offensive", "c": "neither", "d": "hate"}
+    assert list(majority_vote(annotations, THREE, "hate", "drop").index) == ["d"]
+
+
+@pytest.mark.parametrize("method", ["dawid_skene", "one_coin_ds", "glad", "mace", "wawa"])
+def test_aggregation_methods_work_on_three_labels(method):
+    rng = np.random.default_rng(0)
+    truth = rng.choice(3, 120, p=[0.5, 0.3, 0.2])
+    rows = []
+    for t, y in enumerate(truth):
+        for w in range(5):
+            label = y if rng.random() < (0.9 if w < 4 else 0.34) else rng.choice([c for c in range(3) if c != y])
+            rows.append((f"t{t}", f"w{w}", THREE[label]))
+    annotations = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    items = pd.DataFrame({"task": [f"t{t}" for t in range(120)], "text": "x", "split": "train"})
+    state = LabelState(items=items, annotations=annotations, labels_set=THREE, positive_label="hate")
+    out = Aggregate(Aggregate.Params(method=method, soft=True)).apply(state, np.random.default_rng(0))
+    assert set(out.labels.unique()) == set(THREE)
+    got = out.labels.reindex([f"t{t}" for t in range(120)]).to_numpy()
+    assert (got == np.asarray(THREE, dtype=object)[truth]).mean() > 0.9
+    assert list(out.soft_labels.columns) == list(THREE)
+    assert np.allclose(out.soft_labels.sum(axis=1), 1.0, atol=1e-6)

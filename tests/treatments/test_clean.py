@@ -64,3 +64,22 @@ def test_cleanlab_relabel_moves_labels_towards_the_truth():
 def test_agreement_cannot_relabel():
     with pytest.raises(ValidationError, match="action 'relabel' needs method 'cleanlab'"):
         Clean.Params(method="agreement", action="relabel")
+
+
+def test_cleanlab_works_on_three_classes():
+    """cleanlab is multiclass: on three classes it flags mostly the labels noise made wrong."""
+    rng = np.random.default_rng(0)
+    words = {"neither": ["lovely", "sunny", "kind", "calm"], "offensive": ["idiot", "stupid", "trash", "moron"],
+             "hate": ["vermin", "subhuman", "parasites", "savages"]}
+    labels = list(words)
+    truth = [labels[i % 3] for i in range(600)]
+    items = pd.DataFrame({"task": [f"t{i}" for i in range(600)], "split": "train",
+                          "text": [" ".join(rng.choice(words[y], 3)) + " the news" for y in truth]})
+    annotations = pd.DataFrame({"task": items["task"], "worker": "w", "label": truth})
+    state = LabelState(items=items, annotations=annotations, labels_set=tuple(labels), positive_label="hate")
+    state = Aggregate(Aggregate.Params()).apply(state, np.random.default_rng(0))
+    state = Noise(Noise.Params(rate=0.2)).apply(state, np.random.default_rng(1))
+    step = Clean(Clean.Params(method="cleanlab", action="relabel"))
+    out = step.apply(state, np.random.default_rng(0))
+    assert step.metrics_["treatment/clean_precision"] > 0.9 and step.metrics_["treatment/clean_recall"] > 0.8
+    assert out.labels.ne(state.reference).mean() < 0.05

@@ -448,3 +448,62 @@ def test_transitions_survive_config_resolution():
     params = Noise.Params.model_validate(config.arms["flag"][1].params)
     assert params.rate is None and params.transitions == {"0": {"1": 0.3}}
     assert Noise.Params.model_validate({}).rate == 0.1  # symmetric 10% when neither is given, as before
+
+
+# -- K classes ---------------------------------------------------------------------------------
+LABELS3 = ("none", "mild", "strong")
+
+
+def _three_class_state(n=9000):
+    labels = pd.Series(np.array(LABELS3, dtype=object)[np.arange(n) % 3], index=[f"t{i}" for i in range(n)])
+    return state_from_labels(labels, labels_set=LABELS3, positive="strong"), n
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_symmetric_noise_over_three_classes_is_uniform_over_the_other_two(seed):
+    state, n = _three_class_state()
+    step = Noise(Noise.Params(rate=0.3))
+    step.apply(state, np.random.default_rng(seed))
+    m = step.flip_matrix_
+    tol = 4 * np.sqrt(0.15 * 0.85 / (n / 3))
+    for src in LABELS3:
+        assert abs(m.loc[src, src] - 0.7) <= tol
+        for dst in LABELS3:
+            if dst != src:
+                assert abs(m.loc[src, dst] - 0.15) <= tol, (src, dst)
+                assert step.requested_matrix_.loc[src, dst] == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize("form", ["mapping", "matrix"])
+def test_class_conditional_noise_between_the_two_harmful_classes(form):
+    """Mild and strong abuse confused with each other, never with 'none': given as {from: {to: p}}
+    or as the full matrix in the declared label order (rows sum to 1)."""
+    state, n = _three_class_state()
+    transitions = (
+        {"mild": {"strong": 0.4}, "strong": {"mild": 0.4}} if form == "mapping"
+        else [[1.0, 0.0, 0.0], [0.0, 0.6, 0.4], [0.0, 0.4, 0.6]]
+    )
+    step = Noise(Noise.Params(transitions=transitions))
+    out = step.apply(state, np.random.default_rng(0))
+    m = step.flip_matrix_
+    assert m.loc["none", "none"] == 1.0 and m.loc["mild", "none"] == 0.0 and m.loc["strong", "none"] == 0.0
+    tol = 4 * np.sqrt(0.4 * 0.6 / (n / 3))
+    assert abs(m.loc["mild", "strong"] - 0.4) <= tol and abs(m.loc["strong", "mild"] - 0.4) <= tol
+    assert step.metrics_["treatment/requested_flip_matrix/mild_to_strong"] == pytest.approx(0.4)
+    assert set(out.labels.unique()) == set(LABELS3)
+
+
+def test_a_full_matrix_whose_rows_do_not_sum_to_one_is_refused():
+    with pytest.raises(ValidationError, match=r"transitions row 1 sums to 1.1; each row of a full transition matrix "
+                                              r"is P\(new label \| label\) and must sum to 1"):
+        Noise.Params(transitions=[[0.9, 0.1], [0.3, 0.8]])
+    with pytest.raises(ValidationError, match=r"transitions must be a square matrix \(one row per label\); row 1 has 3 values, not 2"):
+        Noise.Params(transitions=[[0.9, 0.1], [0.3, 0.6, 0.1]])
+    with pytest.raises(ValidationError, match=r"flip probabilities from 'mild' sum to 1.2 > 1"):
+        Noise.Params(transitions={"mild": {"strong": 0.7, "none": 0.5}})
+
+
+def test_a_matrix_of_the_wrong_size_names_the_label_set():
+    state, _ = _three_class_state(30)
+    with pytest.raises(ValueError, match=r"noise.transitions: a 2 x 2 matrix for the 3 labels \['none', 'mild', 'strong'\]"):
+        Noise(Noise.Params(transitions=[[0.9, 0.1], [0.2, 0.8]])).apply(state, np.random.default_rng(0))

@@ -58,6 +58,22 @@ def test_per_item_keeps_k_judgements_seeded(toy_annotations):
     assert out.annotations.equals(again.annotations)
 
 
+def test_a_pool_then_k_judgements_per_item_equalises_pools_of_different_sizes(toy_annotations):
+    """Three target raters and two control raters per item: with k=2 both pools give 2 per item."""
+    workers = pd.DataFrame({"worker": ["w1", "w2", "w3", "w4", "w5"], "group": ["target"] * 3 + ["control"] * 2})
+    for group in ("target", "control"):
+        step = RaterPool(RaterPool.Params(by="attribute", column="group", values=[group], k=2))
+        out = step.apply(_state(toy_annotations, workers), np.random.default_rng(1))
+        members = set(workers.loc[workers["group"] == group, "worker"])
+        assert set(out.annotations["worker"]) <= members
+        assert (out.annotations.groupby("task").size() == 2).all() and out.annotations["task"].nunique() == 5
+        assert step.metrics_["treatment/pool_judgements"] == 10.0
+    first = RaterPool(RaterPool.Params(by="attribute", column="group", values=["target"], k=2))
+    again = RaterPool(RaterPool.Params(by="attribute", column="group", values=["target"], k=2))
+    state = _state(toy_annotations, workers)
+    assert first.apply(state, np.random.default_rng(1)).annotations.equals(again.apply(state, np.random.default_rng(1)).annotations)
+
+
 def test_random_pool_and_items_without_judgements_are_dropped(toy_annotations):
     ann = toy_annotations[~((toy_annotations["task"] == "t1") & (toy_annotations["worker"] != "w1"))]
     step = RaterPool(RaterPool.Params(by="random", n_raters=2))

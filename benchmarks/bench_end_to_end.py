@@ -1,0 +1,54 @@
+"""Quickstart end to end, whole process: `smo-impact run` vs a plain per-run script.
+
+Each round runs, as separate processes and in alternating order, `smo-impact run
+experiments/quickstart.yaml` on a fresh SQLite store with a cold feature cache (all logging and
+statistics on) and `benchmarks/plain_quickstart.py` (the same 15 fits and two metrics, refitting
+TF-IDF in every run, no tracking). Prints both medians, their spread and the ratio.
+
+    python benchmarks/bench_end_to_end.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMO = str(Path(sys.executable).parent / "smo-impact")
+
+
+def timed(command: list[str], env: dict[str, str], cwd: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    framework, plain = [], []
+    for i in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "SMO_IMPACT_CACHE_DIR": f"{tmp}/cache"}
+            runs = [
+                (framework, [SMO, "run", str(ROOT / "experiments" / "quickstart.yaml")]),
+                (plain, [sys.executable, str(ROOT / "benchmarks" / "plain_quickstart.py")]),
+            ]
+            for times, command in runs if i % 2 == 0 else runs[::-1]:
+                times.append(timed(command, env, tmp))
+        print(f"round {i + 1}: smo-impact {framework[-1]:.1f} s, plain script {plain[-1]:.1f} s", flush=True)
+    f, p = statistics.median(framework), statistics.median(plain)
+    print(f"smo-impact run: median {f:.1f} s (min {min(framework):.1f}, max {max(framework):.1f})")
+    print(f"plain script:   median {p:.1f} s (min {min(plain):.1f}, max {max(plain):.1f})")
+    print(f"ratio plain / smo-impact: {p / f:.2f}x (target >= 3x)")
+
+
+if __name__ == "__main__":
+    main()
