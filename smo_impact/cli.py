@@ -546,7 +546,7 @@ def audit(
     from smo_impact.data.loader import dataset_spec_from, load_data
     from smo_impact.quality.audit import QualityAudit
     from smo_impact.quality.targets import evaluate_targets, load_targets
-    from smo_impact.report.audit import write_audit_report
+    from smo_impact.report.audit import alpha_in_words, write_audit_report
 
     # Everything the user wrote is checked before any data is read.
     target_spec = load_targets(targets) if targets is not None else None
@@ -580,6 +580,8 @@ def audit(
         summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(summary)
     console.print(f"Fleiss' kappa: {quality_audit.fleiss_.note}", highlight=False)
+    alpha = quality_audit.summary_["krippendorff_alpha"]
+    console.print(f"Krippendorff's alpha {alpha:.3f}, {alpha_in_words(alpha)}", highlight=False)
     if groups:
         console.print(_group_table(quality_audit.slices_))
     if results:
