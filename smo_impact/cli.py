@@ -122,6 +122,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from smo_impact.config import load_config
+    from smo_impact.models.training import report_training_progress
     from smo_impact.provenance import code_version
     from smo_impact.report.summary import render_rich
     from smo_impact.runner.experiment import run_experiment
@@ -156,13 +157,25 @@ def run(
         transient=False,
     ) as progress:
         task = progress.add_task("loading data and features", total=None)
-        failed = 0
+        # A second row for the run being trained: fine-tuning's steps and epochs (a few minutes a run).
+        training = progress.add_task("", total=None, visible=False)
+        failed, started = 0, False
 
         def on_progress(run_spec, done: int, total: int, status: str) -> None:
-            nonlocal failed
+            nonlocal failed, started
             failed += status == "FAILED"
+            started = True
             label = escape(run_spec.name) + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
+            progress.update(training, visible=False)
+
+        def on_training(step: int, steps: int, epoch: int, epochs: int) -> None:
+            nonlocal started
+            if not started:  # the data is loaded: the first run is training
+                progress.update(task, description="runs")
+                started = True
+            progress.update(training, visible=True, total=steps, completed=step,
+                            description=f"  training: epoch {epoch}/{epochs}, step")
 
         opened: list[MlflowTracker] = []  # for the experiment id of the UI link
 
@@ -174,7 +187,7 @@ def run(
         try:
             # SIGTERM (CI cancellation, `timeout`, Kubernetes) stops the sweep like Ctrl-C does, and
             # neither interrupts a write to the store (smo_impact.runner.interrupts).
-            with stop_on_signals():
+            with stop_on_signals(), report_training_progress(on_training):
                 result = run_experiment(spec, open_tracker, on_progress, executor=pool, force=force)
         except KeyboardInterrupt as exc:
             # Click would print "Aborted!" and exit 1; say what happened to the runs instead.

@@ -136,3 +136,53 @@ def test_shell_completion_is_offered_and_completes_commands(tmp_path):
     env = {**os.environ, "_SMO_IMPACT_COMPLETE": "complete_bash", "COMP_WORDS": "smo-impact re", "COMP_CWORD": "1"}
     completed = subprocess.run([EXE], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert completed.stdout.split() == ["results", "report"]
+
+
+def _in_a_terminal(args: list[str], cwd, env: dict, timeout: float = 300) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as stdout and stderr (rich draws live bars only on a
+    terminal); return its exit code and what it drew, escape codes removed."""
+    import pty
+    import re
+    import select
+    import subprocess
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env, "TERM": "xterm", "COLUMNS": "160"},
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the command closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    code = proc.wait(timeout=60)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+@pytest.mark.slow
+def test_fine_tuning_shows_its_epochs_and_steps_in_the_run_bar(tmp_path):
+    config = _own_csv_experiment(tmp_path, {})
+    spec = yaml.safe_load(config.read_text())
+    spec["arms"] = {"control": ["aggregate"]}
+    spec["model"] = {"name": "finetune", "params": {"encoder": "tiny", "max_length": 32, "batch_size": 8,
+                                                     "epochs": 2, "patience": 2, "learning_rate": 1e-2}}
+    config.write_text(yaml.safe_dump(spec))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}", "SMO_IMPACT_TORCH_THREADS": "1",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    code, drawn = _in_a_terminal([EXE, "run", str(config)], tmp_path, env)
+    assert code == 0, drawn[-3000:]
+    # 180 training texts in batches of 8: 23 steps an epoch, 46 planned; the row sits under the run bar.
+    assert "training: epoch 1/2, step" in drawn and "/46" in drawn, drawn[-3000:]
+    assert "training: epoch 2/2, step" in drawn
+    assert "fine-tuning tiny" not in drawn  # no second bar of the model's own

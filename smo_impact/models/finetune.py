@@ -145,6 +145,7 @@ class Finetune:
                 p.patience,
                 p.max_steps,
                 description=f"fine-tuning {p.encoder}",
+                total_steps=total_steps,
             )
         self.model_.eval()
         self.metrics_ = {**history.metrics(), "train/soft_labels": float(soft_labels is not None)}
