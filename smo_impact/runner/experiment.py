@@ -5,6 +5,7 @@ This module is the method: read ``run_experiment`` top to bottom.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -192,7 +193,7 @@ def run_experiment(
         # 3. Score: treat -> train -> score each run not in the store, controls first so that a
         #    fresh treatment run is compared (stage 4) as soon as it is logged.
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
-            for outcome in executor.run(phase, context) if phase else ():
+            for outcome in _outcomes(executor, phase, context, tracker, claims):
                 spec = outcome.spec
                 run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest,
                                run_id=claims.pop(spec.name))
@@ -297,6 +298,30 @@ def _finished_runs(tracker: Tracker, keys: set[str]) -> dict[str, TrackedRun]:
         if key in keys:
             found.setdefault(key, run)
     return found
+
+
+def _outcomes(
+    executor: Executor, phase: list[RunSpec], context: RunContext, tracker: Tracker, claims: dict[str, str]
+) -> Iterator[Outcome]:
+    """The executor's outcomes for ``phase``, with MLflow's system metrics sampled into each run
+    whose model asks for them (fine-tuning: minutes of CPU/GPU; sklearn runs take seconds and skip
+    it) while that run computes.
+
+    Only where runs compute one at a time in this process (the sequential executor, in plan
+    order): in a pool the machine's figures would mix the runs that share it.
+    """
+    if not phase:
+        return
+    outcomes = executor.run(phase, context)
+    if not isinstance(executor, SequentialExecutor):
+        yield from outcomes
+        return
+    for spec in phase:
+        sample = getattr(MODELS.get(spec.model.name), "log_system_metrics", False)
+        monitor = getattr(tracker, "system_metrics", None) if sample else None
+        with monitor(claims[spec.name]) if monitor is not None else contextlib.nullcontext():
+            outcome = next(outcomes)
+        yield outcome
 
 
 def _claim_runs(

@@ -85,6 +85,11 @@ class Tracker(Protocol):
         """Delete a run that holds nothing (a claimed run never computed)."""
         ...
 
+    def system_metrics(self, run_id: str) -> AbstractContextManager[None]:
+        """Sample the machine's CPU, memory, disk, network (and GPU) use into the run's
+        ``system/`` metrics while the context is open (a no-op where the store has no such thing)."""
+        ...
+
     @property
     def location(self) -> str:
         """Human-readable place where runs can be browsed (tracking URI)."""

@@ -23,6 +23,9 @@ from smo_impact.tracking.base import RunStatus, TrackedRun
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
 PREVIEW_ROWS = 50  # first rows of a Parquet artifact, logged beside it as CSV (the UI cannot show Parquet)
+# Seconds between samples of system metrics (MLflow's default is 10; a tiny model's run takes ~10).
+# MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL overrides it.
+SYSTEM_METRICS_INTERVAL_S = 5.0
 _PARAM_VALUE_LIMIT = 6000
 _BATCH = 100
 # Secrets never reach the store: values of secret-looking keys, passwords inside URLs, and the
@@ -495,6 +498,26 @@ class MlflowTracker:
     def delete_run(self, run_id: str) -> None:
         self.client.set_terminated(run_id, status="KILLED")  # not RUNNING, even in the trash
         self.client.delete_run(run_id)
+
+    @contextlib.contextmanager
+    def system_metrics(self, run_id: str) -> Iterator[None]:
+        # The monitor behind mlflow.start_run(log_system_metrics=True), started on a run of ours:
+        # the fluent start_run would make it the process's active run, which nothing else here uses.
+        # It samples in a thread and logs system/cpu_utilization_percentage, system/system_memory_usage_megabytes,
+        # system/gpu_* (with pynvml) ... every SYSTEM_METRICS_INTERVAL_S; it needs psutil.
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S, tracking_uri=self.uri)
+        except ImportError as exc:  # psutil missing: the run goes on without system metrics
+            logging.getLogger(__name__).warning("no system metrics (%s); pip install psutil to log them", exc)
+            yield
+            return
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
 
 
 def _quote(value: str) -> str:
