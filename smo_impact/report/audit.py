@@ -1,5 +1,9 @@
 """The audit report: Markdown and self-contained HTML (plots embedded as PNG), plus the plots.
 
+It opens with the verdict against the targets and says what each figure means in words (alpha
+against Krippendorff's 0.667 / 0.8 thresholds, kappas on Landis & Koch's scale), lists the most
+contested items with their text, and says why a table is empty instead of showing it empty.
+
 Plots: agreement by slice, the distribution of per-rater agreement, per-rater bias (flag rate vs
 agreement), the distribution of pairwise Cohen's kappa and the agreement-level histogram.
 """
@@ -248,13 +252,13 @@ def _sections(audit: Any, results: list[Any]) -> list[dict[str, Any]]:
     """
     text, lines = verdict(audit, results)
     sections: list[dict[str, Any]] = [{"title": "Verdict", "text": text, "lines": lines, "verdict": True}]
-    sections.append({"title": "What the figures say", "text": audit.fleiss_.note + ".", "table": _figure_rows(audit)})
+    sections.append({"title": "What the figures say", "text": f"Fleiss' kappa: {audit.fleiss_.note}.", "table": _figure_rows(audit)})
     for r in results:
         if not r.failing.empty:
             sections.append({"title": f"Failing: {r.target.label}", "table": r.failing, "full": True})
 
     slices = audit.slices_
-    duplicates = "".join(f" {left} is left out: it splits the {'raters' if _is_rater(audit, left) else 'items'} "
+    duplicates = "".join(f" {left} is left out: it splits the {'raters' if left in audit.rater_columns_ else 'items'} "
                          f"exactly as {kept} does." for left, kept in audit.duplicate_slices_.items())
     empty = ("This dataset declares no slice columns and its raters have no attribute with 2 to 20 values, so there "
              "is nothing to break agreement down by; name item columns or rater attributes with --by.")
@@ -291,10 +295,6 @@ def _sections(audit: Any, results: list[Any]) -> list[dict[str, Any]]:
         "empty": "Every item with two or more judgements got one label from all its raters: no item is contested.",
     })
     return sections
-
-
-def _is_rater(audit: Any, column: str) -> bool:
-    return column in getattr(audit, "rater_columns_", ())
 
 
 def render_markdown(audit: Any, results: list[Any], figure_files: dict[str, str]) -> str:
