@@ -21,6 +21,17 @@ TrainingProgress = Callable[[int, int, int, int], None]
 _training_progress: ContextVar[TrainingProgress | None] = ContextVar("training_progress", default=None)
 
 
+def quiet_training_progress() -> None:
+    """Draw no training bar in this process from now on: a pool worker shares the parent's
+    terminal, and its bar would be drawn over the parent's run bar."""
+    _training_progress.set(lambda *args: None)
+
+
+def training_progress() -> TrainingProgress | None:
+    """Where this context's training progress goes (None: a bar of train_epochs' own)."""
+    return _training_progress.get()
+
+
 @contextlib.contextmanager
 def report_training_progress(callback: TrainingProgress) -> Iterator[None]:
     """Send the step/epoch progress of every :func:`train_epochs` in this context to ``callback``.

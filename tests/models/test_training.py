@@ -135,3 +135,25 @@ def test_train_epochs_reports_every_step_to_the_callers_bar_and_draws_none_of_it
     monkeypatch.undo()
     train_epochs(module, batches, loss_of, optimizer, None, 1, total_steps=4)
     assert len(calls) == 12
+
+
+def test_quiet_training_progress_draws_no_bar(monkeypatch):
+    import contextvars
+
+    import rich.progress
+
+    from smo_impact.models.training import quiet_training_progress, train_epochs
+
+    def no_bar(*args, **kwargs):
+        raise AssertionError("a quiet process drew a training bar")
+
+    monkeypatch.setattr(rich.progress, "Progress", no_bar)
+    module = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    batch = ((torch.randn(4, 2), torch.tensor([[1.0, 0.0]] * 4)), 4)
+
+    def quietly():  # in a context of its own, as a pool worker's process is
+        quiet_training_progress()
+        return train_epochs(module, lambda epoch: [batch], lambda m, b: soft_cross_entropy(m(b[0]), b[1]), optimizer, None, 2)
+
+    assert len(contextvars.copy_context().run(quietly).step_loss) == 2
