@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 UI_PORT ?= 5000
 
-.PHONY: setup demo test test-slow test-all bench bench-validity bench-finetune bench-scale bench-embedding-cache ui clean
+.PHONY: setup demo smoke test test-slow test-all bench bench-validity bench-finetune bench-scale bench-embedding-cache ui clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,17 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/smo-impact run experiments/quickstart.yaml
+
+# CI smoke of the transformer path (tiny random-weight BERT on HS-Brexit, ~40 s): exit 3 when a
+# gate fails, i.e. a model ranks at chance or predicts one class (see examples/github-actions-smoke.yml).
+# One torch thread: the tiny model is too small to gain from more, and loses much on a busy CPU.
+SMOKE_STORE ?= sqlite:///smoke/mlflow.db
+smoke: setup
+	mkdir -p smoke
+	status=0; SMO_IMPACT_TORCH_THREADS=$${SMO_IMPACT_TORCH_THREADS:-1} $(BIN)/smo-impact run experiments/smoke_tiny.yaml \
+	  --gate --force --tracking-uri $(SMOKE_STORE) $(SMOKE_ARGS) || status=$$?; \
+	$(BIN)/smo-impact report smoke_tiny --out smoke/report --tracking-uri $(SMOKE_STORE) || true; \
+	exit $$status
 
 test: setup
 	$(BIN)/pytest -m "not slow" -q

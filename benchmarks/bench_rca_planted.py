@@ -252,7 +252,7 @@ def diagnose(planting: Planting, dataset: Any) -> dict:
     """``attribute_run`` on the planted arm, timed, and where it ranks the planted group."""
     config = validate(planting.config)
     seed = planting.config["seeds"][0]
-    run_name = f"{config.dataset.name}:arm=planted,seed={seed}"
+    run_name = f"planted s{seed}"
     wall, cpu = time.perf_counter(), time.process_time()
     rca, _ = attribute_run(config, run_name, dataset=dataset, by=(planting.by,), top_k=3, benchmark=planting.benchmark)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

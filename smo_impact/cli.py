@@ -21,7 +21,7 @@ app = typer.Typer(
     help="When we change how humans label data, what happens to the model?",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
 )
 datasets_app = typer.Typer(help="Built-in datasets: list, show, fetch.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
@@ -104,6 +104,15 @@ def run(
         bool, typer.Option("--gate", help="Exit 3 when a regression gate (evaluation.gates) fails: for CI.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Run even when the plan exceeds execution.max_runs.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the planned runs, which the store already has, and an estimated "
+                           "time; load the data, but train and log nothing.")
+    ] = False,
+    register: Annotated[
+        Optional[str],
+        typer.Option("--register", metavar="NAME", help="Register the best arm's model (highest mean macro-F1) in the "
+                     "MLflow model registry as NAME; logs the model of every run (tracking.log_models=all)."),
+    ] = None,
 ) -> None:
     """Run an experiment: every arm x grid point x seed, logged to MLflow.
 
@@ -113,10 +122,11 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from smo_impact.config import load_config
+    from smo_impact.models.training import report_training_progress
     from smo_impact.provenance import code_version
     from smo_impact.report.summary import render_rich
     from smo_impact.runner.experiment import run_experiment
-    from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
+    from smo_impact.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri, ui_url
 
     from smo_impact.runner.executors import make_executor
     from smo_impact.runner.interrupts import Uninterrupted, stop_on_signals, uninterrupted
@@ -124,9 +134,14 @@ def run(
     spec = load_config(config, overrides or [], allow_many_runs=yes)
     if gate and not spec.evaluation.gates.active:
         raise ConfigError(
-            "--gate: evaluation.gates sets no gate; add max_drop, max_new_false_negatives or "
+            "--gate: evaluation.gates sets no gate; add max_drop, min, max, max_new_false_negatives or "
             "max_new_false_positives", str(config)
         )
+    if dry_run:
+        _print_dry_run(spec, resolve_tracking_uri(tracking_uri or spec.tracking.uri), force)
+        return
+    if register:  # the best arm is known only at the end: keep every run's model
+        spec = spec.model_copy(update={"tracking": spec.tracking.model_copy(update={"log_models": "all"})})
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     execution = spec.execution
     pool = make_executor(executor or execution.executor, workers or execution.workers, execution.ray_address)
@@ -142,22 +157,37 @@ def run(
         transient=False,
     ) as progress:
         task = progress.add_task("loading data and features", total=None)
-        failed = 0
+        # A second row for the run being trained: fine-tuning's steps and epochs (a few minutes a run).
+        training = progress.add_task("", total=None, visible=False)
+        failed, started = 0, False
 
         def on_progress(run_spec, done: int, total: int, status: str) -> None:
-            nonlocal failed
+            nonlocal failed, started
             failed += status == "FAILED"
+            started = True
             label = escape(run_spec.name) + (f" [red]({failed} failed)[/red]" if failed else "")
             progress.update(task, total=total, completed=done, description=label)
+            progress.update(training, visible=False)
+
+        def on_training(step: int, steps: int, epoch: int, epochs: int) -> None:
+            nonlocal started
+            if not started:  # the data is loaded: the first run is training
+                progress.update(task, description="runs")
+                started = True
+            progress.update(training, visible=True, total=steps, completed=step,
+                            description=f"  training: epoch {epoch}/{epochs}, step")
+
+        opened: list[MlflowTracker] = []  # for the experiment id of the UI link
 
         def open_tracker() -> Uninterrupted:
             with uninterrupted():
-                return Uninterrupted(MlflowTracker(uri, spec.experiment_name))
+                opened.append(MlflowTracker(uri, spec.experiment_name))
+                return Uninterrupted(opened[-1])
 
         try:
             # SIGTERM (CI cancellation, `timeout`, Kubernetes) stops the sweep like Ctrl-C does, and
             # neither interrupts a write to the store (smo_impact.runner.interrupts).
-            with stop_on_signals():
+            with stop_on_signals(), report_training_progress(on_training):
                 result = run_experiment(spec, open_tracker, on_progress, executor=pool, force=force)
         except KeyboardInterrupt as exc:
             # Click would print "Aborted!" and exit 1; say what happened to the runs instead.
@@ -173,6 +203,14 @@ def run(
 
     if not result.summary.empty:
         console.print(render_rich(result.summary, spec.evaluation.primary, f"{spec.name}: {spec.evaluation.primary}" + (" split" if spec.evaluation.split else "")))
+    if result.takeaway:
+        console.print(f"[bold]Takeaway[/bold]: {escape(result.takeaway)}", highlight=False, soft_wrap=True)
+    if result.degenerate:
+        err_console.print(
+            f"[yellow]warning[/yellow]: {len(result.degenerate)} run(s) predict one class for every item (tagged "
+            f"smo.degenerate; a broken or untrained model): {escape(', '.join(result.degenerate[:5]))}"
+            + (" ..." if len(result.degenerate) > 5 else ""), highlight=False, soft_wrap=True,
+        )
     if result.reused:
         console.print(
             f"resumed: {result.reused} finished run(s) reused from the store, {result.computed} computed, "
@@ -195,11 +233,13 @@ def run(
         f"({stats['features/featurize_seconds']:.1f}s featurizing)",
         highlight=False,
     )
+    runs_page = ui_url(uri, opened[0].experiment_id)
+    serve = "" if uri.startswith(("http://", "https://")) else (
+        f"Serve the UI with [bold]make ui[/bold] (or: mlflow ui --backend-store-uri {escape(uri)}), then open\n")
     console.print(
-        f"Logged to MLflow experiment '{spec.experiment_name}' (parent run {result.parent_run_id}) "
-        f"at {uri}.\nOpen the UI with [bold]make ui[/bold] "
-        f"(or: mlflow ui --backend-store-uri {uri}) and browse http://127.0.0.1:5000",
-        highlight=False,
+        f"Logged to MLflow experiment '{escape(spec.experiment_name)}' (parent run {result.parent_run_id}) "
+        f"at {escape(uri)}.\n{serve}  runs table: {runs_page}\n  this sweep: {runs_page}/{result.parent_run_id}",
+        highlight=False, soft_wrap=True,
     )
     if not result.gates.empty:
 
@@ -212,14 +252,135 @@ def run(
             worth += f" [A/A false alarms, {escape(aa)}]" if isinstance(aa, str) and aa else ""
             console.print(f"gate {escape(str(row['arm']) + ' [' + str(row['grid']) + ']')}: {verdict}{worth}",
                           highlight=False, soft_wrap=True)
+    if register:
+        from smo_impact.runner.logged_models import best_model
+
+        label, run_id, model_uri = best_model(result.summary, result.runs, spec.evaluation.primary)
+        version = opened[0].register_model(model_uri, register)
+        console.print(f"registered model '{escape(register)}' version {version}: the best arm, {escape(label)} "
+                      f"(run {run_id}, {model_uri})", highlight=False, soft_wrap=True)
     if result.failures:
         err_console.print(f"[red]{len(result.failures)} run(s) failed[/red]:", highlight=False)
         for name, error in result.failures:
             err_console.print(f"  - {escape(name)}: {escape(error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if gate and result.gate_failed:
-        err_console.print("[red]regression gate failed[/red] (see the gate lines above)", highlight=False)
+        err_console.print("[red]gate failed[/red] (see the gate lines above)", highlight=False)
         raise typer.Exit(3)
+
+
+def _print_dry_run(spec, uri: str, force: bool) -> None:  # noqa: ANN001 - an ExperimentConfig
+    from rich.table import Table
+
+    from smo_impact.runner.dry_run import dry_run
+
+    with err_console.status(f"loading {spec.dataset.name} to key the runs, reading {uri}"):
+        plan = dry_run(spec, uri, force)
+    table = Table(title=f"{spec.name}: {len(plan.runs)} planned run(s)", title_justify="left")
+    for column in ("run", "arm", "grid", "seed", "action"):
+        table.add_column(column)
+    for row in plan.runs.itertuples():
+        action = "[dim]reuse[/dim]" if row.action == "reuse" else "compute"
+        table.add_row(escape(row.name), escape(row.arm), escape(row.grid), str(row.seed), action)
+    console.print(table)
+    reused = len(plan.runs) - plan.to_compute
+    estimate = ("unknown: " + plan.basis) if plan.seconds_per_run != plan.seconds_per_run else (
+        f"~{_duration(plan.estimate_seconds)} of compute ({plan.basis}, {plan.seconds_per_run:.1f} s each)")
+    console.print(f"dry run: {plan.to_compute} to compute, {reused} to reuse from {escape(uri)}; estimate: "
+                  f"{escape(estimate)}; nothing was trained or logged", highlight=False, soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+@app.command()
+def results(
+    experiment: Annotated[str, typer.Argument(help="MLflow experiment name (its latest parent run) or a run id.")],
+    tracking_uri: Annotated[
+        Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+    ] = None,
+) -> None:
+    """Print a stored experiment's summary table and takeaway (read from the store; nothing is rerun)."""
+    from smo_impact.report.results import load_results
+    from smo_impact.report.summary import render_rich
+    from smo_impact.tracking.mlflow_tracker import ui_url
+    from smo_impact.tracking.reader import MlflowReader
+
+    reader = MlflowReader(tracking_uri)
+    stored = load_results(reader, experiment)
+    console.print(render_rich(stored.summary, stored.split, f"{stored.experiment}: {stored.split}" + (" split" if stored.on_split else "")))
+    if stored.takeaway:
+        console.print(f"[bold]Takeaway[/bold]: {escape(stored.takeaway)}", highlight=False, soft_wrap=True)
+    console.print(f"parent run {stored.parent_id}: {ui_url(reader.uri, stored.experiment_id, stored.parent_id)}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    experiment_a: Annotated[str, typer.Argument(help="First experiment (name or run id): A.")],
+    experiment_b: Annotated[str, typer.Argument(help="Second experiment (name or run id): B.")],
+    tracking_uri: Annotated[
+        Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+    ] = None,
+) -> None:
+    """Compare two stored experiments' arms on the headline metrics both logged (mean over seeds, B - A)."""
+    from rich.table import Table
+
+    from smo_impact.report.results import compare_results, load_results
+    from smo_impact.tracking.reader import MlflowReader
+
+    reader = MlflowReader(tracking_uri)
+    a, b = load_results(reader, experiment_a), load_results(reader, experiment_b)
+    table, shared = compare_results(a, b)
+    out = Table(title=f"A = {a.experiment} ({a.split}), B = {b.experiment} ({b.split}): mean over seeds",
+                title_justify="left")
+    for column in table.columns:
+        out.add_column(column, justify="left" if column in ("arm", "grid") else "right")
+    for row in table.itertuples(index=False):
+        cells = [escape(str(row[0])), escape(str(row[1]))]
+        for column, value in zip(table.columns[2:], row[2:]):
+            sign = "+" if column.endswith("B-A") and value >= 0 else ""
+            cells.append("" if value != value else f"{sign}{value:.3f}")
+        out.add_row(*cells)
+    console.print(out)
+    only = table[table[[c for c in table.columns if c.endswith(" A")]].isna().all(axis=1)
+                 | table[[c for c in table.columns if c.endswith(" B")]].isna().all(axis=1)]
+    if not only.empty:
+        console.print(f"{len(only)} arm(s) in only one experiment (empty side); arms are matched by name and grid point",
+                      highlight=False)
+
+
+@app.command()
+def init(
+    source: Annotated[str, typer.Argument(help="A built-in dataset name, or your annotations file (CSV/TSV, JSONL, Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the experiment YAML.")] = Path("experiment.yaml"),
+    name: Annotated[Optional[str], typer.Option(help="Experiment name (default: from the dataset).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Write a first experiment (control vs label noise) for a dataset or a file of yours.
+
+    For a file, its layout (long or wide) and columns are detected and every guess is listed at the
+    top of the YAML; the config is validated before the command ends.
+    """
+    from smo_impact.config import load_config
+    from smo_impact.scaffold import scaffold, to_yaml
+
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists; choose another --out or add --force to overwrite it")
+    config, notes = scaffold(source, name)
+    out.write_text(to_yaml(config, notes, source), encoding="utf-8")
+    console.print(f"wrote {escape(str(out))}", highlight=False)
+    for note in notes:
+        console.print(f"  - {escape(note)}", highlight=False, soft_wrap=True)
+    try:
+        load_config(out)
+    except ConfigError as exc:
+        _print_problems(str(out), exc.problems)
+        err_console.print("edit the file to fix these, then: smo-impact validate " + escape(str(out)), highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"[green]ok[/green]: valid; next: smo-impact validate {escape(str(out))} --data, then "
+                  f"smo-impact run {escape(str(out))} --dry-run", highlight=False)
 
 
 @app.command("list")
@@ -398,7 +559,7 @@ def audit(
     from smo_impact.data.loader import dataset_spec_from, load_data
     from smo_impact.quality.audit import QualityAudit
     from smo_impact.quality.targets import evaluate_targets, load_targets
-    from smo_impact.report.audit import write_audit_report
+    from smo_impact.report.audit import alpha_in_words, write_audit_report
 
     # Everything the user wrote is checked before any data is read.
     target_spec = load_targets(targets) if targets is not None else None
@@ -432,6 +593,8 @@ def audit(
         summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(summary)
     console.print(f"Fleiss' kappa: {quality_audit.fleiss_.note}", highlight=False)
+    alpha = quality_audit.summary_["krippendorff_alpha"]
+    console.print(f"Krippendorff's alpha {alpha:.3f}, {alpha_in_words(alpha)}", highlight=False)
     if groups:
         console.print(_group_table(quality_audit.slices_))
     if results:
@@ -557,7 +720,7 @@ def power(
     if namespace not in spec.evaluation.namespaces or not name:
         raise ConfigError(
             f"--metric {metric!r}: name a benchmark metric '<namespace>/<metric>' with namespace one of "
-            f"{', '.join(spec.evaluation.namespaces)}, e.g. {spec.evaluation.split}/macro_f1", str(config)
+            f"{', '.join(spec.evaluation.namespaces)}, e.g. {spec.evaluation.primary}/macro_f1", str(config)
         )
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     tracker = MlflowTracker(uri, spec.experiment_name)
@@ -589,7 +752,7 @@ def power(
 @app.command()
 def rca(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    run_name: Annotated[str, typer.Argument(help="Treatment run name, e.g. 'md-agreement:arm=label_noise,noise.rate=0.4,seed=0'.")],
+    run_name: Annotated[str, typer.Argument(help="Treatment run name as in the MLflow UI, e.g. 'label_noise rate=0.4 s0' (the older 'md-agreement:arm=label_noise,noise.rate=0.4,seed=0' works too).")],
     by: Annotated[str, typer.Option(help="Comma-separated grouping: step, cause, worker, or item columns (e.g. domain).")] = "step,cause",
     metric: Annotated[str, typer.Option(help="macro_f1 | recall | f1 | accuracy on the primary benchmark.")] = "macro_f1",
     top_k: Annotated[int, typer.Option(min=1, help="Groups reverted together for the explained fraction.")] = 3,

@@ -31,18 +31,18 @@ def code_version() -> str:
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": [1, {"c": 2}]}}`` -> ``{"a.b.0": 1, "a.b.1.c": 2}``."""
+    """``{"a": {"b": [1, {"c": 2}]}}`` -> ``{"a.b.0": 1, "a.b.1.c": 2}``.
+
+    Empty lists and mappings and None values are left out: as params they would read ``[]``,
+    ``{}`` or ``None`` in the runs table and say nothing (the resolved config artifact keeps them).
+    """
     out: dict[str, Any] = {}
     if isinstance(data, dict):
-        if not data and prefix:
-            out[prefix] = "{}"
         for key, value in data.items():
             out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     elif isinstance(data, (list, tuple)):
-        if not data and prefix:
-            out[prefix] = "[]"
         for i, value in enumerate(data):
             out.update(flatten(value, f"{prefix}.{i}" if prefix else str(i)))
-    else:
+    elif data is not None:
         out[prefix] = data
     return out

@@ -135,7 +135,14 @@ def test_run_gate_exits_3_when_a_gate_fails(tmp_path):
     result = cli("run", str(failing), "--gate", cwd=tmp_path, env=env)
     assert result.returncode == 3, result.stderr
     assert "gate noisy [-]: failed: test: mean new false negatives" in " ".join(result.stdout.split())
-    assert "regression gate failed" in result.stderr
+    assert "gate failed (see the gate lines above)" in result.stderr
+    # Issue 19: the direct link to the runs table (MLflow 3 opens an experiment on its GenAI overview).
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("gated").experiment_id
+    parent = client.search_runs([experiment], "tags.`smo.kind` = 'experiment'")[0].info.run_id
+    assert f"  runs table: http://127.0.0.1:5000/#/experiments/{experiment}/runs\n" in result.stdout
+    assert f"  this sweep: http://127.0.0.1:5000/#/experiments/{experiment}/runs/{parent}\n" in result.stdout
+    assert "Takeaway: Noisy changes macro-F1 by " in result.stdout
 
 
 @pytest.mark.slow
@@ -253,3 +260,18 @@ def test_validate_data_reports_every_infeasible_grid_point(tmp_path):
         "  - arm 'pool', step 'rater_pool': rater_pool: no rater has worker in ['nobody']; values present: r0, r1, r2; "
         "pick rater_pool.values from those at rater_pool.values=['nobody']",
     ]
+
+
+def test_run_register_registers_the_best_arms_model(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    config = _own_csv_experiment(tmp_path, {})
+    result = cli("run", str(config), "--register", "toxicity-clf", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version("toxicity-clf", "1")
+    best = client.get_run(version.run_id)
+    others = client.search_runs([best.info.experiment_id], "tags.`smo.kind` = 'run'")
+    assert best.data.metrics["test/macro_f1"] == max(r.data.metrics["test/macro_f1"] for r in others)
+    arm = best.data.tags["smo.arm"]
+    assert f"registered model 'toxicity-clf' version 1: the best arm, {arm} (run {best.info.run_id}, models:/" in result.stdout
+    assert "Successfully registered" not in result.stderr

@@ -206,8 +206,10 @@ def dose_response_figures(result: ImpactResult) -> dict[str, Any]:
                 label = f"{outcome}: slope {f['slope']:+.3f} [{f['slope_ci_low']:+.3f}, {f['slope_ci_high']:+.3f}]"
             line[0].set_label(label)
         ax.set_xlabel(str(x_label))
-        ax.set_ylabel("outcome")
-        ax.set_title(f"dose-response vs {x_label} (mean, 95% CI over seeds; OLS)", fontsize=9)
+        ax.set_ylabel("outcome (metric value)")
+        single = bool((frame["n"] <= 1).all())  # one run per x level: points are runs, not means
+        what = "one run per point; OLS line" if single else "mean and 95% CI over seeds per point; OLS line"
+        ax.set_title(f"Outcomes by {x_label} ({what})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()

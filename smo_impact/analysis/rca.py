@@ -557,9 +557,12 @@ def attribute_run(
         )
     data, ctx, specs, _ = prepare(config, dataset=dataset)
     names = [s.name for s in specs if not s.is_control]
-    spec = next((s for s in specs if s.name == run_name), None)
+    # Short names (``label_noise rate=0.4 s0``) and the long form of earlier versions both work.
+    spec = next((s for s in specs if s.named(run_name)), None)
     if spec is None or spec.is_control:
-        close = difflib.get_close_matches(run_name, names, n=1)
+        # A mistyped name of either form gets the short name it is closest to.
+        by_form = {form: s.name for s in specs if not s.is_control for form in (s.name, s.long_name)}
+        close = [by_form[c] for c in difflib.get_close_matches(run_name, list(by_form), n=1)]
         hint = f"Did you mean '{close[0]}'? " if close else ""
         raise ConfigError(f"no treatment run '{run_name}' in experiment '{config.name}'. {hint}Treatment runs: {', '.join(sorted(names))}")
     control = next(s for s in specs if s.is_control and s.seed == spec.seed)
@@ -567,7 +570,7 @@ def attribute_run(
     rca.fallback_ = fallback
     if tracker is None:
         return rca, None
-    stored_spec = next(s for s in plan_runs(stored_config) if s.name == run_name)
+    stored_spec = next(s for s in plan_runs(stored_config) if s.named(run_name))
     stored = tracker.find_runs({"smo.run_key": stored_spec.key(stored_config, data.digest())}, statuses=("FINISHED",))
     if not stored:
         return rca, None

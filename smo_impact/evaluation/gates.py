@@ -123,15 +123,40 @@ def arm_verdicts(runs: pd.DataFrame, gates: GateSpec, namespaces: list[str], con
     (one seed, or identical seeds), when every run's own test does (the paired-bootstrap p-value
     of a metric's delta; McNemar for new errors).
 
+    Absolute bounds (``min``/``max``: a floor or ceiling of a metric) judge every arm, the control
+    too, on its worst run: a smoke test fails when any run's model ranks at chance or predicts one
+    class.
+
     Returns:
         One row per (arm, grid): ``arm, grid, seeds, gate, reasons`` and, per gated quantity,
-        ``<quantity>_mean``, ``<quantity>_std``, ``<quantity>_p``.
+        ``<quantity>_mean``, ``<quantity>_std``, ``<quantity>_p``; per bound, ``min/<metric>`` or
+        ``max/<metric>``: the worst run's value.
     """
     rows = []
-    treated = runs[runs["arm"] != control] if "arm" in runs else runs.iloc[0:0]
-    for (arm, grid), group in treated.groupby(["arm", "grid"], sort=False):
+    if "arm" not in runs:
+        judged = runs.iloc[0:0]
+    else:  # bounds judge the control too; comparisons only the treatment arms
+        judged = runs if gates.min or gates.max else runs[runs["arm"] != control]
+    for (arm, grid), group in judged.groupby(["arm", "grid"], sort=False):
         row: dict[str, object] = {"arm": arm, "grid": grid, "seeds": len(group)}
         reasons: list[str] = []
+        for kind, bounds in (("min", gates.min), ("max", gates.max)):
+            for metric, bound in bounds.items():
+                values = group[metric].dropna() if metric in group else pd.Series(dtype=float)
+                if len(values) < len(group):
+                    reasons.append(f"{metric}: not logged by {len(group) - len(values)} run(s), {kind} {bound:g} unchecked")
+                    if values.empty:
+                        continue
+                worst = float(values.min() if kind == "min" else values.max())
+                row[f"{kind}/{metric}"] = worst
+                if (worst < bound) if kind == "min" else (worst > bound):
+                    seeds = "" if len(values) == 1 else f" in the worst of {len(values)} seeds"
+                    reasons.append(f"{metric} {worst:.4f} {'<' if kind == 'min' else '>'} {kind} {bound:g}{seeds}")
+        if arm == control:  # the control has no deltas vs itself: bounds only
+            row["gate"] = FAILED if reasons else PASSED
+            row["reasons"] = "; ".join(reasons)
+            rows.append(row)
+            continue
 
         def check(
             quantity: str, values: pd.Series, pcol: str, limit: float, label: str, tested: pd.Series | None = None

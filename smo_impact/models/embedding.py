@@ -8,6 +8,7 @@ seed and later experiment. Only the head is fit per run.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -257,6 +258,7 @@ class EmbeddingMlp(_EmbeddingModel):
                 p.monitor,
                 p.patience,
                 description="training MLP head",
+                total_steps=p.epochs * math.ceil(len(features) / p.batch_size),
             )
         self.metrics_ = {**history.metrics(), "train/soft_labels": float(soft_labels is not None)}
         self.curves_ = history.curves()

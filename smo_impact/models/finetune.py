@@ -28,6 +28,8 @@ class Finetune:
     name: ClassVar[str] = "finetune"
     fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels", "dev", "n_classes"})
     multiclass: ClassVar[bool] = True  # a K-output head when the runner passes n_classes
+    # Minutes of CPU/GPU per run: the runner samples MLflow's system metrics while one trains.
+    log_system_metrics: ClassVar[bool] = True
     classes_ = np.array([0, 1])
 
     class Params(BaseModel):
@@ -145,6 +147,7 @@ class Finetune:
                 p.patience,
                 p.max_steps,
                 description=f"fine-tuning {p.encoder}",
+                total_steps=total_steps,
             )
         self.model_.eval()
         self.metrics_ = {**history.metrics(), "train/soft_labels": float(soft_labels is not None)}

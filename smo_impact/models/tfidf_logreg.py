@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -89,3 +90,15 @@ class TfidfLogreg:
     @property
     def classes_(self) -> np.ndarray:
         return self.classifier_.classes_
+
+    def save(self, directory: Path) -> None:
+        """The classifier as skops (no pickle) plus the params of the TF-IDF features it reads;
+        ``tracking.log_models`` decides whether a run keeps it (as an MLflow model with its vectorizer)."""
+        import json
+
+        import skops.io
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        skops.io.dump(self.classifier_, directory / "head.skops")
+        (directory / "model.json").write_text(json.dumps({"name": self.name, "params": self.params.model_dump()}, indent=2))

@@ -9,12 +9,42 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 Monitor = Literal["dev/loss", "dev/macro_f1"]
+# (step, planned steps, epoch, epochs) -> None, called after every optimizer step.
+TrainingProgress = Callable[[int, int, int, int], None]
+_training_progress: ContextVar[TrainingProgress | None] = ContextVar("training_progress", default=None)
+
+
+def quiet_training_progress() -> None:
+    """Draw no training bar in this process from now on: a pool worker shares the parent's
+    terminal, and its bar would be drawn over the parent's run bar."""
+    _training_progress.set(lambda *args: None)
+
+
+def training_progress() -> TrainingProgress | None:
+    """Where this context's training progress goes (None: a bar of train_epochs' own)."""
+    return _training_progress.get()
+
+
+@contextlib.contextmanager
+def report_training_progress(callback: TrainingProgress) -> Iterator[None]:
+    """Send the step/epoch progress of every :func:`train_epochs` in this context to ``callback``.
+
+    The CLI shows it as a row of its own run bar; without a callback, training draws a transient
+    bar of its own (a second live display would fight the run bar for the terminal). Runs in
+    worker processes (``execution.executor: local``) do not see the callback.
+    """
+    token = _training_progress.set(callback)
+    try:
+        yield
+    finally:
+        _training_progress.reset(token)
 
 
 def soft_cross_entropy(logits, targets, class_weight=None):
@@ -165,6 +195,7 @@ def train_epochs(
     patience: int = 1,
     max_steps: int | None = None,
     description: str = "training",
+    total_steps: int | None = None,
 ) -> History:
     """Train ``module`` for up to ``epochs``, keep the weights of the best dev epoch.
 
@@ -176,6 +207,8 @@ def train_epochs(
         monitor: The dev metric early stopping watches (loss: lower is better; F1: higher).
         patience: Stop after this many epochs without improvement.
         max_steps: Stop after this many optimizer steps (smoke runs, benchmarks).
+        total_steps: The steps planned (epochs x batches, capped by ``max_steps``) for the
+            progress bar; early stopping may end before. Default: the bar counts epochs.
     """
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -184,9 +217,12 @@ def train_epochs(
     best_value: float | None = None
     best_state: dict[str, Any] | None = None
     stale = 0
+    report = _training_progress.get()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=True) as progress:
-        bar = progress.add_task(description, total=epochs)
+    # The caller's bar (the CLI's run bar) when there is one, else a transient bar of our own.
+    own = contextlib.nullcontext(None) if report is not None else Progress(*columns, transient=True)
+    with own as progress:
+        bar = progress.add_task(description, total=total_steps or epochs) if progress is not None else None
         for epoch in range(1, epochs + 1):
             module.train()
             epoch_start = time.perf_counter()
@@ -200,11 +236,17 @@ def train_epochs(
                     scheduler.step()
                 history.step_loss.append(float(loss.detach()))
                 history.examples += size
-                if max_steps is not None and len(history.step_loss) >= max_steps:
+                steps = len(history.step_loss)
+                if report is not None:
+                    report(steps, max(total_steps or 0, steps), epoch, epochs)
+                elif total_steps:
+                    progress.update(bar, completed=steps, description=f"{description}: epoch {epoch}/{epochs}")
+                if max_steps is not None and steps >= max_steps:
                     break
             history.seconds += time.perf_counter() - epoch_start
             module.eval()
-            progress.advance(bar)
+            if progress is not None and not total_steps:
+                progress.advance(bar)
             done = max_steps is not None and len(history.step_loss) >= max_steps
             if evaluate is None:
                 history.best_epoch = epoch

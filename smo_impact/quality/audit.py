@@ -19,9 +19,9 @@ from smo_impact.quality.agreement import (
     percent_agreement,
     scale_alphas,
 )
-from smo_impact.quality.items import agreement_levels, item_difficulty
+from smo_impact.quality.items import agreement_levels, contested_items, item_difficulty
 from smo_impact.quality.raters import dawid_skene_skills, judgement_table, rater_slice_rates, rater_table
-from smo_impact.quality.slices import slice_agreement
+from smo_impact.quality.slices import same_partitions, slice_agreement
 
 GOLD_COLUMNS = ("gold_label", "gold")
 # Worker-table columns with more distinct values than this are identifiers, not groups.
@@ -46,6 +46,7 @@ class QualityAudit:
         by: Rater attributes (workers-table columns) and item columns to report agreement per
             group of; default: the dataset's slice columns and every rater attribute with 2 to
             ``MAX_GROUPS`` values.
+        top_contested: How many of the most contested items to keep with their text.
 
     Attributes (after ``fit``):
         summary_: Headline figures (dataset-level metrics, names as in targets files).
@@ -54,9 +55,14 @@ class QualityAudit:
         pairs_: Per-pair Cohen's kappa (:func:`agreement.pairwise_cohen_kappa`).
         items_: Per-item difficulty (:func:`items.item_difficulty`).
         levels_: Share of items per agreement level.
+        contested_: The ``top_contested`` items the raters split on most, with their text and votes
+            (:func:`items.contested_items`).
         slices_: Agreement per item slice and rater group (:func:`slices.slice_agreement`: a
             group's figures rest on its ``pairable_items``).
         rater_slices_: Flag rates per rater and slice.
+        duplicate_slices_: Slice columns left out because they split items (or raters) exactly as
+            an earlier column does, ``{left out: kept}`` (HS-Brexit's ``group_id`` and ``group``).
+        rater_columns_: The rater attributes agreement was broken down by (duplicates included).
         flag_labels_: Labels counted as flagging (a rating scale's harmful grades, or the positive label).
         gold_column_: The items column used as gold, or None.
     """
@@ -73,6 +79,7 @@ class QualityAudit:
         ds_iter: int = 100,
         random_state: int = 0,
         by: list[str] | None = None,
+        top_contested: int = 15,
     ) -> None:
         if split is not None and split not in SPLITS:
             raise ConfigError(f"audit split must be one of {', '.join(SPLITS)} or all; got {split!r}")
@@ -88,6 +95,7 @@ class QualityAudit:
         self.ds_iter = ds_iter
         self.random_state = random_state
         self.by = by
+        self.top_contested = top_contested
 
     def fit(self, data: AnnotationSet, on_step: Callable[[str], None] | None = None) -> QualityAudit:
         """Compute every figure; ``on_step`` is called with the name of each stage (progress)."""
@@ -127,11 +135,20 @@ class QualityAudit:
         step("items and slices")
         self.items_ = item_difficulty(annotations, labels)
         self.levels_ = agreement_levels(self.items_)
+        self.contested_ = contested_items(annotations, labels, items, self.top_contested)
         slice_columns, worker_columns = self._groups(data, items)
+        self.rater_columns_ = list(worker_columns)
+        # Two names for one partition (group / group_id) would report every figure twice: keep the first.
+        self.duplicate_slices_ = same_partitions(items, slice_columns)
+        if data.workers is not None:
+            self.duplicate_slices_.update(same_partitions(data.workers, worker_columns))
+        slice_columns = [c for c in slice_columns if c not in self.duplicate_slices_]
+        worker_columns = [c for c in worker_columns if c not in self.duplicate_slices_]
         self.slices_ = slice_agreement(
             annotations, labels, flag_labels, items, slice_columns, data.workers, worker_columns
         )
-        self.rater_slices_ = rater_slice_rates(judgements, items, data.slice_columns, self.min_judgements)
+        item_slices = [c for c in data.slice_columns if c not in self.duplicate_slices_]
+        self.rater_slices_ = rater_slice_rates(judgements, items, item_slices, self.min_judgements)
 
         pairs_kappa = self.pairs_["kappa"].dropna()
         summary: dict[str, Any] = {

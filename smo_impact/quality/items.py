@@ -58,3 +58,47 @@ def agreement_levels(difficulty: pd.DataFrame) -> pd.DataFrame:
     table.insert(0, "level", [f"{t}/{n}" for t, n in zip(table["top_votes"], table["judgements"])])
     table["share"] = table["items"] / table["items"].sum() if len(table) else []
     return table
+
+
+def contested_items(
+    annotations: pd.DataFrame, labels: tuple | list, items: pd.DataFrame | None = None, top: int = 10
+) -> pd.DataFrame:
+    """The items the raters split on most: highest vote entropy first.
+
+    An item's vote entropy is 0 when its raters are unanimous and highest when the votes are spread
+    evenly over the labels (1 bit for a 2-2 or 3-3 binary split); ties go to the item with more
+    judgements (more evidence of a real split), then to the task id. Unanimous items and items with
+    one judgement are never contested.
+
+    Args:
+        annotations: Judgements (``task``, ``worker``, ``label``).
+        labels: The declared label set, in order.
+        items: Optional items table; its ``text`` column is copied next to each task.
+        top: How many items to return.
+
+    Returns:
+        Columns ``task``, ``text`` (when ``items`` has it), ``votes`` (e.g. ``"1: 3, 0: 2"``, most
+        chosen label first), ``judgements``, ``minority_share`` (share of votes not for the top
+        label) and ``entropy`` (bits), most contested first.
+    """
+    counts = vote_counts(annotations, labels)
+    difficulty = item_difficulty(annotations, labels)
+    split = difficulty[(difficulty["entropy"] > 0) & (difficulty["judgements"] >= 2)].reset_index()
+    # Rounded, so that equal splits tie exactly whatever order their labels were summed in.
+    split["_rank"] = split["entropy"].round(9)
+    split = split.sort_values(["_rank", "judgements", "task"], ascending=[False, False, True], kind="stable").head(top)
+    votes = []
+    for task in split["task"]:
+        row = counts.loc[task]
+        ranked = sorted(((int(n), i) for i, n in enumerate(row.to_numpy()) if n > 0), key=lambda t: (-t[0], t[1]))
+        votes.append(", ".join(f"{labels[i]}: {n}" for n, i in ranked))
+    table = pd.DataFrame({
+        "task": split["task"].to_numpy(),
+        "votes": votes,
+        "judgements": split["judgements"].to_numpy(),
+        "minority_share": 1.0 - split["agreement"].to_numpy(),
+        "entropy": split["entropy"].to_numpy(),
+    })
+    if items is not None and "text" in items.columns:
+        table.insert(1, "text", items.set_index("task")["text"].reindex(table["task"]).to_numpy())
+    return table

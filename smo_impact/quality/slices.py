@@ -13,6 +13,31 @@ SLICE_COLUMNS = [
 ]  # fmt: skip
 
 
+def same_partitions(table: pd.DataFrame, columns: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Columns that split the rows of ``table`` into exactly the same groups as an earlier column.
+
+    HS-Brexit's raters carry ``group`` (target, control) and ``group_id`` (group1, group2): two
+    names for one partition, which would report every figure twice. Missing values form a group of
+    their own, as in :func:`slice_agreement`.
+
+    Returns:
+        ``{later column: the earlier column it duplicates}``, in the order of ``columns``.
+    """
+    kept: list[str] = []
+    duplicates: dict[str, str] = {}
+    codes = {c: pd.factorize(table[c], use_na_sentinel=False)[0] for c in columns if c in table.columns}
+    for column in codes:
+        for earlier in kept:
+            # Same partition: the pairs of group codes are as many as the groups of either column.
+            pairs = len(set(zip(codes[column], codes[earlier])))
+            if pairs == len(set(codes[column])) == len(set(codes[earlier])):
+                duplicates[column] = earlier
+                break
+        else:
+            kept.append(column)
+    return duplicates
+
+
 def _row(kind: str, column: str, value: str, annotations: pd.DataFrame, labels: tuple | list, flag_labels: tuple) -> dict:
     # Agreement within a rater group rests on the items two of *its* raters judged: the count
     # matrix holds the group's judgements only, and every coefficient skips items with fewer than 2.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,19 @@ import pandas as pd
 from smo_impact.tracking.reader import MlflowReader, StoredExperiment
 
 HEADLINE = ("macro_f1", "recall", "roc_auc")
+CONTENT_NOTE = ("Content note: the texts below are quoted as written from an abusive-language dataset and may "
+                "be offensive or hateful.")
+# Column names as a reader says them (the stored names stay in the CSV artifacts and the export).
+WORDS = {
+    "macro_f1": "macro-F1", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "recall": "recall", "fpr": "false-positive rate",
+    "new_false_negatives": "new false negatives", "new_false_positives": "new false positives",
+    "fixed_false_negatives": "fixed false negatives", "fixed_false_positives": "fixed false positives",
+    "realized_flip_rate": "realized flip rate", "cost": "annotation cost", "mcnemar_pvalue": "McNemar p",
+    "x_label": "against", "slope_ci_low": "slope 95% CI low", "slope_ci_high": "slope 95% CI high", "r2": "R²",
+    "p_value": "p-value", "n": "n", "seeds": "seeds", "gate": "verdict", "reasons": "why",
+    "aa_false_alarms": "A/A false alarms of this gate", "explained_by_top": "explained by the top groups",
+    "runs": "runs", "arms": "arms", "kind": "kind", "benchmark": "benchmark", "text": "text",
+}
 TOP_REGRESSIONS = 15
 PROVENANCE_TAGS = ("smo.dataset", "smo.data_digest", "smo.code_version", "smo.config_hash", "smo.runs_planned",
                    "smo.failed_runs", "smo.gate", "smo.gate_reasons")
@@ -43,29 +57,33 @@ class ExperimentReport:
     title: str
     sections: list[Section]
     figures: dict[str, bytes]
+    subtitle: str = ""
 
 
 def build_report(reader: MlflowReader, stored: StoredExperiment) -> ExperimentReport:
     """Read the parent run, child runs and artifacts and assemble the report's sections."""
     parent = stored.parent
     runs = stored.runs_frame()
-    split = _split(reader, parent.run_id)
+    config = _config(reader, parent.run_id)
+    split = ((config.get("evaluation") or {}).get("split")) or "test"
     figures = {
         Path(p).stem: data
         for p in reader.list_artifacts(parent.run_id, "plots")
         if p.endswith(".png") and (data := reader.load_bytes(parent.run_id, p)) is not None
     }
+    fits = reader.load_frame(parent.run_id, "impact/fits.csv")
+    gates = reader.load_frame(parent.run_id, "summary/gates.csv")
     sections = [
-        Section("Question", parent.tags.get("mlflow.note.content", "(no description in the config)")),
-        Section("Arms", "Runs per arm and grid point as stored (FINISHED / other).", _arms(stored)),
+        Section("Takeaway", _takeaway(reader, stored, config, split, fits, gates)),
+        Section("Question", _question(config, parent)),
+        Section("Arms", "Runs per arm and grid point as stored: finished, and failed or stopped.", _arms(stored)),
         Section(
             "Summary",
-            f"Mean over seeds with a 95% t-interval [low, high] of each headline metric on `{split}`; "
+            f"Mean over seeds with a 95% t-interval [low, high] of each headline metric on the `{split}` split; "
             "Δ = treatment - control of the same seed.",
             _summary(runs, split),
         ),
     ]
-    fits = reader.load_frame(parent.run_id, "impact/fits.csv")
     dose_figs = [n for n in figures if n.startswith(("dose_response", "impact_vs_")) and not _measured(n)]
     sections.append(Section(
         "Dose-response",
@@ -83,7 +101,6 @@ def build_report(reader: MlflowReader, stored: StoredExperiment) -> ExperimentRe
     if frontier is not None:
         sections.append(Section("Cost-quality frontier", "Mean cost and outcome per arm/grid point.", frontier,
                                 [n for n in figures if n == "frontier"]))
-    gates = reader.load_frame(parent.run_id, "summary/gates.csv")
     sections.append(Section(
         "Gates",
         f"Overall: {parent.tags.get('smo.gate', 'no gates configured')}. {parent.tags.get('smo.gate_reasons', '')}".strip(),
@@ -93,7 +110,8 @@ def build_report(reader: MlflowReader, stored: StoredExperiment) -> ExperimentRe
     sections.append(Section(
         "Top regressions",
         "Test items a treatment newly gets wrong vs the control of the same seed, most often first "
-        "(from each run's regression/regressed_items.parquet).",
+        "(from each run's regression/regressed_items.parquet). " + (CONTENT_NOTE if not regressions.empty else
+        "No treatment run newly got an item wrong (or none logged its predictions)."),
         regressions,
         [n for n in figures if n.startswith(("regressions_", "functional_"))],
     ))
@@ -104,18 +122,19 @@ def build_report(reader: MlflowReader, stored: StoredExperiment) -> ExperimentRe
         sections.append(Section("Other plots", "", None, rest))
     sections.append(Section("Provenance", f"Parent run {parent.run_id} in {reader.uri}.", _provenance(stored)))
     sections.append(Section("Resolved config", "", None, [], reader.load_text(parent.run_id, "config/resolved.yaml") or ""))
-    return ExperimentReport(f"{stored.experiment}: {parent.name}", sections, figures)
+    return ExperimentReport(_title(config, stored.experiment), sections, figures,
+                            f"Experiment {stored.experiment}, {len(stored.children)} runs, parent run {parent.run_id}")
 
 
 def render_markdown(report: ExperimentReport, figure_dir: str = "figures") -> str:
     """The report as Markdown; figures are referenced as ``<figure_dir>/<name>.png``."""
-    lines = [f"# {report.title}", ""]
+    lines = [f"# {report.title}", ""] + ([f"_{report.subtitle}_", ""] if report.subtitle else [])
     for section in report.sections:
         lines += [f"## {section.title}", ""]
         if section.text:
             lines += [section.text, ""]
         if section.table is not None:
-            lines += [_markdown_table(section.table), ""]
+            lines += [_markdown_table(human_columns(section.table)), ""]
         lines += [f"![{name}]({figure_dir}/{name}.png)" for name in section.figures]
         if section.code is not None:
             lines += ["```yaml", section.code.rstrip(), "```"]
@@ -123,30 +142,97 @@ def render_markdown(report: ExperimentReport, figure_dir: str = "figures") -> st
     return "\n".join(lines)
 
 
+STYLE = (
+    # Fits a 1,280 px window: one column of text and tables, plots two to a row, wide tables scroll.
+    "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1240px;padding:0 20px;line-height:1.45;color:#222}"
+    "h1{font-size:1.6em;margin-bottom:0.2em}.subtitle{color:#666;margin-top:0}"
+    ".takeaway{font-size:1.15em;background:#f4f8ff;border-left:4px solid #3b6fd8;padding:0.7em 1em}"
+    ".note{background:#fff6e5;border-left:4px solid #e0a030;padding:0.5em 1em}"
+    ".scroll{overflow-x:auto;margin-bottom:1em}table{border-collapse:collapse;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}th{background:#f3f3f3;text-align:left}"
+    "td.num{text-align:right;white-space:nowrap}td.txt{text-align:left;white-space:normal;overflow-wrap:anywhere;max-width:520px}"
+    ".figures{display:flex;flex-wrap:wrap;gap:16px}.figures img{width:calc(50% - 8px);height:auto;border:1px solid #eee}"
+    "pre{background:#f7f7f7;padding:1em;overflow-x:auto}"
+)
+
+
 def render_html(report: ExperimentReport) -> str:
     """The report as one self-contained HTML page (PNG figures embedded as base64 data URIs)."""
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1150px}table{border-collapse:collapse;"
-        "font-size:13px;margin-bottom:1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}"
-        "th{background:#f3f3f3}img{max-width:48%;margin:0.5em 1% 0.5em 0}pre{background:#f7f7f7;padding:1em}"
-    )
     body = [f"<h1>{html.escape(report.title)}</h1>"]
+    if report.subtitle:
+        body.append(f'<p class="subtitle">{html.escape(report.subtitle)}</p>')
     for section in report.sections:
         anchor = section.title.lower().replace(" ", "-")
         body.append(f'<section id="{html.escape(anchor)}"><h2>{html.escape(section.title)}</h2>')
         if section.text:
-            body.append(f"<p>{html.escape(section.text)}</p>")
+            for paragraph in _paragraphs(section):
+                body.append(paragraph)
         if section.table is not None:
-            table = section.table.map(_fmt) if not section.table.empty else section.table
-            body.append(table.to_html(index=False, escape=True, border=0) if not table.empty else "<p><em>(none)</em></p>")
-        for name in section.figures:
-            data = base64.b64encode(report.figures[name]).decode()
-            body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+            body.append(_html_table(human_columns(section.table)))
+        if section.figures:
+            body.append('<div class="figures">')
+            for name in section.figures:
+                data = base64.b64encode(report.figures[name]).decode()
+                body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+            body.append("</div>")
         if section.code is not None:
             body.append(f"<pre>{html.escape(section.code)}</pre>")
         body.append("</section>")
     title = html.escape(report.title)
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+            f"<title>{title}</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+
+
+def _paragraphs(section: Section) -> list[str]:
+    """The section's text; the takeaway stands out, a content note is set apart before the texts."""
+    if section.title == "Takeaway":
+        return [f'<p class="takeaway">{html.escape(section.text)}</p>']
+    text, note = section.text, ""
+    if CONTENT_NOTE in text:
+        text, note = text.replace(CONTENT_NOTE, "").strip(), CONTENT_NOTE
+    out = [f"<p>{html.escape(text)}</p>"] if text else []
+    return out + ([f'<p class="note" role="note">{html.escape(note)}</p>'] if note else [])
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    """A table with numbers right-aligned and text left-aligned and wrapped, in a scrolling box."""
+    if frame.empty:
+        return "<p><em>(none)</em></p>"
+    numeric = {c: pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in frame}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = "".join(f'<td class="{"num" if numeric[c] else "txt"}">{html.escape(_fmt(v))}</td>'
+                        for c, v in zip(frame.columns, row))
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def human_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with column headers in words: ``regression/test/new_false_negatives`` -> ``new false
+    negatives (test)``, ``delta/test/macro_f1`` -> ``Δ macro-F1 (test)``, ``drop/test/recall_mean`` ->
+    ``drop of recall (test), mean``."""
+    return frame.rename(columns={c: human_header(str(c)) for c in frame.columns})
+
+
+def human_header(column: str) -> str:
+    """One column name in words (see :func:`human_columns`); unknown names are left as they are."""
+    stat = ""
+    for suffix, word in (("_mean", "mean"), ("_std", "sd"), ("_p", "p")):
+        if column.endswith(suffix) and "/" in column:
+            column, stat = column[: -len(suffix)], word
+            break
+    prefix = ""
+    for lead, word in (("delta/", "Δ "), ("drop/", "drop of "), ("mde/", "detectable drop of "),
+                       ("min/", "lowest "), ("max/", "highest "), ("regression/", ""), ("treatment/", "")):
+        if column.startswith(lead):
+            column, prefix = column[len(lead):], word
+            break
+    parts = column.split("/")
+    name = WORDS.get(parts[-1], parts[-1].replace("_", " ") if "/" in column or prefix else parts[-1])
+    where = f" ({'/'.join(parts[:-1])})" if len(parts) > 1 else ""
+    text = f"{prefix}{name}{where}"
+    return f"{text}, {stat}" if stat else text
 
 
 def write_report(report: ExperimentReport, out: Path) -> dict[str, Path]:
@@ -179,12 +265,42 @@ def report_experiment(
 
 
 # -- sections -------------------------------------------------------------------------------
-def _split(reader: MlflowReader, run_id: str) -> str:
+def _config(reader: MlflowReader, run_id: str) -> dict[str, Any]:
+    """The parent run's resolved config (``config/resolved.yaml``), or {} when absent."""
     import yaml
 
     text = reader.load_text(run_id, "config/resolved.yaml")
     config = yaml.safe_load(text) if text else {}
-    return ((config or {}).get("evaluation") or {}).get("split", "test")
+    return config if isinstance(config, dict) else {}
+
+
+def _title(config: dict[str, Any], experiment: str) -> str:
+    """The question the experiment asks (its description's first sentence), else its name."""
+    description = " ".join(str(config.get("description") or "").split())
+    first = re.split(r"(?<=[.?!])\s", description)[0] if description else ""
+    if first and len(first) <= 120:
+        return first
+    return f"Experiment {config.get('name') or experiment}"
+
+
+def _question(config: dict[str, Any], parent: Any) -> str:
+    description = " ".join(str(config.get("description") or "").split())
+    if description:
+        return description
+    note = parent.tags.get("mlflow.note.content", "")
+    return note if note and not note.startswith("**") else "(no description in the config)"
+
+
+def _takeaway(reader: MlflowReader, stored: StoredExperiment, config: dict[str, Any], split: str,
+              fits: pd.DataFrame | None, gates: pd.DataFrame | None) -> str:
+    """The plain-language result, generated from the stored summary, fits and gates (as on the parent run)."""
+    from smo_impact.report.takeaway import takeaway
+
+    summary = reader.load_frame(stored.parent.run_id, "summary/summary.csv")
+    dose = reader.load_frame(stored.parent.run_id, "impact/dose_response.csv")
+    control = str(config.get("control") or "control")
+    degenerate = [r.name for r in stored.children if r.tags.get("smo.degenerate") == "true"]
+    return takeaway(pd.DataFrame() if summary is None else summary, split, control, fits, gates, degenerate, dose)
 
 
 def _arms(stored: StoredExperiment) -> pd.DataFrame:

@@ -70,6 +70,12 @@ def to_markdown(table: pd.DataFrame, split: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_display_frame(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The summary as shown in the terminal and the Markdown table: human headers, ``mean±std`` text."""
+    header, rows = _display_rows(table, split)
+    return pd.DataFrame(rows, columns=header)
+
+
 def _display_rows(table: pd.DataFrame, split: str) -> tuple[list[str], list[list[str]]]:
     columns = [
         (f"{split}/macro_f1", "macro-F1"),

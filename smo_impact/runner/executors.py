@@ -85,6 +85,10 @@ def _init_worker(context: RunContext) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Fine-tuning in a worker draws no bar of its own: it would be drawn over the parent's run bar.
+    from smo_impact.models.training import quiet_training_progress
+
+    quiet_training_progress()
     # A worker whose parent was killed outright (SIGKILL, OOM) would wait for work forever, holding
     # the parent's stdout and stderr open: it leaves with its parent. (SIGTERM and Ctrl-C reach the
     # parent's handlers, which stop the pool themselves.)

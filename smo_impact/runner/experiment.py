@@ -5,6 +5,7 @@ This module is the method: read ``run_experiment`` top to bottom.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -31,8 +32,10 @@ from smo_impact.models import MODELS, FeatureCache
 from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
+from smo_impact.report.takeaway import log_parent_description
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
 from smo_impact.runner.interrupts import uninterrupted
+from smo_impact.runner.logged_models import keeps_model, servable_model
 from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
 from smo_impact.runner.run import RunContext, RunResult, build_context, model_key, preflight
 from smo_impact.tracking.base import TrackedRun, Tracker
@@ -53,6 +56,8 @@ class ExperimentResult:
     gates: pd.DataFrame = field(default_factory=pd.DataFrame)  # per treatment arm/grid: gate, reasons
     compared: int = 0  # comparisons (treatment vs control) computed by this invocation
     stale_code: list[tuple[str, str]] = field(default_factory=list)  # reused runs of another code version
+    takeaway: str = ""  # the parent run's one-sentence result (report/takeaway.py)
+    degenerate: list[str] = field(default_factory=list)  # runs predicting one class for every item
 
     @property
     def gate_failed(self) -> bool:
@@ -188,7 +193,7 @@ def run_experiment(
         # 3. Score: treat -> train -> score each run not in the store, controls first so that a
         #    fresh treatment run is compared (stage 4) as soon as it is logged.
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
-            for outcome in executor.run(phase, context) if phase else ():
+            for outcome in _outcomes(executor, phase, context, tracker, claims):
                 spec = outcome.spec
                 run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest,
                                run_id=claims.pop(spec.name))
@@ -225,11 +230,15 @@ def run_experiment(
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
         runs = pd.DataFrame(rows)
         table = _log_summary(tracker, parent_id, config, runs)
-        if not runs.empty:  # dose-response slopes, quality vs outcome, cost frontier
-            log_impact(tracker, parent_id, runs, config.control, config.evaluation.primary, config.evaluation.outcomes)
+        # dose-response slopes, quality vs outcome, cost frontier
+        impact = log_impact(tracker, parent_id, runs, config.control, config.evaluation.primary, config.evaluation.outcomes) if not runs.empty else None
         gates = _log_gates(tracker, parent_id, config, runs)
         if not gates.empty:  # the terminal summary shows each arm's verdict
             table = table.merge(gates[["arm", "grid", "gate"]], on=["arm", "grid"], how="left")
+        # The parent's description: takeaway + summary table, the first thing the MLflow UI shows.
+        degenerate = [s.name for s in specs if logged.get(s.name) and logged[s.name].tags.get("smo.degenerate") == "true"]
+        takeaway = log_parent_description(tracker, parent_id, config, table, runs, impact.fits if impact else None,
+                                          impact.dose_response if impact else None, gates, degenerate)
         tracker.log_metrics(
             parent_id,
             {**cache.stats.as_metrics(), "runs/failed": len(failures), "runs/finished": len(rows),
@@ -252,7 +261,7 @@ def run_experiment(
         executor.close()
     return ExperimentResult(
         parent_id, runs, table, failures, cache.stats.as_metrics(), computed=len(todo), reused=len(specs) - len(todo),
-        gates=gates, compared=compared, stale_code=stale_code,
+        gates=gates, compared=compared, stale_code=stale_code, takeaway=takeaway, degenerate=degenerate,
     )
 
 
@@ -289,6 +298,30 @@ def _finished_runs(tracker: Tracker, keys: set[str]) -> dict[str, TrackedRun]:
         if key in keys:
             found.setdefault(key, run)
     return found
+
+
+def _outcomes(
+    executor: Executor, phase: list[RunSpec], context: RunContext, tracker: Tracker, claims: dict[str, str]
+) -> Iterator[Outcome]:
+    """The executor's outcomes for ``phase``, with MLflow's system metrics sampled into each run
+    whose model asks for them (fine-tuning: minutes of CPU/GPU; sklearn runs take seconds and skip
+    it) while that run computes.
+
+    Only where runs compute one at a time in this process (the sequential executor, in plan
+    order): in a pool the machine's figures would mix the runs that share it.
+    """
+    if not phase:
+        return
+    outcomes = executor.run(phase, context)
+    if not isinstance(executor, SequentialExecutor):
+        yield from outcomes
+        return
+    for spec in phase:
+        sample = getattr(MODELS.get(spec.model.name), "log_system_metrics", False)
+        monitor = getattr(tracker, "system_metrics", None) if sample else None
+        with monitor(claims[spec.name]) if monitor is not None else contextlib.nullcontext():
+            outcome = next(outcomes)
+        yield outcome
 
 
 def _claim_runs(
@@ -412,6 +445,9 @@ def _log_run(
         metrics = dict(result.metrics)
         metrics["time/run_seconds"] = result.seconds
         tracker.log_metrics(run_id, metrics)
+        if degenerate := _constant_predictions(result):  # a broken training loop must not pass unnoticed
+            tracker.set_tags(run_id, degenerate)
+            tags.update(degenerate)
         if config.tracking.log_predictions or spec.is_control:
             # A control's predictions are always kept: comparisons with it are recomputed from them.
             for ns, scored in result.benchmarks.items():
@@ -427,7 +463,12 @@ def _log_run(
             tracker.log_frame(run_id, changes, "treatment/changes.parquet")
         for name, frame in result.step_artifacts.items():
             tracker.log_text(run_id, frame.to_csv(), f"treatment/{name}.csv")
-        _log_training(tracker, run_id, result)
+        keep = keeps_model(spec, config.tracking.log_models)  # tracking.log_models: all | control | none
+        _log_training(tracker, run_id, result, keep)
+        started = time.perf_counter()
+        if keep and (model := servable_model(spec, context, result.model_files)) is not None:
+            tags["smo.model_uri"] = tracker.log_model(run_id, *model)
+            tracker.log_metrics(run_id, {"time/log_model_seconds": time.perf_counter() - started})
         tracker.end_run(run_id, "FINISHED", outcome.ended_ms or None)
     except KeyboardInterrupt:
         tracker.end_run(run_id, "KILLED")
@@ -438,6 +479,14 @@ def _log_run(
         outcome.error = f"while logging: {type(exc).__name__}: {exc}"
         return TrackedRun(run_id, "FAILED", tags)
     return TrackedRun(run_id, "FINISHED", tags, metrics)
+
+
+def _constant_predictions(result: RunResult) -> dict[str, str]:
+    """``smo.degenerate`` tags when a benchmark's predictions are one class for every item."""
+    constant = [f"{ns}: every item predicted {scored.predictions['predicted'].iloc[0]!s}"
+                for ns, scored in result.benchmarks.items()
+                if len(scored.predictions) > 1 and scored.predictions["predicted"].nunique() == 1]
+    return {"smo.degenerate": "true", "smo.degenerate_reason": "; ".join(constant)[:500]} if constant else {}
 
 
 def _log_confusion_figure(tracker: Tracker, run_id: str, table: pd.DataFrame, path: str) -> None:
@@ -466,7 +515,7 @@ def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, k
     return TrackedRun(run.run_id, run.status, {**run.tags, **tags}, {**metrics, **comparison.metrics}, run.params)
 
 
-def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:
+def _log_training(tracker: Tracker, run_id: str, result: RunResult, keep_model: bool = True) -> None:
     """Training curves as metric history (``train/loss`` by step, ``dev/*`` by epoch) and the model."""
     by_step: dict[int, dict[str, float]] = {}
     for name, points in result.curves.items():
@@ -474,7 +523,7 @@ def _log_training(tracker: Tracker, run_id: str, result: RunResult) -> None:
             by_step.setdefault(step, {})[name] = value
     for step, values in sorted(by_step.items()):
         tracker.log_metrics(run_id, values, step=step)
-    if result.model_files:
+    if result.model_files and keep_model:
         import tempfile
         from pathlib import Path
 
@@ -520,6 +569,7 @@ def _row(spec: RunSpec, run: TrackedRun) -> dict[str, Any]:
         "grid": spec.grid_label,
         "grid_params": dict(spec.grid),
         "seed": spec.seed,
+        "model_uri": run.tags.get("smo.model_uri"),  # an MLflow model, when the run keeps one (tracking.log_models)
         **run.metrics,
     }
 

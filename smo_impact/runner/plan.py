@@ -43,8 +43,24 @@ class RunSpec:
 
     @property
     def name(self) -> str:
+        """Short, with what differs first: ``label_noise rate=0.2 s1`` (the arm, its grid point, the
+        seed). The MLflow runs table cuts names at ~25 characters, so the dataset (a tag and an input
+        of every run) is left out and a grid key loses its step (``noise.rate`` -> ``rate``) unless
+        two keys of the point would then read alike."""
+        short = [k.rsplit(".", 1)[-1] for k, _ in self.grid]
+        labels = [s if short.count(s) == 1 else k for s, (k, _) in zip(short, self.grid)]
+        return " ".join([self.arm, *(f"{label}={v}" for label, (_, v) in zip(labels, self.grid)), f"s{self.seed}"])
+
+    @property
+    def long_name(self) -> str:
+        """The name runs had before issue 19 (``md-agreement:arm=label_noise,noise.rate=0.2,seed=1``):
+        still accepted wherever a run is named (``smo-impact rca``)."""
         parts = [f"arm={self.arm}", *(f"{k}={v}" for k, v in self.grid), f"seed={self.seed}"]
         return f"{self.dataset}:" + ",".join(parts)
+
+    def named(self, name: str) -> bool:
+        """Whether ``name`` names this run, in the short or the long form."""
+        return name.strip() in (self.name, self.long_name)
 
     def resolved(self, config: ExperimentConfig) -> dict[str, Any]:
         """The run's own resolved config: what a person needs to reproduce it alone."""

@@ -56,6 +56,14 @@ class Tracker(Protocol):
         """Log a table as an artifact (Parquet when the name ends in .parquet, else CSV)."""
         ...
 
+    def log_table(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Log a table the tracking UI shows as a table (``.json``); replaces one at that path."""
+        ...
+
+    def log_model(self, run_id: str, estimator: Any, input_example: Any, name: str = "classifier") -> str:
+        """Log a fitted scikit-learn estimator as a servable model of the run; return its URI."""
+        ...
+
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None: ...
 
     def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:
@@ -75,6 +83,11 @@ class Tracker(Protocol):
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run that holds nothing (a claimed run never computed)."""
+        ...
+
+    def system_metrics(self, run_id: str) -> AbstractContextManager[None]:
+        """Sample the machine's CPU, memory, disk, network (and GPU) use into the run's
+        ``system/`` metrics while the context is open (a no-op where the store has no such thing)."""
         ...
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import logging
 import os
 import re
@@ -20,6 +21,11 @@ from smo_impact.errors import TrackingError
 from smo_impact.tracking.base import RunStatus, TrackedRun
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
+PREVIEW_ROWS = 50  # first rows of a Parquet artifact, logged beside it as CSV (the UI cannot show Parquet)
+# Seconds between samples of system metrics (MLflow's default is 10; a tiny model's run takes ~10).
+# MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL overrides it.
+SYSTEM_METRICS_INTERVAL_S = 5.0
 _PARAM_VALUE_LIMIT = 6000
 _BATCH = 100
 # Secrets never reach the store: values of secret-looking keys, passwords inside URLs, and the
@@ -66,6 +72,18 @@ def check_server(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             f"cannot reach MLflow tracking server {uri} within {timeout:g} s ({reason}); "
             "check MLFLOW_TRACKING_URI or start the server"
         ) from None
+
+
+def ui_url(uri: str, experiment_id: str, run_id: str | None = None, ui: str | None = None) -> str:
+    """The MLflow UI page of an experiment's runs table (or of one run).
+
+    MLflow 3 opens an experiment on its GenAI overview; the runs table is one click further, at
+    ``#/experiments/<id>/runs``. A server URI is its own UI; a local store is served by `make ui`
+    (``ui``, default http://127.0.0.1:5000).
+    """
+    base = uri if uri.startswith(("http://", "https://")) else (ui or DEFAULT_UI)
+    page = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    return f"{page}/{run_id}" if run_id else page
 
 
 def resolve_tracking_uri(configured: str | None = None) -> str:
@@ -328,7 +346,12 @@ class MlflowTracker:
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        entries = [Param(str(k)[:250], _param_value(redact(str(k), v))) for k, v in params.items()]
+        # An empty list, mapping or None says nothing a reader of the runs table can use.
+        entries = [
+            Param(str(k)[:250], _param_value(redact(str(k), v)))
+            for k, v in params.items()
+            if v is not None and not (isinstance(v, (list, tuple, dict)) and not v)
+        ]
         for i in range(0, len(entries), _BATCH):
             self.client.log_batch(run_id, params=entries[i : i + _BATCH])
 
@@ -356,14 +379,42 @@ class MlflowTracker:
         self.client.log_text(run_id, redact(artifact_file, text, check_key=False), artifact_file)
 
     def log_frame(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Log a table as CSV or Parquet; a Parquet file gets ``<name>.preview.csv`` beside it
+        (its first :data:`PREVIEW_ROWS` rows), which the MLflow UI shows as a table."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(artifact_file).name
             if path.suffix == ".parquet":
                 frame.to_parquet(path, index=False)
+                frame.head(PREVIEW_ROWS).to_csv(path.with_suffix(".preview.csv"), index=False)
             else:
                 frame.to_csv(path, index=False)
             parent = str(Path(artifact_file).parent)
+            for written in sorted(Path(tmp).iterdir()):
+                self.client.log_artifact(run_id, str(written), None if parent == "." else parent)
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Log a table the MLflow UI shows as one (``mlflow.log_table``'s JSON and tag).
+
+        Written here rather than through ``MlflowClient.log_table``, which appends the rows to a
+        table already at that path: a resumed parent run would show its summary twice.
+        """
+        import json
+
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+        table = frame.reset_index(drop=True).copy()
+        for column in table.columns:  # JSON holds numbers and text; lists, dicts, ... become text
+            if table[column].dtype == object:
+                table[column] = table[column].map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            table.to_json(path, orient="split", index=False, date_format="iso")
+            parent = str(Path(artifact_file).parent)
             self.client.log_artifact(run_id, str(path), None if parent == "." else parent)
+        logged = json.loads(self.client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            self.client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
 
     def load_frame(self, run_id: str, artifact_file: str) -> pd.DataFrame | None:
         """A table logged with :meth:`log_frame`, or None when the run has no such artifact."""
@@ -375,6 +426,49 @@ class MlflowTracker:
             if not path.is_file():
                 return None
             return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+    def log_model(self, run_id: str, estimator: Any, input_example: Any, name: str = "classifier") -> str:
+        """Log a fitted scikit-learn estimator as an MLflow model of the run (a signature inferred
+        from ``input_example``, serving ``predict_proba``); returns its
+        ``models:/<id>`` URI, also tagged on the run as ``smo.model_uri``."""
+        import mlflow
+        import mlflow.sklearn
+        import sklearn
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(input_example, estimator.predict_proba(input_example))
+        # MLflow's model logging goes through the fluent API: make the run active in this store.
+        # (start_run ends it FINISHED on exit; the runner ends it again with its own status and time.)
+        mlflow.set_tracking_uri(self.uri)
+        sklearn_log = logging.getLogger("mlflow.sklearn")
+        level = sklearn_log.level
+        sklearn_log.setLevel(logging.ERROR)  # its warning on pickle formats, once per run
+        try:
+            with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
+                warnings.simplefilter("ignore")  # mlflow's hints on integer columns and pip versions
+                info = mlflow.sklearn.log_model(
+                    estimator, name=name, signature=signature, input_example=input_example,
+                    # cloudpickle, not MLflow 3's default skops: skops writes a TF-IDF vocabulary key by
+                    # key as JSON, 1 s per model on MD-Agreement, longer than training it.
+                    serialization_format="cloudpickle", pyfunc_predict_fn="predict_proba",
+                    # Listed, not inferred: inference imports the model in a subprocess (seconds per run).
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"],
+                )
+        finally:
+            sklearn_log.setLevel(level)
+        uri = f"models:/{info.model_id}"
+        self.client.set_tag(run_id, "smo.model_uri", uri)
+        return uri
+
+    def register_model(self, model_uri: str, name: str) -> str:
+        """Register a logged model under ``name``; returns the new version."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
+        # MLflow prints "Successfully registered model ..." to stderr: the CLI says it in one line.
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            return str(mlflow.register_model(model_uri, name).version)
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(run_id, figure, artifact_file)
@@ -404,6 +498,26 @@ class MlflowTracker:
     def delete_run(self, run_id: str) -> None:
         self.client.set_terminated(run_id, status="KILLED")  # not RUNNING, even in the trash
         self.client.delete_run(run_id)
+
+    @contextlib.contextmanager
+    def system_metrics(self, run_id: str) -> Iterator[None]:
+        # The monitor behind mlflow.start_run(log_system_metrics=True), started on a run of ours:
+        # the fluent start_run would make it the process's active run, which nothing else here uses.
+        # It samples in a thread and logs system/cpu_utilization_percentage, system/system_memory_usage_megabytes,
+        # system/gpu_* (with pynvml) ... every SYSTEM_METRICS_INTERVAL_S; it needs psutil.
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S, tracking_uri=self.uri)
+        except ImportError as exc:  # psutil missing: the run goes on without system metrics
+            logging.getLogger(__name__).warning("no system metrics (%s); pip install psutil to log them", exc)
+            yield
+            return
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
 
 
 def _quote(value: str) -> str:

@@ -166,6 +166,26 @@ class MlflowReader:
                 return found
 
 
+def finished_runs(uri: str | None, experiment: str) -> list[StoredRun]:
+    """The FINISHED runs (``smo.kind = run``) of an experiment; [] when the local store or the
+    experiment does not exist yet (nothing is created).
+
+    Raises:
+        TrackingError: a server that does not answer, or a store that cannot be read.
+    """
+    from smo_impact.tracking.mlflow_tracker import _sqlite_file
+
+    uri = resolve_tracking_uri(uri)
+    database = _sqlite_file(uri)
+    if database is not None and not database.is_file():
+        return []
+    reader = MlflowReader(uri)
+    found = reader.client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return [r for r in reader._search([found.experiment_id], "tags.`smo.kind` = 'run'") if r.status == "FINISHED"]
+
+
 def _stored(run) -> StoredRun:  # noqa: ANN001 - an mlflow.entities.Run
     tags = dict(run.data.tags)
     return StoredRun(
@@ -185,4 +205,4 @@ def _number(text: str) -> float | int | str:
     return text
 
 
-__all__ = ["MlflowReader", "StoredExperiment", "StoredRun"]
+__all__ = ["MlflowReader", "StoredExperiment", "StoredRun", "finished_runs"]

@@ -90,11 +90,13 @@ def test_attribute_run_names_the_planned_runs_when_the_name_is_wrong():
         "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.3}}]},
         "seeds": [0], "model": {"name": "tfidf_logreg", "params": {"min_df": 1}}, "evaluation": {"bootstrap": 0},
     })
-    with pytest.raises(ConfigError, match=r"no treatment run 'toy:arm=noisy,seed=0' in experiment 'rca'\. "
-                       r"Did you mean 'md-agreement:arm=noisy,seed=0'\? Treatment runs: md-agreement:arm=noisy,seed=0"):
-        attribute_run(config, "toy:arm=noisy,seed=0", dataset=make_text_dataset(200))
-    rca, logged = attribute_run(config, "md-agreement:arm=noisy,seed=0", dataset=make_text_dataset(200), by=("step",))
-    assert logged is None and rca.ranking_["fraction"].tolist() == pytest.approx([1.0])
+    for wrong in ("toy:arm=noisy,seed=0", "noisy s9"):  # a mistyped long or short name: the short one it meant
+        with pytest.raises(ConfigError, match=rf"no treatment run '{wrong}' in experiment 'rca'\. "
+                           r"Did you mean 'noisy s0'\? Treatment runs: noisy s0"):
+            attribute_run(config, wrong, dataset=make_text_dataset(200))
+    for name in ("noisy s0", "md-agreement:arm=noisy,seed=0"):  # the short name, and the long form of earlier versions
+        rca, logged = attribute_run(config, name, dataset=make_text_dataset(200), by=("step",))
+        assert logged is None and rca.ranking_["fraction"].tolist() == pytest.approx([1.0])
 
 
 def test_finetune_falls_back_to_the_cheap_model_on_the_same_encoder():
@@ -107,7 +109,7 @@ def test_finetune_falls_back_to_the_cheap_model_on_the_same_encoder():
         "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noise": {"rate": 0.4}}]},
         "model": {"name": "finetune", "params": {"encoder": "tiny", "max_length": 16, "epochs": 1}},
     })
-    result, run_id = attribute_run(config, "md-agreement:arm=noisy,seed=0", dataset=make_text_dataset(160), by=("step",))
+    result, run_id = attribute_run(config, "noisy s0", dataset=make_text_dataset(160), by=("step",))
     assert run_id is None
     assert result.model_used_ == "embedding_logreg"
     assert "too costly to retrain per group; attributed with embedding_logreg on the frozen 'tiny' encoder" in result.fallback_

@@ -91,3 +91,40 @@ def test_missing_paired_comparison_fails_a_count_gate():
         "test: no paired comparison to count new false negatives (the treatment run's predictions were not "
         "logged: tracking.log_predictions is false; rerun with --force)"
     ]
+
+
+def test_absolute_bounds_judge_every_arm_on_its_worst_run():
+    # Issue 19: a smoke run whose model ranks at chance, or predicts one class, must fail --gate,
+    # the control too (it has no delta to drop).
+    runs = pd.DataFrame({
+        "arm": ["control", "control", "noisy", "noisy", "flat"],
+        "grid": ["-", "-", "rate=0.2", "rate=0.2", "-"],
+        "test/roc_auc": [0.80, 0.55, 0.70, 0.75, 0.90],
+        "test/positive_rate": [0.2, 0.1, 0.3, 0.2, 0.0],
+        "delta/test/roc_auc": [np.nan, np.nan, -0.1, 0.2, 0.2],
+    })
+    gates = GateSpec(min={"test/roc_auc": 0.6, "test/positive_rate": 0.01}, max={"test/positive_rate": 0.99})
+    table = arm_verdicts(runs, gates, ["test"], "control").set_index("arm")
+    assert table["gate"].to_dict() == {"control": "failed", "noisy": "passed", "flat": "failed"}
+    assert table.loc["control", "reasons"] == "test/roc_auc 0.5500 < min 0.6 in the worst of 2 seeds"
+    assert table.loc["flat", "reasons"] == "test/positive_rate 0.0000 < min 0.01"
+    assert table.loc["noisy", "min/test/roc_auc"] == 0.70 and table.loc["flat", "max/test/positive_rate"] == 0.0
+    # A bound on a metric a run did not log is a failure, not a silent pass.
+    missing = arm_verdicts(runs.drop(columns="test/roc_auc"), GateSpec(min={"test/roc_auc": 0.6}), ["test"], "control")
+    assert set(missing["gate"]) == {"failed"}
+    assert missing["reasons"].iloc[0] == "test/roc_auc: not logged by 2 run(s), min 0.6 unchecked"
+    # Without bounds the control is not judged (as before).
+    assert "control" not in set(arm_verdicts(runs, GateSpec(max_drop={"test/roc_auc": 0.5}), ["test"], "control")["arm"])
+
+
+def test_bounds_name_a_benchmark_metric():
+    from smo_impact.config import validate
+    from smo_impact.errors import ConfigError
+
+    raw = {"name": "b", "dataset": {"name": "md-agreement"}, "arms": {"control": ["aggregate"]},
+           "evaluation": {"gates": {"min": {"dev/roc_auc": 0.6, "test/roc_auc": 0.6}}}}
+    with pytest.raises(ConfigError, match=r"evaluation\.gates\.min\.dev/roc_auc: name a benchmark metric "
+                                          r"'<namespace>/<metric>' with namespace one of test, e\.g\. test/roc_auc"):
+        validate(raw)
+    raw["evaluation"]["gates"]["min"].pop("dev/roc_auc")
+    assert validate(raw).evaluation.gates.active

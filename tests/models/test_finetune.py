@@ -118,3 +118,17 @@ def test_three_classes_get_a_three_output_head_and_k_class_dev_scores(data, tmp_
     from transformers import AutoConfig
 
     assert AutoConfig.from_pretrained(tmp_path).num_labels == 3
+
+
+def test_fine_tuning_reports_steps_and_epochs_as_it_goes(data):
+    from smo_impact.models.training import report_training_progress
+
+    (X, y), (X_dev, y_dev) = data["train"], data["dev"]
+    calls = []
+    with report_training_progress(lambda *args: calls.append(args)):
+        model = Finetune(Finetune.Params(**{**TINY, "max_steps": 15})).fit(X, y, seed=0, dev=DevSet(X_dev, y_dev))
+    per_epoch = -(-len(X) // TINY["batch_size"])  # 180 texts in batches of 16: 12 steps an epoch
+    assert [c[0] for c in calls] == list(range(1, len(model.curves_["train/loss"]) + 1))
+    assert {c[1] for c in calls} == {15} and calls[-1][0] <= 15  # planned: min(3 x 12, max_steps)
+    assert [c[2] for c in calls] == [(step - 1) // per_epoch + 1 for step, *_ in calls]
+    assert {c[3] for c in calls} == {TINY["epochs"]} and calls[-1][:3] == (15, 15, 2)  # stopped in epoch 2

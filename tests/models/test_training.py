@@ -105,3 +105,55 @@ def test_k_class_dev_scores_are_the_k_class_metrics():
     assert got["dev/loss"] == pytest.approx(log_loss(y, proba))
     assert got["dev/accuracy"] == 0.75
     assert got["dev/macro_f1"] == pytest.approx(f1_score(y, proba.argmax(1), average="macro"))
+
+
+def test_train_epochs_reports_every_step_to_the_callers_bar_and_draws_none_of_its_own(monkeypatch):
+    import rich.progress
+
+    from smo_impact.models.training import report_training_progress, train_epochs
+
+    module = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    x, target = torch.randn(8, 2), torch.tensor([[1.0, 0.0]] * 8)
+
+    def batches(epoch):  # 4 batches of 2 per epoch
+        return [((x[i : i + 2], target[i : i + 2]), 2) for i in range(0, 8, 2)]
+
+    def loss_of(m, batch):
+        return soft_cross_entropy(m(batch[0]), batch[1])
+
+    def no_bar(*args, **kwargs):
+        raise AssertionError("train_epochs drew a bar of its own next to the caller's")
+
+    monkeypatch.setattr(rich.progress, "Progress", no_bar)
+    calls = []
+    with report_training_progress(lambda *args: calls.append(args)):
+        history = train_epochs(module, batches, loss_of, optimizer, None, 3, total_steps=12)
+    assert calls == [(step, 12, (step - 1) // 4 + 1, 3) for step in range(1, 13)]
+    assert len(history.step_loss) == 12
+    # Outside the context nothing is reported (and a bar of its own is drawn).
+    monkeypatch.undo()
+    train_epochs(module, batches, loss_of, optimizer, None, 1, total_steps=4)
+    assert len(calls) == 12
+
+
+def test_quiet_training_progress_draws_no_bar(monkeypatch):
+    import contextvars
+
+    import rich.progress
+
+    from smo_impact.models.training import quiet_training_progress, train_epochs
+
+    def no_bar(*args, **kwargs):
+        raise AssertionError("a quiet process drew a training bar")
+
+    monkeypatch.setattr(rich.progress, "Progress", no_bar)
+    module = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    batch = ((torch.randn(4, 2), torch.tensor([[1.0, 0.0]] * 4)), 4)
+
+    def quietly():  # in a context of its own, as a pool worker's process is
+        quiet_training_progress()
+        return train_epochs(module, lambda epoch: [batch], lambda m, b: soft_cross_entropy(m(b[0]), b[1]), optimizer, None, 2)
+
+    assert len(contextvars.copy_context().run(quietly).step_loss) == 2

@@ -23,7 +23,7 @@ def _config(model: dict, uri: str, seeds=(0,)):
             },
             "seeds": list(seeds),
             "model": model,
-            "tracking": {"experiment": "tiny_runs", "uri": uri},
+            "tracking": {"experiment": "tiny_runs", "uri": uri, "log_models": "all"},  # every run keeps its model
         }
     )
 
@@ -72,3 +72,25 @@ def test_smoke_tiny_experiment_on_the_mirror(mirror, tmp_path):
     result = run_experiment(config, lambda: MlflowTracker(uri, config.experiment_name))
     assert not result.failures and set(result.runs["arm"]) == {"control", "label_noise", "soft_labels"}
     assert (result.runs["train/steps"] > 0).all()
+
+
+def test_fine_tuning_runs_log_system_metrics_and_sklearn_runs_do_not(tmp_path, monkeypatch):
+    # Sample every 0.2 s (default 5 s) so that a run of a few seconds gets several samples.
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    dataset = make_text_dataset(200)
+    tuned = run_experiment(_config({"name": "finetune", "params": {**TINY, "epochs": 3}}, uri),
+                           lambda: MlflowTracker(uri, "tiny_runs"), dataset=dataset)
+    fast = run_experiment(_config({"name": "tfidf_logreg", "params": {"min_df": 1}}, uri),
+                          lambda: MlflowTracker(uri, "tiny_runs"), dataset=dataset)
+    client = MlflowClient(uri)
+    for run_id in tuned.runs["run_id"]:
+        run = client.get_run(run_id)
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(run.data.metrics)
+        cpu = client.get_metric_history(run_id, "system/cpu_utilization_percentage")
+        assert len(cpu) >= 2 and all(0.0 <= m.value <= 100.0 for m in cpu)
+        # Sampled while that run trained: between its start and end, not during the other run.
+        assert all(run.info.start_time <= m.timestamp <= run.info.end_time for m in cpu)
+        assert run.info.status == "FINISHED"
+    for run_id in fast.runs["run_id"]:
+        assert not [k for k in client.get_run(run_id).data.metrics if k.startswith("system/")]

@@ -73,3 +73,19 @@ def test_ordinal_and_interval_alpha_per_group_on_a_numeric_scale():
     for level in ("ordinal", "interval"):
         expected = krippendorff.alpha(dense, level_of_measurement=level, value_domain=[1, 2, 4, 5])
         assert row[f"krippendorff_alpha_{level}"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_same_partitions_finds_two_names_for_one_grouping():
+    from smo_impact.quality.slices import same_partitions
+
+    table = pd.DataFrame({
+        "group": ["target", "target", "control", "control", None],
+        "group_id": ["group1", "group1", "group2", "group2", None],  # same groups, other names
+        "region": ["n", "s", "n", "s", "n"],  # crosses group: a different partition
+        "coarse": ["x", "x", "x", "x", None],  # merges target and control: not the same partition
+        "renamed_none": ["g1", "g1", "g2", "g2", "g3"],  # the missing value is a group of its own
+    })
+    assert same_partitions(table, ["group", "group_id", "region", "coarse", "renamed_none"]) == {
+        "group_id": "group", "renamed_none": "group",
+    }
+    assert same_partitions(table, ["group_id", "group"]) == {"group": "group_id"}  # the first named is kept

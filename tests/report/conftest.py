@@ -24,12 +24,13 @@ def stored(tmp_path_factory):
         "smo.kind": "experiment", "smo.config_hash": "abc123", "smo.code_version": "deadbeef",
         "smo.data_digest": "d1g3st", "smo.dataset": "toy", "mlflow.note.content": "Does label noise hurt recall?",
     })
-    tracker.log_text(parent, "name: toy-report\nevaluation: {split: test}\n", "config/resolved.yaml")
+    tracker.log_text(parent, "name: toy-report\ndescription: Does label noise hurt recall? Three rates, two seeds.\n"
+                             "control: control\nevaluation: {split: test}\n", "config/resolved.yaml")
     ids, rows = {}, []
     for arm, rate in [("control", None), *[("noise", r) for r in RATES]]:
         for seed, wiggle in ((0, 0.01), (1, -0.01)):
             grid = "-" if rate is None else f"noise.rate={rate}"
-            name = f"toy:arm={arm},{grid},seed={seed}"
+            name = f"{arm} s{seed}" if rate is None else f"{arm} rate={rate} s{seed}"  # as RunSpec.name
             run = tracker.start_run(name, {
                 "smo.kind": "run", "smo.arm": arm, "smo.seed": str(seed), "smo.grid": grid,
                 "smo.is_control": str(rate is None).lower(), "smo.config_hash": "abc123",

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from smo_impact.report.experiment_report import report_experiment
 
-SECTIONS = ("Question", "Arms", "Summary", "Dose-response", "Quality vs outcome", "Gates", "Top regressions",
+SECTIONS = ("Takeaway", "Question", "Arms", "Summary", "Dose-response", "Quality vs outcome", "Gates", "Top regressions",
             "Root-cause attribution", "Provenance", "Resolved config")
 
 
@@ -36,7 +36,7 @@ def test_markdown_twin_has_every_section_and_the_figures(written):
     assert "| noise | noise.rate=0.2 | 2 | 0.700 [0.573, 0.827] |" in text
     assert "| test/macro_f1 | noise.rate | noise | -0.5 |" in text
     assert "regressed item 3" in text  # top regressions carry the item texts
-    assert "| toy:arm=noise,noise.rate=0.4,seed=0 | domain | covid | 30 | 0.15 | 0.75 | 1 | tfidf_logreg |" in text
+    assert "| noise rate=0.4 s0 | domain | covid | 30 | 0.15 | 0.75 | 1 | tfidf_logreg |" in text
     assert "d1g3st" in text and "deadbeef" in text  # provenance tags
     for image in re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", text):
         assert (paths["markdown"].parent / image).stat().st_size > 1000
@@ -76,7 +76,7 @@ def test_html_renders_in_headless_chromium_with_loaded_figures(written, tmp_path
     bare = tmp_path / "bare.html"
     bare.write_text(re.sub(r'src="data:image/png;base64,[^"]+"', 'src=""', paths["html"].read_text()))
     assert _coloured_share(url, tmp_path) > 0.001
-    assert _coloured_share(bare.resolve().as_uri(), tmp_path) < 0.0001
+    assert _coloured_share(bare.resolve().as_uri(), tmp_path) < 0.0005  # the takeaway's and the note's borders
 
 
 def _coloured_share(url: str, tmp) -> float:
@@ -88,3 +88,42 @@ def _coloured_share(url: str, tmp) -> float:
         pixels = np.asarray(page.convert("RGB")).astype(int)
     assert pixels.shape[:2] == (2400, 1200)
     return float(((pixels.max(axis=2) - pixels.min(axis=2)) > 60).mean())
+
+
+def test_report_opens_with_a_title_and_the_takeaway_in_words(written):
+    paths, _, _ = written
+    text = paths["markdown"].read_text()
+    assert text.startswith("# Does label noise hurt recall?\n\n_Experiment toy-report, 8 runs, parent run ")
+    # The takeaway comes first, from the stored fit: macro-F1 = 0.8 - 0.5 * rate, so -5 points per +0.1.
+    sections = re.findall(r"^## (.+)$", text, re.M)
+    assert sections[0] == "Takeaway"
+    assert re.search(r"## Takeaway\n\nEach \+0\.1 of rate \(noise\) costs 5\.0 ± \d\.\d points of macro-F1, R² 0\.\d\d\.\n", text)
+
+
+def test_tables_have_human_headers_and_texts_come_after_a_content_note(written):
+    paths, _, _ = written
+    text = paths["markdown"].read_text()
+    assert "| arm | grid | n | macro-F1 (test) |" in text
+    assert "| outcome | against | arm | slope | slope 95% CI low | slope 95% CI high | R² | p-value | n |" in text
+    lines = text.splitlines()
+    headers = [lines[i - 1] for i, line in enumerate(lines) if line.startswith("|---")]
+    assert not [h for h in headers if "regression/" in h or "delta/" in h or "treatment/" in h]
+    note = text.index("Content note: the texts below are quoted as written")
+    assert note < text.index("regressed item 3")
+    page = paths["html"].read_text()
+    assert page.index('<p class="note" role="note">Content note') < page.index("regressed item 3")
+    assert '<td class="txt">regressed item' in page  # texts are left-aligned and wrap; numbers right
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium package is not installed (apt-get install chromium)")
+def test_report_fits_a_1280_px_window(written, tmp_path):
+    paths, _, _ = written
+    # The page measures itself once laid out in a 1,280 px window and writes the widths into its DOM.
+    probe = ("<script>addEventListener('load', () => { const d = document.createElement('div'); d.id = 'probe';"
+             "d.textContent = document.documentElement.scrollWidth + ' ' + innerWidth; document.body.append(d); });</script>")
+    page = tmp_path / "probe.html"
+    page.write_text(paths["html"].read_text().replace("</body>", probe + "</body>"))
+    dom = _chromium("--window-size=1280,900", "--virtual-time-budget=3000", "--dump-dom", page.resolve().as_uri(),
+                    tmp=tmp_path / "profile").stdout
+    scroll, inner = map(int, re.search(r'<div id="probe">(\d+) (\d+)</div>', dom).groups())
+    assert inner == 1280 and scroll <= inner

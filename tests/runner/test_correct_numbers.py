@@ -113,7 +113,7 @@ def test_a_reused_run_of_another_code_version_is_listed(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "code_version", lambda: "0.0.2+gnew")
     again = run_experiment(config, lambda: MlflowTracker(store, "v"), dataset=data)
     assert again.computed == 0
-    assert again.stale_code == [("md-agreement:arm=control,seed=0", "0.0.1+gold")]
+    assert again.stale_code == [("control s0", "0.0.1+gold")]
 
 
 # -- defect 6: early stopping never sees the evaluation split; its labels are the arm's own ----------
@@ -190,8 +190,8 @@ def test_a_grid_point_that_fails_on_the_data_is_marked_failed_and_the_sweep_fini
     result = run_experiment(config, lambda: MlflowTracker(store, "f"), dataset=data)
     assert len(result.runs) == 4  # 2 controls + 2 runs of the feasible grid point
     assert sorted(n for n, _ in result.failures) == [
-        "md-agreement:arm=noisy,noise.slice={'no_such_column': ['x']},seed=0",
-        "md-agreement:arm=noisy,noise.slice={'no_such_column': ['x']},seed=1",
+        "noisy slice={'no_such_column': ['x']} s0",
+        "noisy slice={'no_such_column': ['x']} s1",
     ]
     assert all("noise.slice: column 'no_such_column' is not an item column" in e for _, e in result.failures)
     statuses = [r.info.status for r in MlflowClient(store).search_runs([MlflowClient(store).get_experiment_by_name("f").experiment_id])]

@@ -53,3 +53,20 @@ def test_ray_matches_sequential(tmp_path):
 def test_unknown_executor_is_a_config_error():
     with pytest.raises(ConfigError, match="Unknown executor 'lokal'. Did you mean 'local'?"):
         make_executor("lokal")
+
+
+def _progress_goes_to_a_callback() -> bool:
+    from smo_impact.models.training import training_progress
+
+    return training_progress() is not None
+
+
+def test_pool_workers_draw_no_training_bar_over_the_parents_run_bar():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from smo_impact.runner.executors import _init_worker
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(None,)) as pool:
+        assert pool.submit(_progress_goes_to_a_callback).result(timeout=120)
+    assert not _progress_goes_to_a_callback()  # this process still draws its own (no CLI bar here)

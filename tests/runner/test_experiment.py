@@ -65,7 +65,7 @@ def test_failed_run_is_marked_failed_and_sweep_continues(store, monkeypatch):
 
     monkeypatch.setattr(executors_module, "execute_run", flaky)
     result = run_experiment(_config(), lambda: MlflowTracker(store, "toy"), dataset=make_text_dataset(300))
-    assert result.failures == [("md-agreement:arm=label_noise,noise.rate=0.4,seed=1", "RuntimeError: disk full while training")]
+    assert result.failures == [("label_noise rate=0.4 s1", "RuntimeError: disk full while training")]
     client = MlflowClient(store)
     statuses = sorted(r.info.status for r in _children(client, result.parent_run_id))
     assert statuses == ["FAILED"] + ["FINISHED"] * 5

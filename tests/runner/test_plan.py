@@ -15,9 +15,11 @@ def test_plan_expands_arms_grid_and_seeds_control_first():
     assert len(runs) == 2 + 2 * 2 * 2
     assert [r.arm for r in runs[:2]] == ["control", "control"]
     names = [r.name for r in runs]
-    assert "md-agreement:arm=noisy,noise.rate=0.3,model.C=2.0,seed=4" in names
+    assert "noisy rate=0.3 C=2.0 s4" in names
     assert len(set(names)) == len(names)
-    run = next(r for r in runs if r.name.endswith("noise.rate=0.3,model.C=2.0,seed=4"))
+    run = next(r for r in runs if r.name == "noisy rate=0.3 C=2.0 s4")
+    assert run.long_name == "md-agreement:arm=noisy,noise.rate=0.3,model.C=2.0,seed=4"
+    assert run.named(run.long_name) and run.named("noisy rate=0.3 C=2.0 s4") and not run.named("noisy s4")
     assert run.steps[1].params["rate"] == 0.3 and run.model.params["C"] == 2.0
     assert run.steps[0].params["method"] == "majority" and run.steps[0].params["tie"] == "positive"
 

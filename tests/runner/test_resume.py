@@ -126,3 +126,47 @@ def test_ctrl_c_leaves_nothing_running(tmp_path, mirror, executor):
     assert not [r for r in everything if r.info.status == "RUNNING"]
     parent = [r for r in everything if r.data.tags.get("smo.kind") == "experiment"]
     assert [p.info.status for p in parent] == ["KILLED"]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_prints_no_artifact_download_bars(tmp_path):
+    """Issue 19.11: the rerun after a kill -9 reads the stored predictions of the controls back
+    (to compare the treatment runs it computes with them); MLflow draws a tqdm bar per download
+    ("Downloading artifacts: 100%|...| 1/1") unless MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR is off.
+    With the variable set to true by hand, this same rerun prints one bar per control."""
+    from tests.test_cli import _own_csv_experiment
+
+    config = _own_csv_experiment(tmp_path, {})
+    spec = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**spec, "seeds": [0, 1, 2, 3], "evaluation": {"bootstrap": 50}}))
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"}
+    env["MLFLOW_TRACKING_URI"] = store
+    exe = str(Path(sys.executable).parent / "smo-impact")
+    client = MlflowClient(store)
+    client.search_experiments()  # create the store's tables now, not racing the command for them
+    proc = subprocess.Popen([exe, "run", str(config)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            experiment = client.get_experiment_by_name("gated")
+            runs = client.search_runs([experiment.experiment_id], "tags.`smo.kind` = 'run'") if experiment else []
+            # Controls run first: kill once the 4 controls are stored and before all 8 runs are.
+            if sum(r.info.status == "FINISHED" for r in runs) >= 4:
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+    experiment = client.get_experiment_by_name("gated").experiment_id
+    before = [r for r in client.search_runs([experiment], "tags.`smo.kind` = 'run'") if r.info.status == "FINISHED"]
+    assert 4 <= len(before) < 8
+
+    rerun = subprocess.run([exe, "run", str(config)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resumed: {len(before)} finished run(s) reused" in rerun.stdout
+    assert "Downloading artifacts" not in rerun.stderr and "it/s]" not in rerun.stderr, rerun.stderr[-2000:]
+    finished = [r for r in client.search_runs([experiment], "tags.`smo.kind` = 'run'") if r.info.status == "FINISHED"]
+    assert len(finished) == 8  # the rerun computed (and compared) the treatment runs the kill left out

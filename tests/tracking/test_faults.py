@@ -146,7 +146,7 @@ def test_report_export_and_audit_fail_fast_on_an_unreachable_server(tmp_path):
 def test_a_mistyped_store_path_is_refused_and_not_created(tmp_path):
     config = write_experiment(tmp_path / "config")
     for database in (tmp_path / "mlflwo.db", tmp_path / "no" / "such" / "mlflow.db"):
-        for args in (["report", "toy"], ["export", "toy"], ["rca", str(config), "toy:arm=noisy,noise.rate=0.2,seed=0"]):
+        for args in (["report", "toy"], ["export", "toy"], ["rca", str(config), "noisy rate=0.2 s0"]):
             result = smo(*args, "--tracking-uri", f"sqlite:///{database}", cwd=tmp_path, timeout=120)
             assert result.returncode == 2, (args, result.stderr[-2000:])
             assert error_lines(result.stderr) == [

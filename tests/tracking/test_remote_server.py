@@ -91,7 +91,7 @@ def test_concurrent_sweeps_against_a_server_lose_nothing(server, tmp_path, mirro
         assert len(runs) == 6 and {r.info.status for r in runs} == {"FINISHED"}
         for run in runs:
             assert {"test/macro_f1", "test/roc_auc", "treatment/items_kept"} <= set(run.data.metrics)
-            assert [a.path for a in client.list_artifacts(run.info.run_id, "predictions")] == ["predictions/test.parquet"]
+            assert [a.path for a in client.list_artifacts(run.info.run_id, "predictions")] == ["predictions/test.parquet", "predictions/test.preview.csv"]
         parent = client.search_runs([experiment.experiment_id], "tags.`smo.kind` = 'experiment'")[0]
         assert parent.info.status == "FINISHED"
         assert parent.data.metrics["runs/finished"] == 6
