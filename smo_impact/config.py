@@ -976,6 +976,37 @@ def _not_about(problems: list[str], locations: set[str]) -> list[str]:
     return [p for p in problems if not any(loc(p) == where or where.startswith(loc(p) + "[") for where in locations)]
 
 
+def _unknown_names(raw: Any, reported: set[str]) -> list[str]:
+    """Unknown treatment, model and dataset names in a config whose structure failed, so that one
+    `validate` reports them with the structural problems (not one at a time across reruns)."""
+    from smo_impact.data.catalog import DATASETS
+    from smo_impact.models import MODELS
+    from smo_impact.treatments import TREATMENTS
+
+    if not isinstance(raw, dict):
+        return []
+    problems = []
+    arms = raw.get("arms")
+    for arm, steps in (arms.items() if isinstance(arms, dict) else ()):
+        for i, step in enumerate(steps if isinstance(steps, list) else ()):
+            name = step if isinstance(step, str) else next(iter(step), None) if isinstance(step, dict) and len(step) == 1 else None
+            where = f"arms.{shorten(str(arm))}[{i}]"
+            if isinstance(name, str) and name not in TREATMENTS and not any(r.startswith(where) for r in reported):
+                problems.append(f"{where}: " + unknown_name_message("treatment", name, TREATMENTS.names()))
+    model = raw.get("model")
+    if isinstance(model, dict) and isinstance(model.get("name"), str) and model["name"] not in MODELS \
+            and not any(r.startswith("model") for r in reported):
+        problems.append("model.name: " + unknown_name_message("model", model["name"], MODELS.names()))
+    dataset = raw.get("dataset")
+    if isinstance(dataset, dict) and dataset.get("path") is None and isinstance(dataset.get("name"), str) \
+            and dataset["name"] not in DATASETS and not any(r.startswith("dataset") for r in reported):
+        problems.append(
+            "dataset.name: " + unknown_name_message("dataset", dataset["name"], DATASETS.names())
+            + " (or set dataset.path to load your own data)"
+        )
+    return problems
+
+
 def _planned_runs(config: ExperimentConfig) -> tuple[int, str | None]:
     """How many runs the config plans, counted without building them (``runner.plan.plan_runs``
     builds each), and the problem when that is more than ``execution.max_runs``."""
@@ -1010,7 +1041,8 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(non_finite + _not_about(pydantic_problems(exc), reported), source) from None
+        structural = non_finite + _not_about(pydantic_problems(exc), reported)
+        raise ConfigError(structural + _unknown_names(raw, {p.split(": ", 1)[0] for p in structural}), source) from None
 
     problems: list[str] = []
     if config.dataset.path is None and config.dataset.name not in DATASETS:

@@ -123,13 +123,16 @@ def test_reports_every_problem_at_once_with_paths_and_allowed_values():
     assert len(problems) == 6
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a structural error (seeds: 'x') stops validate() before the "
-                   "registry checks, so the unknown treatment is not reported with it (STYLE.md practice 5)")
 def test_structural_and_registry_problems_are_reported_together():
+    """A structural error (seeds: 'x') used to stop validate() before the registry checks, so the
+    unknown treatment came only on the next try (STYLE.md practice 5); this was a strict xfail."""
     with pytest.raises(ConfigError) as info:
-        validate({**BASE, "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noize": {}}]}, "sweep": {}, "seeds": "x"})
+        validate({**BASE, "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noize": {}}]}, "sweep": {},
+                  "seeds": "x", "model": {"name": "tfidf_logregg"}})
     assert "seeds: Input should be a valid list (got 'x')" in info.value.problems
     assert any(p.startswith("arms.noisy[1]: Unknown treatment 'noize'") for p in info.value.problems)
+    assert any(p.startswith("model.name: Unknown model 'tfidf_logregg'") for p in info.value.problems)
+    assert len(info.value.problems) == 3  # nothing reported twice
 
 
 def test_structural_errors_name_dotted_path_and_allowed_values():
