@@ -97,7 +97,7 @@ def test_report_opens_with_a_title_and_the_takeaway_in_words(written):
     # The takeaway comes first, from the stored fit: macro-F1 = 0.8 - 0.5 * rate, so -5 points per +0.1.
     sections = re.findall(r"^## (.+)$", text, re.M)
     assert sections[0] == "Takeaway"
-    assert re.search(r"## Takeaway\n\nEach \+0\.1 of rate \(noise\) costs 5\.0 ± \d\.\d points of macro-F1, R² 0\.\d\d\.\n", text)
+    assert re.search(r"## Takeaway\n\nEach \+0\.1 of rate \(noise\) costs 5\.0 points of macro-F1 \(95% CI \d\.\d to \d\.\d, R² 0\.\d\d\)\.\n", text)
 
 
 def test_tables_have_human_headers_and_texts_come_after_a_content_note(written):

@@ -25,15 +25,15 @@ SUMMARY = pd.DataFrame({
 
 
 def test_dose_response_in_points_per_grid_step():
-    # -0.367 per unit of rate = -3.67 points of macro-F1 per +0.1; the CI's half-width 0.0585 -> 0.6 points.
+    # -0.367 per unit of rate = -3.67 points of macro-F1 per +0.1; the CI [-0.426, -0.309] -> 4.26 and 3.09 points.
     text = takeaway(SUMMARY, "test", "control", FITS, dose=DOSE)
-    assert text == "Each +0.1 of rate (label_noise) costs 3.7 ± 0.6 points of macro-F1, R² 0.95."
+    assert text == "Each +0.1 of rate (label_noise) costs 3.7 points of macro-F1 (95% CI 3.1 to 4.3, R² 0.95)."
 
 
 def test_a_slope_whose_interval_holds_zero_is_no_clear_trend():
     flat = FITS.assign(slope=-0.01, slope_ci_low=-0.05, slope_ci_high=0.03).head(1)
     assert takeaway(SUMMARY, "test", "control", flat, dose=DOSE) == (
-        "Macro-F1 shows no clear trend with rate (label_noise) (-0.1 ± 0.4 points per +0.1, the 95% interval includes 0).")
+        "Macro-F1 shows no clear trend with rate (label_noise) (-0.1 points per +0.1; 95% CI -0.5 to +0.3 includes 0).")
 
 
 def test_without_a_sweep_the_arms_are_compared_with_the_control():

@@ -52,7 +52,7 @@ def test_parent_description_is_the_takeaway_and_the_summary_table(swept):
     parent = MlflowClient(store).get_run(result.parent_run_id)
     note = parent.data.tags["mlflow.note.content"]
     # The takeaway comes from the noise fit: a slope over the swept rate, in points per grid step.
-    assert re.fullmatch(r"Each \+0\.2 of rate \(label_noise\) costs \d+\.\d ± \d+\.\d points of macro-F1, R² 0\.\d\d; "
+    assert re.fullmatch(r"Each \+0\.2 of rate \(label_noise\) costs \d+\.\d points of macro-F1 \(95% CI \d+\.\d to \d+\.\d, R² 0\.\d\d\); "
                         r"(every arm passed its gates \(4 checked\)|\d of 4 arms failed a gate: .*)\.", result.takeaway)
     assert note.startswith(f"**{result.takeaway}**\n\nDoes label noise hurt?\n")
     assert parent.data.tags["smo.takeaway"] == result.takeaway
