@@ -334,7 +334,8 @@ def _summary(runs: pd.DataFrame, split: str) -> pd.DataFrame:
                 continue
             mean = values.mean()
             half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-            row[col] = f"{mean:.3f} [{mean - half:.3f}, {mean + half:.3f}]"
+            digits = 1 if col.startswith(("regression/", "treatment/cost")) else 3  # counts and costs vs rates
+            row[col] = f"{mean:.{digits}f} [{mean - half:.{digits}f}, {mean + half:.{digits}f}]"
         rows.append(row)
     return pd.DataFrame(rows)
 
