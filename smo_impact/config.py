@@ -1125,7 +1125,7 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
                 problems.append(f"{where}: '{step.name}' works on individual judgements; put it before the 'aggregate' step")
             # Rules across the step and the rest of the config (acquire: its budget vs costs, its model).
             if (check := getattr(treatment_cls, "config_problems", None)) is not None:
-                problems.extend(f"{where}.{step.name}.{p}" for p in check(params, config))
+                problems.extend(f"{where}.{step.name}.{p}" for p in check(params, config, MODELS))
             resolved_steps.append(StepSpec(name=step.name, params=params.model_dump(mode="json")))
         resolved_arms[arm] = resolved_steps
 

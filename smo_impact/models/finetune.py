@@ -28,6 +28,7 @@ class Finetune:
     name: ClassVar[str] = "finetune"
     fit_inputs: ClassVar[frozenset[str]] = frozenset({"soft_labels", "dev", "n_classes"})
     multiclass: ClassVar[bool] = True  # a K-output head when the runner passes n_classes
+    cached_features: ClassVar[bool] = False  # its "features" are the texts: no cheap model fits on them
     classes_ = np.array([0, 1])
 
     class Params(BaseModel):

@@ -4,6 +4,7 @@ Every treatment registered here can be named in an arm of an experiment config.
 """
 
 from smo_impact.registry import Registry
+from smo_impact.treatments.acquire import Acquire
 from smo_impact.treatments.aggregate import Aggregate
 from smo_impact.treatments.base import LabelState, Treatment, TreatmentParams
 from smo_impact.treatments.budget import Budget
@@ -14,7 +15,7 @@ from smo_impact.treatments.rater_pool import RaterPool
 from smo_impact.treatments.simulate import SimulatePool
 
 TREATMENTS: Registry = Registry("treatment")
-for _cls in (Aggregate, Budget, Clean, Guideline, Noise, RaterPool, SimulatePool):
+for _cls in (Acquire, Aggregate, Budget, Clean, Guideline, Noise, RaterPool, SimulatePool):
     TREATMENTS.register(_cls.name)(_cls)
 
 __all__ = ["TREATMENTS", "LabelState", "Treatment", "TreatmentParams"]
