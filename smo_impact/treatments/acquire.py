@@ -7,6 +7,8 @@ back until a policy spends budget on it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from typing import Any, ClassVar, Literal
 
@@ -240,7 +242,9 @@ class Acquire:
             .pivot(index="task", columns="worker", values="code")
             .reindex(labels.index)
         )
-        with warnings.catch_warnings():  # "annotator ... did not annotate any examples that overlap": expected at 1 vote
+        # cleanlab prints (and warns) "annotator ... did not annotate any examples that overlap": expected
+        # while most items have one vote; it would flood the terminal once per round.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             scores, _ = get_active_learning_scores(wide, proba)
         return -np.asarray(scores)[rows]
