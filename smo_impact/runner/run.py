@@ -298,10 +298,10 @@ def preflight(specs: list[RunSpec], ctx: RunContext, everything: bool = False) -
         seen.add((spec.arm, spec.grid_label))
         at = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
         steps = spec.steps if everything else tuple(_cheap_prefix(spec.steps))
-        if not steps:
-            continue
         try:
             state = apply_steps(replace(spec, steps=steps), ctx.initial_state, spec.entropy)[0]
+            if len(steps) < len(spec.steps):  # the first costly step may still check its inputs cheaply
+                _check_step(spec, spec.steps[len(steps)], state)
         except DataError as exc:
             problems.append(f"{exc}{at}")
             continue
@@ -350,6 +350,21 @@ def _is_harmful(values: np.ndarray, harmful: tuple) -> np.ndarray:
     if len(harmful) == 1:
         return values == harmful[0]
     return np.isin(values, np.asarray(harmful, dtype=object))
+
+
+def _check_step(spec: RunSpec, step: Any, state: LabelState) -> None:
+    """A costly step's ``check(state)``, where it has one: what it would refuse (a budget below one
+    judgement's price, a pool without a price), found without fitting anything."""
+    cls = TREATMENTS.get(step.name)
+    if not hasattr(cls, "check"):
+        return
+    costs = getattr(spec, "costs", None)
+    if costs is not None and state.costs is None:
+        state = state.evolve(costs=costs)
+    try:
+        cls(cls.Params.model_validate(step.params)).check(state)
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"arm '{spec.arm}', step '{step.name}': {exc}") from exc
 
 
 def _cheap_prefix(steps: tuple) -> list:

@@ -107,6 +107,16 @@ class Acquire:
     def __init__(self, params: Params) -> None:
         self.params = params
 
+    def check(self, state: LabelState) -> None:
+        """What ``apply`` would refuse before it fits anything: a pool without a price, a budget
+        below the cheapest judgement (for the runner's preflight of model policies)."""
+        price = judgement_costs(state.annotations, state.workers, state.costs or DEFAULT_COSTS)
+        if len(price) and self.params.budget + EPS < float(price.min()):
+            raise ValueError(
+                f"acquire.budget {self.params.budget:g} is less than the cheapest judgement ({float(price.min()):g}); "
+                f"raise acquire.budget to at least {float(price.min()):g}"
+            )
+
     def apply(self, state: LabelState, rng: np.random.Generator) -> LabelState:
         require_judgements(state, self.name)
         p = self.params
