@@ -161,3 +161,29 @@ def test_config_rules_across_step_and_config():
     with pytest.raises(ConfigError, match=r"'acquire' works on individual judgements; put it before the 'aggregate'"):
         validate({**base, "arms": {"control": ["aggregate"], "buy": ["aggregate", {"acquire": {"policy": "random", "budget": 5}}]}})
     validate({**base, "arms": arms(policy="uncertainty", budget=100)})  # tfidf_logreg caches features
+
+
+def test_the_runner_logs_rounds_by_step_and_prices_the_design(tmp_path):
+    """Through the runner's treat(): per-round curves (step = round), the rounds table, and the
+    arm's treatment/cost from the config's costs equal to what the step counted itself."""
+    from smo_impact.config import load_config
+    from smo_impact.runner.experiment import prepare
+    from smo_impact.runner.run import treat
+
+    toy = make_text_dataset(150, workers_per_item=4, seed=5)
+    toy.annotations.merge(toy.items, on="task").to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "e.yaml").write_text(
+        f"dataset: {{name: d, path: {tmp_path / 'd.csv'}, labels: [0, 1]}}\n"
+        "arms:\n  control: [aggregate]\n  buy: [{acquire: {policy: uncertainty, budget: 40, rounds: 2}}, aggregate]\n"
+        "costs: {per_judgement: 1.5, per_round: 3.0}\nmodel: {name: tfidf_logreg, params: {min_df: 1}}\n"
+    )
+    _, context, specs, _ = prepare(load_config(tmp_path / "e.yaml"))
+    treated = treat(next(s for s in specs if s.arm == "buy"), context)
+    assert [step for step, _ in treated.curves["acquire/cost"]] == [0, 1, 2]
+    table = treated.artifacts["acquire_rounds"]
+    assert table["round"].tolist() == [0, 1, 2]
+    n_train = int((toy.items["split"] == "train").sum())
+    # 1 judgement per item at 1.5, then 40 of budget = 26 judgements at 1.5 (39.0); 3 rounds x 3.0.
+    assert treated.metrics["treatment/cost"] == pytest.approx(n_train * 1.5 + 39.0 + 9.0)
+    assert treated.metrics["treatment/cost"] == pytest.approx(table["cost"].iloc[-1])
+    assert treated.metrics["treatment/judgements_kept"] == n_train + 26
