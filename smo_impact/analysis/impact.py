@@ -259,17 +259,22 @@ def frontier_figure(result: ImpactResult) -> Any | None:
         xerr = [table["cost"] - table["cost_ci_low"], table["cost_ci_high"] - table["cost"]]
         yerr = [table[outcome] - table[f"{outcome}_ci_low"], table[f"{outcome}_ci_high"] - table[outcome]]
         ax.errorbar(table["cost"], table[outcome], xerr=xerr, yerr=yerr, fmt="none", ecolor="grey", alpha=0.6, capsize=0)
-    ax.scatter(table["cost"], table[outcome], color="grey")
-    for arm, grid, cost, value in zip(table["arm"], table["grid"], table["cost"], table[outcome]):
-        ax.annotate(arm if grid == "-" else f"{arm} {grid}", (cost, value), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    # One colour per arm (legend), each point labelled with its grid values only: arm names on every
+    # point overlap once several arms share a cost.
+    for i, (arm, points) in enumerate(table.groupby("arm", sort=False)):
+        ax.scatter(points["cost"], points[outcome], color=f"C{i % 10}", label=arm, zorder=3)
+        for grid, cost, value in zip(points["grid"], points["cost"], points[outcome]):
+            if grid != "-":
+                short = ",".join(part.rsplit(".", 1)[-1] for part in str(grid).split(","))
+                ax.annotate(short, (cost, value), fontsize=6, xytext=(3, 2), textcoords="offset points", color=f"C{i % 10}")
     best = table[table[flag]].sort_values("cost")
-    ax.step(best["cost"], best[outcome], where="post", color="C3", marker="o", label="frontier")
+    ax.step(best["cost"], best[outcome], where="post", color="black", alpha=0.5, label="frontier")
     ax.set_xlabel("annotation cost (treatment/cost)")
     ax.set_ylabel(outcome)
     seeds = int(table["n"].max()) if "n" in table.columns else 1
     ax.set_title(f"cost-quality frontier (mean and 95% CI over {seeds} seed(s))" if seeds > 1 else "cost-quality frontier (one seed)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
