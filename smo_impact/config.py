@@ -522,7 +522,8 @@ class CostSpec(Spec):
 
     Without ``column`` every judgement costs ``per_judgement``. With ``column`` (a workers-table
     column such as a pool or a rater attribute, else an annotations column) each judgement costs
-    ``pools[<its value>]``, and every value in use needs a cost. ``per_round`` is a fixed cost per
+    ``pools[<its value>]``, and every value in use needs a cost. ``workers`` prices named raters
+    apart from that (a model rater, an expert), each as its own pool. ``per_round`` is a fixed cost per
     labelling round (one for a one-shot design; an ``acquire`` step adds one per round it buys in).
     Every arm then logs ``treatment/cost`` (judgements that went into its training labels plus
     round costs) and ``treatment/cost/<pool>`` (``all`` without a column; ``rounds`` for the fixed
@@ -533,16 +534,20 @@ class CostSpec(Spec):
     column: str | None = Field(None, description="Workers-table (or annotations) column naming each judgement's pool.")
     pools: dict[str, float] | None = Field(None, description="Cost per judgement for each value of column.")
     per_round: float = Field(0.0, ge=0.0, description="Fixed cost of each labelling round.")
+    workers: dict[str, float] | None = Field(
+        None, description="Cost per judgement of named raters (e.g. a model rater: {model: 0.01}); each is its own pool."
+    )
 
-    @field_validator("pools")
+    @field_validator("pools", "workers")
     @classmethod
-    def _non_negative_costs(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+    def _non_negative_costs(cls, value: dict[str, float] | None, info: Any) -> dict[str, float] | None:
         bad = {k: v for k, v in (value or {}).items() if not v >= 0}
         if bad:
             pool, cost = next(iter(sorted(bad.items())))
+            key = "pools" if info.field_name == "pools" else "workers"
             raise ValueError(
-                f"a cost per judgement is a number >= 0 (0 for free labels); pool '{shorten(pool)}' has {shown(cost)}: "
-                f"set costs.pools.{shorten(pool)} to what one of its judgements costs"
+                f"a cost per judgement is a number >= 0 (0 for free labels); {key[:-1] if key == 'workers' else 'pool'} "
+                f"'{shorten(pool)}' has {shown(cost)}: set costs.{key}.{shorten(pool)} to what one of its judgements costs"
             )
         return value
 

@@ -16,7 +16,16 @@ ALL_POOLS = "all"  # the pool name of every judgement when costs has no column
 
 
 def judgement_pools(annotations: pd.DataFrame, workers: pd.DataFrame | None, costs: CostSpec) -> pd.Series:
-    """The pool of each judgement (index of ``annotations``): its ``costs.column`` value, as text."""
+    """The pool of each judgement (index of ``annotations``): the worker's name for raters priced by
+    ``costs.workers``, else its ``costs.column`` value, as text."""
+    pools = _column_pools(annotations, workers, costs)
+    if costs.workers:
+        named = annotations["worker"].astype(str)
+        pools = pools.where(~named.isin(list(costs.workers)), named)
+    return pools
+
+
+def _column_pools(annotations: pd.DataFrame, workers: pd.DataFrame | None, costs: CostSpec) -> pd.Series:
     if costs.column is None:
         return pd.Series(ALL_POOLS, index=annotations.index, dtype=object)
     if workers is not None and costs.column in workers.columns:
@@ -39,9 +48,10 @@ def judgement_costs(annotations: pd.DataFrame, workers: pd.DataFrame | None, cos
         ValueError: when a pool in use has no cost in ``costs.pools``.
     """
     pools = judgement_pools(annotations, workers, costs)
+    named = costs.workers or {}
     if costs.pools is None:
-        return pd.Series(costs.per_judgement, index=annotations.index, dtype=float)
-    priced = pools.map(costs.pools)
+        return pools.map(lambda pool: named.get(pool, costs.per_judgement)).astype(float)
+    priced = pools.map({**costs.pools, **named})
     if priced.isna().any():
         missing = sorted(set(pools[priced.isna()]))
         raise ValueError(

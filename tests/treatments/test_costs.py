@@ -87,3 +87,17 @@ def test_frontier_has_95_percent_intervals_over_seeds():
     assert table.loc["a", "test/macro_f1_ci_high"] == pytest.approx(0.6 + half)
     assert table.loc["a", "cost_ci_high"] == pytest.approx(12.0 + stats.t.ppf(0.975, 2) * 2.0 / 3**0.5)
     assert table.loc["b", "cost_ci_low"] == table.loc["b", "cost_ci_high"] == 5.0  # one seed: no interval
+
+
+def test_named_raters_are_priced_apart(toy_annotations):
+    # w5 (say, a model rater) at 0.1; everyone else at the default 2.0 or their pool's price.
+    costs = CostSpec(per_judgement=2.0, workers={"w5": 0.1})
+    assert cost_metrics(toy_annotations, None, costs, rounds=1) == {
+        "treatment/cost/all": 40.0, "treatment/cost/w5": pytest.approx(0.5), "treatment/cost": pytest.approx(40.5),
+    }
+    workers = pd.DataFrame({"worker": [f"w{i}" for i in range(1, 6)], "pool": ["crowd"] * 5})
+    pooled = CostSpec(column="pool", pools={"crowd": 1.0}, workers={"w5": 0.1})
+    assert cost_metrics(toy_annotations, workers, pooled, rounds=1)["treatment/cost/crowd"] == 20.0
+    with pytest.raises(ConfigError, match=r"costs.workers: .* worker 'w5' has -1.0: set costs.workers.w5"):
+        validate({"name": "c", "dataset": {"name": "md-agreement"}, "arms": {"control": ["aggregate"]},
+                  "costs": {"workers": {"w5": -1}}})
