@@ -265,7 +265,9 @@ def frontier_figure(result: ImpactResult) -> Any | None:
         ax.scatter(points["cost"], points[outcome], color=f"C{i % 10}", label=arm, zorder=3)
         for grid, cost, value in zip(points["grid"], points["cost"], points[outcome]):
             if grid != "-":
-                short = ",".join(part.rsplit(".", 1)[-1] for part in str(grid).split(","))
+                short = ",".join(  # model_rater.threshold=0.9 -> threshold=0.9
+                    f"{key.rsplit('.', 1)[-1]}={value}" for key, _, value in (part.partition("=") for part in str(grid).split(","))
+                )
                 ax.annotate(short, (cost, value), fontsize=6, xytext=(3, 2), textcoords="offset points", color=f"C{i % 10}")
     best = table[table[flag]].sort_values("cost")
     ax.step(best["cost"], best[outcome], where="post", color="black", alpha=0.5, label="frontier")
