@@ -523,7 +523,9 @@ class CostSpec(Spec):
     Without ``column`` every judgement costs ``per_judgement``. With ``column`` (a workers-table
     column such as a pool or a rater attribute, else an annotations column) each judgement costs
     ``pools[<its value>]``, and every value in use needs a cost. ``workers`` prices named raters
-    apart from that (a model rater, an expert), each as its own pool. ``per_round`` is a fixed cost per
+    apart from that (a model rater, an expert), each as its own pool; ``per_char`` adds a price per
+    character of the item's text to every judgement of a rater not named there (a model reads fast).
+    ``per_round`` is a fixed cost per
     labelling round (one for a one-shot design; an ``acquire`` step adds one per round it buys in).
     Every arm then logs ``treatment/cost`` (judgements that went into its training labels plus
     round costs) and ``treatment/cost/<pool>`` (``all`` without a column; ``rounds`` for the fixed
@@ -537,6 +539,11 @@ class CostSpec(Spec):
     workers: dict[str, float] | None = Field(
         None, description="Cost per judgement of named raters (e.g. a model rater: {model: 0.01}); each is its own pool."
     )
+    per_char: float = Field(
+        0.0, ge=0.0, description="Added to a human judgement's cost per character of the item's text (long items take longer)."
+    )
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("workers", "per_char")  # added later: older configs keep their run keys
 
     @field_validator("pools", "workers")
     @classmethod

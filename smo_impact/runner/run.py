@@ -250,6 +250,7 @@ def apply_steps(
         state = state.evolve(costs=costs)
     spent: pd.DataFrame | None = None  # the judgements the training labels are built from
     rounds = 1  # labelling rounds: one for a one-shot design, more where a step buys in rounds
+    priced_items = state.items  # item texts, for costs.per_char (before any step drops items)
     for index, (step, seed_seq) in enumerate(zip(spec.steps, np.random.SeedSequence(seed).spawn(len(spec.steps)))):
         if index < start:
             continue
@@ -274,7 +275,7 @@ def apply_steps(
             state = after_step(index, before, state)
     if costs is not None and start == 0:
         try:
-            metrics.update(cost_metrics(state.annotations if spent is None else spent, state.workers, costs, rounds))
+            metrics.update(cost_metrics(state.annotations if spent is None else spent, state.workers, costs, rounds, priced_items))
         except ValueError as exc:
             raise DataError(f"arm '{spec.arm}': {exc}") from exc
     return state, metrics, artifacts

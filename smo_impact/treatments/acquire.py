@@ -110,7 +110,7 @@ class Acquire:
     def check(self, state: LabelState) -> None:
         """What ``apply`` would refuse before it fits anything: a pool without a price, a budget
         below the cheapest judgement (for the runner's preflight of model policies)."""
-        price = judgement_costs(state.annotations, state.workers, state.costs or DEFAULT_COSTS)
+        price = judgement_costs(state.annotations, state.workers, state.costs or DEFAULT_COSTS, state.items)
         if len(price) and self.params.budget + EPS < float(price.min()):
             raise ValueError(
                 f"acquire.budget {self.params.budget:g} is less than the cheapest judgement ({float(price.min()):g}); "
@@ -121,7 +121,7 @@ class Acquire:
         require_judgements(state, self.name)
         p = self.params
         ann = state.annotations.reset_index(drop=True)
-        price = judgement_costs(ann, state.workers, state.costs or DEFAULT_COSTS).to_numpy()
+        price = judgement_costs(ann, state.workers, state.costs or DEFAULT_COSTS, state.items).to_numpy()
         full = majority_vote(ann, state.labels_set, state.positive_label, "positive")
 
         # The design: a seeded queue of judgements per item, and which items start labelled.

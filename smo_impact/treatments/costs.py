@@ -41,8 +41,11 @@ def _column_pools(annotations: pd.DataFrame, workers: pd.DataFrame | None, costs
     return values.map(lambda v: "(none)" if pd.isna(v) else str(v)).astype(object)
 
 
-def judgement_costs(annotations: pd.DataFrame, workers: pd.DataFrame | None, costs: CostSpec) -> pd.Series:
-    """The cost of each judgement (index of ``annotations``).
+def judgement_costs(
+    annotations: pd.DataFrame, workers: pd.DataFrame | None, costs: CostSpec, items: pd.DataFrame | None = None
+) -> pd.Series:
+    """The cost of each judgement (index of ``annotations``); ``items`` (``task``, ``text``) for
+    ``costs.per_char``.
 
     Raises:
         ValueError: when a pool in use has no cost in ``costs.pools``.
@@ -50,7 +53,7 @@ def judgement_costs(annotations: pd.DataFrame, workers: pd.DataFrame | None, cos
     pools = judgement_pools(annotations, workers, costs)
     named = costs.workers or {}
     if costs.pools is None:
-        return pools.map(lambda pool: named.get(pool, costs.per_judgement)).astype(float)
+        return pools.map(lambda pool: named.get(pool, costs.per_judgement)).astype(float) + _length_cost(annotations, costs, items)
     priced = pools.map({**costs.pools, **named})
     if priced.isna().any():
         missing = sorted(set(pools[priced.isna()]))
@@ -59,13 +62,26 @@ def judgement_costs(annotations: pd.DataFrame, workers: pd.DataFrame | None, cos
             f"'{costs.column}', which rate(s) judgements in use; add costs.pools.{missing[0]}: <cost per judgement> "
             f"(priced now: {', '.join(sorted(costs.pools)) or 'none'})"
         )
-    return priced.astype(float)
+    return priced.astype(float) + _length_cost(annotations, costs, items)
 
 
-def cost_metrics(annotations: pd.DataFrame, workers: pd.DataFrame | None, costs: CostSpec, rounds: int) -> dict[str, float]:
+def _length_cost(annotations: pd.DataFrame, costs: CostSpec, items: pd.DataFrame | None) -> pd.Series:
+    """``per_char`` x the length of each judgement's item text (0 for raters named in ``costs.workers``)."""
+    if not costs.per_char:
+        return pd.Series(0.0, index=annotations.index)
+    if items is None or "text" not in items.columns:
+        raise ValueError("costs.per_char prices judgements by their item's text, but the items carry no text; drop costs.per_char")
+    length = annotations["task"].map(items.drop_duplicates("task").set_index("task")["text"].astype(str).str.len())
+    named = annotations["worker"].astype(str).isin(list(costs.workers or {}))
+    return (length.fillna(0.0).astype(float) * costs.per_char).where(~named, 0.0)
+
+
+def cost_metrics(
+    annotations: pd.DataFrame, workers: pd.DataFrame | None, costs: CostSpec, rounds: int, items: pd.DataFrame | None = None
+) -> dict[str, float]:
     """``treatment/cost`` (judgements + ``rounds`` x ``per_round``) and ``treatment/cost/<pool>``
     (``treatment/cost/rounds`` for the fixed part) of the judgements a design used."""
-    prices = judgement_costs(annotations, workers, costs)
+    prices = judgement_costs(annotations, workers, costs, items)
     by_pool = prices.groupby(judgement_pools(annotations, workers, costs).to_numpy()).sum()
     fixed = float(rounds * costs.per_round)
     out = {f"treatment/cost/{pool}": float(value) for pool, value in by_pool.items()}

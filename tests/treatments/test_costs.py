@@ -101,3 +101,16 @@ def test_named_raters_are_priced_apart(toy_annotations):
     with pytest.raises(ConfigError, match=r"costs.workers: .* worker 'w5' has -1.0: set costs.workers.w5"):
         validate({"name": "c", "dataset": {"name": "md-agreement"}, "arms": {"control": ["aggregate"]},
                   "costs": {"workers": {"w5": -1}}})
+
+
+def test_a_price_per_character_of_the_item_text(toy_annotations):
+    items = pd.DataFrame({"task": ["t1", "t2", "t3", "t4", "t5"], "text": ["a" * 10, "b" * 20, "", "c", "d" * 100]})
+    costs = CostSpec(per_judgement=1.0, per_char=0.01, workers={"w5": 0.0})
+    # Humans w1..w4 rate every task: 4 x (5 x 1.0 + 0.01 x 131 chars); w5 (named, a model) costs 0.
+    metrics = cost_metrics(toy_annotations, None, costs, rounds=1, items=items)
+    assert metrics["treatment/cost/all"] == pytest.approx(4 * (5.0 + 1.31))
+    assert metrics["treatment/cost/w5"] == 0.0
+    with pytest.raises(ValueError, match=r"costs.per_char prices judgements by their item's text, but the items carry no text"):
+        cost_metrics(toy_annotations, None, costs, rounds=1)
+    # A field added later stays out of the resolved config while unused: older run keys hold.
+    assert CostSpec(per_judgement=2.0).model_dump() == {"per_judgement": 2.0, "column": None, "pools": None, "per_round": 0.0}
