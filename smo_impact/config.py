@@ -517,6 +517,58 @@ class TrackingSpec(Spec):
 # planning more than DEFAULT_MAX_RUNS is refused unless execution.max_runs or `run --yes` allows it;
 # none may plan more than MAX_PLANNED_RUNS.
 DEFAULT_MAX_RUNS = 500
+class CostSpec(Spec):
+    """What a judgement costs, for the cost-quality frontier and budgeted steps (``acquire``).
+
+    Without ``column`` every judgement costs ``per_judgement``. With ``column`` (a workers-table
+    column such as a pool or a rater attribute, else an annotations column) each judgement costs
+    ``pools[<its value>]``, and every value in use needs a cost. ``workers`` prices named raters
+    apart from that (a model rater, an expert), each as its own pool; ``per_char`` adds a price per
+    character of the item's text to every judgement of a rater not named there (a model reads fast).
+    ``per_round`` is a fixed cost per
+    labelling round (one for a one-shot design; an ``acquire`` step adds one per round it buys in).
+    Every arm then logs ``treatment/cost`` (judgements that went into its training labels plus
+    round costs) and ``treatment/cost/<pool>`` (``all`` without a column; ``rounds`` for the fixed
+    part).
+    """
+
+    per_judgement: float = Field(1.0, ge=0.0, description="Cost of one judgement when no column is given.")
+    column: str | None = Field(None, description="Workers-table (or annotations) column naming each judgement's pool.")
+    pools: dict[str, float] | None = Field(None, description="Cost per judgement for each value of column.")
+    per_round: float = Field(0.0, ge=0.0, description="Fixed cost of each labelling round.")
+    workers: dict[str, float] | None = Field(
+        None, description="Cost per judgement of named raters (e.g. a model rater: {model: 0.01}); each is its own pool."
+    )
+    per_char: float = Field(
+        0.0, ge=0.0, description="Added to a human judgement's cost per character of the item's text (long items take longer)."
+    )
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("workers", "per_char")  # added later: older configs keep their run keys
+
+    @field_validator("pools", "workers")
+    @classmethod
+    def _non_negative_costs(cls, value: dict[str, float] | None, info: Any) -> dict[str, float] | None:
+        bad = {k: v for k, v in (value or {}).items() if not v >= 0}
+        if bad:
+            pool, cost = next(iter(sorted(bad.items())))
+            key = "pools" if info.field_name == "pools" else "workers"
+            raise ValueError(
+                f"a cost per judgement is a number >= 0 (0 for free labels); {key[:-1] if key == 'workers' else 'pool'} "
+                f"'{shorten(pool)}' has {shown(cost)}: set costs.{key}.{shorten(pool)} to what one of its judgements costs"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _column_with_pools(self) -> CostSpec:
+        if (self.column is None) != (self.pools is None):
+            given, missing = ("column", "pools") if self.pools is None else ("pools", "column")
+            raise ValueError(
+                f"costs.{given} needs costs.{missing}: column names each judgement's pool, pools its cost per "
+                "judgement, e.g. {column: pool, pools: {crowd: 1.0, expert: 5.0}}"
+            )
+        return self
+
+
 MAX_PLANNED_RUNS = 100_000
 SEED_RANGE = (0, 2**32 - 1)  # numpy.random.SeedSequence takes non-negative ints; 32 bits keep seeds portable
 
@@ -552,6 +604,7 @@ class ExperimentConfig(Spec):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    costs: CostSpec | None = Field(None, description="What judgements cost: every arm then logs treatment/cost.")
 
     @field_validator("name")
     @classmethod
@@ -616,6 +669,8 @@ class ExperimentConfig(Spec):
         data["arms"] = {arm: [s.as_yaml() for s in steps] for arm, steps in self.arms.items()}
         if not data["streams"]:  # most configs have none; keep their resolved config and hash as before
             del data["streams"]
+        if data["costs"] is None:  # likewise
+            del data["costs"]
         return data
 
     def to_yaml(self) -> str:
@@ -1112,6 +1167,9 @@ def validate(raw: dict[str, Any], source: str | None = None, allow_many_runs: bo
                 getattr(TREATMENTS.get(s.name), "produces_labels", False) for s in steps[:i] if s.name in TREATMENTS
             ):
                 problems.append(f"{where}: '{step.name}' works on individual judgements; put it before the 'aggregate' step")
+            # Rules across the step and the rest of the config (acquire: its budget vs costs, its model).
+            if (check := getattr(treatment_cls, "config_problems", None)) is not None:
+                problems.extend(f"{where}.{step.name}.{p}" for p in check(params, config, MODELS))
             resolved_steps.append(StepSpec(name=step.name, params=params.model_dump(mode="json")))
         resolved_arms[arm] = resolved_steps
 

@@ -114,7 +114,7 @@ def test_reports_every_problem_at_once_with_paths_and_allowed_values():
         validate(raw)
     problems = info.value.problems
     text = "\n".join(problems)
-    assert "arms.noisy[1]: Unknown treatment 'label_nosie'. Did you mean 'noise'? Available: aggregate, budget, clean, guideline, noise, rater_pool, simulate_pool" in text
+    assert "arms.noisy[1]: Unknown treatment 'label_nosie'. Did you mean 'noise'? Available: acquire, aggregate, budget, clean, guideline, model_rater, noise, rater_pool, simulate_pool" in text
     assert "arms.loud[1].noise.rate: Input should be less than or equal to 1" in text
     assert "arms.loud[1].noise.colour: unknown key" in text
     assert "model.params.C: Input should be greater than 0" in text

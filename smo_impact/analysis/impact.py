@@ -7,8 +7,9 @@ Input is the runs table of one experiment (one row per finished run: ``arm``, ``
 * **dose-response**: per outcome, x variable and x level, the mean over seeds with a 95% t-interval;
 * **fits**: an OLS line through every run's (x, outcome), slope with its 95% CI, R² and p-value
   ("each 0.1 of noise rate costs 0.04 ± 0.006 macro-F1");
-* **frontier**: per arm/grid point with ``treatment/cost``, mean cost and outcome, and whether no
-  other point is at least as good for at most the same cost (cost-quality Pareto frontier).
+* **frontier**: per arm/grid point with ``treatment/cost``, mean cost and outcome with 95%
+  t-intervals over seeds, and whether no other point is at least as good for at most the same cost
+  (cost-quality Pareto frontier).
 """
 
 from __future__ import annotations
@@ -114,14 +115,24 @@ def fit_line(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> dict[str, flo
 
 
 def frontier(runs: pd.DataFrame, outcome_cols: list[str]) -> pd.DataFrame:
-    """Mean cost and outcomes per arm/grid point with ``treatment/cost``; ``on_frontier_<outcome>``
-    marks points that no other point beats on outcome at no more cost."""
+    """Cost and outcomes per arm/grid point with ``treatment/cost``: the mean over seeds with a 95%
+    t-interval (``cost_ci_low``/``cost_ci_high``, ``<outcome>_ci_low``/``_ci_high``; n = seeds), and
+    ``on_frontier_<outcome>`` marking points that no other point beats on mean outcome at no more
+    mean cost."""
     if "treatment/cost" not in runs.columns:
         return pd.DataFrame()
     priced = runs.dropna(subset=["treatment/cost"])
     if priced.empty:
         return pd.DataFrame()
-    table = priced.groupby(["arm", "grid"], sort=False)[["treatment/cost", *outcome_cols]].mean().reset_index()
+    columns = ["treatment/cost", *outcome_cols]
+    grouped = priced.groupby(["arm", "grid"], sort=False)
+    table = grouped[columns].mean().reset_index()
+    table.insert(2, "n", grouped.size().to_numpy())
+    half = _t_half_width(grouped[columns].std().to_numpy(), table["n"].to_numpy())
+    for j, col in enumerate(columns):
+        name = "cost" if col == "treatment/cost" else col
+        table[f"{name}_ci_low"] = table[col].to_numpy() - half[:, j]
+        table[f"{name}_ci_high"] = table[col].to_numpy() + half[:, j]
     table = table.rename(columns={"treatment/cost": "cost"})
     for col in outcome_cols:
         cost, value = table["cost"].to_numpy(), table[col].to_numpy()
@@ -129,7 +140,20 @@ def frontier(runs: pd.DataFrame, outcome_cols: list[str]) -> pd.DataFrame:
             bool(np.any((cost <= c) & (value >= v) & ((cost < c) | (value > v)))) for c, v in zip(cost, value)
         ]
         table[f"on_frontier_{col.split('/')[-1]}"] = ~np.array(dominated)
-    return table.sort_values("cost", kind="stable").reset_index(drop=True)
+    ordered = ["arm", "grid", "n", "cost", "cost_ci_low", "cost_ci_high"]
+    ordered += [c for col in outcome_cols for c in (col, f"{col}_ci_low", f"{col}_ci_high")]
+    ordered += [c for c in table.columns if c not in ordered]
+    return table[ordered].sort_values("cost", kind="stable").reset_index(drop=True)
+
+
+def _t_half_width(std: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Half-width of a 95% t-interval of a mean over ``n`` seeds (0 for a single seed)."""
+    from scipy import stats
+
+    n = n.reshape(-1, 1).astype(float)
+    t = stats.t.ppf(0.975, np.maximum(n - 1, 1))
+    half = t * np.nan_to_num(std) / np.sqrt(n)
+    return np.where(n > 1, half, 0.0)
 
 
 def _points(runs: pd.DataFrame, control: str) -> pd.DataFrame:
@@ -218,7 +242,8 @@ def dose_response_figures(result: ImpactResult) -> dict[str, Any]:
 
 
 def frontier_figure(result: ImpactResult) -> Any | None:
-    """Outcome vs cost per arm/grid point, the Pareto frontier drawn as a step line."""
+    """Outcome vs cost per arm/grid point (mean and 95% CI over seeds on both axes), the Pareto
+    frontier of the means drawn as a step line."""
     if result.frontier.empty:
         return None
     import matplotlib
@@ -229,17 +254,29 @@ def frontier_figure(result: ImpactResult) -> Any | None:
     table = result.frontier
     outcome = next(c for c in table.columns if "/" in c)
     flag = f"on_frontier_{outcome.split('/')[-1]}"
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(table["cost"], table[outcome], color="grey")
-    for arm, grid, cost, value in zip(table["arm"], table["grid"], table["cost"], table[outcome]):
-        ax.annotate(arm if grid == "-" else f"{arm} {grid}", (cost, value), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if f"{outcome}_ci_low" in table.columns:
+        xerr = [table["cost"] - table["cost_ci_low"], table["cost_ci_high"] - table["cost"]]
+        yerr = [table[outcome] - table[f"{outcome}_ci_low"], table[f"{outcome}_ci_high"] - table[outcome]]
+        ax.errorbar(table["cost"], table[outcome], xerr=xerr, yerr=yerr, fmt="none", ecolor="grey", alpha=0.6, capsize=0)
+    # One colour per arm (legend), each point labelled with its grid values only: arm names on every
+    # point overlap once several arms share a cost.
+    for i, (arm, points) in enumerate(table.groupby("arm", sort=False)):
+        ax.scatter(points["cost"], points[outcome], color=f"C{i % 10}", label=arm, zorder=3)
+        for grid, cost, value in zip(points["grid"], points["cost"], points[outcome]):
+            if grid != "-":
+                short = ",".join(  # model_rater.threshold=0.9 -> threshold=0.9
+                    f"{key.rsplit('.', 1)[-1]}={value}" for key, _, value in (part.partition("=") for part in str(grid).split(","))
+                )
+                ax.annotate(short, (cost, value), fontsize=6, xytext=(3, 2), textcoords="offset points", color=f"C{i % 10}")
     best = table[table[flag]].sort_values("cost")
-    ax.step(best["cost"], best[outcome], where="post", color="C3", marker="o", label="frontier")
+    ax.step(best["cost"], best[outcome], where="post", color="black", alpha=0.5, label="frontier")
     ax.set_xlabel("annotation cost (treatment/cost)")
     ax.set_ylabel(outcome)
-    ax.set_title("cost-quality frontier (mean over seeds)")
+    seeds = int(table["n"].max()) if "n" in table.columns else 1
+    ax.set_title(f"cost-quality frontier (mean and 95% CI over {seeds} seed(s))" if seeds > 1 else "cost-quality frontier (one seed)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

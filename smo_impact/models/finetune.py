@@ -30,6 +30,7 @@ class Finetune:
     multiclass: ClassVar[bool] = True  # a K-output head when the runner passes n_classes
     # Minutes of CPU/GPU per run: the runner samples MLflow's system metrics while one trains.
     log_system_metrics: ClassVar[bool] = True
+    cached_features: ClassVar[bool] = False  # its "features" are the texts: no cheap model fits on them
     classes_ = np.array([0, 1])
 
     class Params(BaseModel):

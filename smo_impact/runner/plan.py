@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ class RunSpec:
     seed: int
     is_control: bool
     stream: int = 0  # the arm's random stream (config ``streams``): A/A arms differ only here
+    costs: Any = field(default=None, hash=False)  # the config's CostSpec, or None: judgements are not priced
 
     @property
     def entropy(self) -> int | list[int]:
@@ -74,6 +75,7 @@ class RunSpec:
             "evaluation": config.evaluation.model_dump(mode="json"),
             "seed": self.seed,
             **({"stream": self.stream} if self.stream else {}),
+            **({"costs": self.costs.model_dump(mode="json")} if self.costs is not None else {}),
         }
 
     def key(self, config: ExperimentConfig, data_digest: str) -> str:
@@ -127,6 +129,7 @@ def plan_runs(config: ExperimentConfig) -> list[RunSpec]:
                         seed=seed,
                         is_control=arm == config.control,
                         stream=config.streams.get(arm, 0),
+                        costs=config.costs,
                     )
                 )
     return runs

@@ -32,6 +32,7 @@ from smo_impact.quality.training import training_label_quality
 from smo_impact.runner.plan import RunSpec
 from smo_impact.treatments import TREATMENTS, LabelState
 from smo_impact.treatments.aggregate import majority_vote
+from smo_impact.treatments.costs import cost_metrics
 
 # Evaluation randomness (bootstrap) is its own stream of the run seed, apart from the steps'.
 EVALUATION_STREAM = 6
@@ -112,6 +113,7 @@ class Treated:
     state: LabelState
     metrics: dict[str, float]
     artifacts: dict[str, Any]
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # per-round step metrics
 
     @property
     def labels(self) -> pd.Series:
@@ -214,7 +216,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
         changes=treated.state.changes,
         step_artifacts=treated.artifacts,
         seconds=time.perf_counter() - start,
-        curves=getattr(model, "curves_", {}),
+        curves={**treated.curves, **getattr(model, "curves_", {})},
         model_files=_saved_files(model),
         benchmarks=scored,
     )
@@ -223,6 +225,7 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
 def apply_steps(
     spec: RunSpec, state: LabelState, seed: Any, *, start: int = 0,
     after_step: Callable[[int, LabelState, LabelState], LabelState] | None = None,
+    curves: dict[str, list[tuple[int, float]]] | None = None,
 ) -> tuple[LabelState, dict[str, float], dict[str, Any]]:
     """Run the arm's steps on ``state``, each with its own generator spawned from ``seed``.
 
@@ -232,27 +235,49 @@ def apply_steps(
 
     For root-cause analysis: ``start`` skips the first steps (``state`` is then the state before
     step ``start``; each step keeps its own generator), and ``after_step(index, before, after)``
-    sees each step's input and output and returns the state the next step gets.
+    sees each step's input and output and returns the state the next step gets. ``curves``, when
+    given, collects the steps' per-round metrics (``curves_``: metric -> [(round, value)]).
+
+    With ``spec.costs`` (the config's ``costs``), the judgements the labels are built from (those
+    present when the first aggregation step runs) are priced: ``treatment/cost`` and
+    ``treatment/cost/<pool>`` (see :func:`~smo_impact.treatments.costs.cost_metrics`); they replace
+    a step's own ``treatment/cost``.
     """
     metrics: dict[str, float] = {}
     artifacts: dict[str, Any] = {}
+    costs = getattr(spec, "costs", None)
+    if costs is not None and state.costs is None:  # steps that spend a budget price judgements with it
+        state = state.evolve(costs=costs)
+    spent: pd.DataFrame | None = None  # the judgements the training labels are built from
+    rounds = 1  # labelling rounds: one for a one-shot design, more where a step buys in rounds
+    priced_items = state.items  # item texts, for costs.per_char (before any step drops items)
     for index, (step, seed_seq) in enumerate(zip(spec.steps, np.random.SeedSequence(seed).spawn(len(spec.steps)))):
         if index < start:
             continue
         before = state
         treatment_cls = TREATMENTS.get(step.name)
         treatment = treatment_cls(treatment_cls.Params.model_validate(step.params))
+        if spent is None and state.labels is None and getattr(treatment_cls, "produces_labels", False):
+            spent = state.annotations  # what was paid for; later steps (cleaning) refund nothing
         try:
             state = treatment.apply(state, np.random.default_rng(seed_seq))
         except (ValueError, KeyError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise DataError(f"arm '{spec.arm}', step '{step.name}': {message}") from exc
         metrics.update(treatment.metrics_)
+        rounds += getattr(treatment, "rounds_", 0)
         if hasattr(treatment, "flip_matrix_"):
             artifacts[f"{step.name}_flip_matrix"] = treatment.flip_matrix_
         artifacts.update(getattr(treatment, "artifacts_", {}))  # e.g. rater skills, simulated confusions
+        if curves is not None:
+            curves.update(getattr(treatment, "curves_", {}))  # metric -> [(round, value)]
         if after_step is not None:
             state = after_step(index, before, state)
+    if costs is not None and start == 0:
+        try:
+            metrics.update(cost_metrics(state.annotations if spent is None else spent, state.workers, costs, rounds, priced_items))
+        except ValueError as exc:
+            raise DataError(f"arm '{spec.arm}': {exc}") from exc
     return state, metrics, artifacts
 
 
@@ -274,10 +299,10 @@ def preflight(specs: list[RunSpec], ctx: RunContext, everything: bool = False) -
         seen.add((spec.arm, spec.grid_label))
         at = "" if spec.grid_label == "-" else f" at {spec.grid_label}"
         steps = spec.steps if everything else tuple(_cheap_prefix(spec.steps))
-        if not steps:
-            continue
         try:
             state = apply_steps(replace(spec, steps=steps), ctx.initial_state, spec.entropy)[0]
+            if len(steps) < len(spec.steps):  # the first costly step may still check its inputs cheaply
+                _check_step(spec, spec.steps[len(steps)], state)
         except DataError as exc:
             problems.append(f"{exc}{at}")
             continue
@@ -328,6 +353,21 @@ def _is_harmful(values: np.ndarray, harmful: tuple) -> np.ndarray:
     return np.isin(values, np.asarray(harmful, dtype=object))
 
 
+def _check_step(spec: RunSpec, step: Any, state: LabelState) -> None:
+    """A costly step's ``check(state)``, where it has one: what it would refuse (a budget below one
+    judgement's price, a pool without a price), found without fitting anything."""
+    cls = TREATMENTS.get(step.name)
+    if not hasattr(cls, "check"):
+        return
+    costs = getattr(spec, "costs", None)
+    if costs is not None and state.costs is None:
+        state = state.evolve(costs=costs)
+    try:
+        cls(cls.Params.model_validate(step.params)).check(state)
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"arm '{spec.arm}', step '{step.name}': {exc}") from exc
+
+
 def _cheap_prefix(steps: tuple) -> list:
     """The leading steps whose treatment says it is cheap enough to try before any run."""
     out = []
@@ -348,7 +388,8 @@ def treat(spec: RunSpec, ctx: RunContext) -> Treated:
     features = ctx.features_for(spec.model)
     if features is not initial.features:  # steps with a cheap model (cleaning) use the run's features
         initial = initial.evolve(features=features)
-    state, metrics, artifacts = apply_steps(spec, initial, spec.entropy)
+    curves: dict[str, list[tuple[int, float]]] = {}
+    state, metrics, artifacts = apply_steps(spec, initial, spec.entropy, curves=curves)
     labels = state.labels
     if labels is None:
         raise DataError(f"arm '{spec.arm}' produced no training labels: add an 'aggregate' step")
@@ -367,7 +408,7 @@ def treat(spec: RunSpec, ctx: RunContext) -> Treated:
     metrics.update({f"treatment/class_share/{c}": float(shares.get(c, 0.0)) for c in state.labels_set})
     # Quality of the labels this run trains on (alpha, realized noise, rater agreement).
     metrics.update(training_label_quality(state, ctx))
-    return Treated(state, metrics, artifacts)
+    return Treated(state, metrics, artifacts, curves)
 
 
 def train(spec: RunSpec, ctx: RunContext, state: LabelState) -> Any:

@@ -53,6 +53,8 @@ class LabelState:
             ``positive_labels``); empty means ``positive_label`` alone. See :attr:`harmful`.
         ordinal: Whether ``labels_set`` is an ordered scale (benign to harmful), so that ordinal
             metrics (mean absolute error, quadratic-weighted kappa) apply.
+        costs: The experiment's ``costs`` (a :class:`~smo_impact.config.CostSpec`), for steps that
+            spend a budget; None when the config prices nothing (such steps then take 1 per judgement).
     """
 
     items: pd.DataFrame
@@ -67,6 +69,7 @@ class LabelState:
     features: Any = None
     harmful_labels: tuple = ()
     ordinal: bool = False
+    costs: Any = None
 
     @property
     def harmful(self) -> tuple:
