@@ -31,14 +31,20 @@ _SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORE
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
 
 
-def redact(key: str, value: Any, check_key: bool = True) -> str:
-    """The text to log for ``key: value``, with secrets masked."""
+def env_secrets() -> list[str]:
+    """Values of secret-looking environment variables (6 characters or more)."""
+    return [secret for name, secret in os.environ.items() if len(secret) >= 6 and _SECRET.search(name)]
+
+
+def redact(key: str, value: Any, check_key: bool = True, secrets: list[str] | None = None) -> str:
+    """The text to log for ``key: value``, with secrets masked (``secrets``: :func:`env_secrets`,
+    read once by a caller redacting many values)."""
     text = "" if value is None else str(value)
     if check_key and _SECRET.search(key.rsplit(".", 1)[-1]):
         return "***"
     text = _URL_PASSWORD.sub(r"\1***@", text)
-    for name, secret in os.environ.items():
-        if len(secret) >= 6 and _SECRET.search(name) and secret in text:
+    for secret in env_secrets() if secrets is None else secrets:
+        if secret in text:
             text = text.replace(secret, "***")
     return text
 
@@ -359,9 +365,10 @@ class MlflowTracker:
         from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
+        secrets = env_secrets()
         # An empty list, mapping or None says nothing a reader of the runs table can use.
         entries: list[Any] = [
-            Param(str(k)[:250], _param_value(redact(str(k), v)))
+            Param(str(k)[:250], _param_value(redact(str(k), v, secrets=secrets)))
             for k, v in (params or {}).items()
             if v is not None and not (isinstance(v, (list, tuple, dict)) and not v)
         ]
@@ -370,7 +377,7 @@ class MlflowTracker:
             for (k, step), v in (metrics or {}).items()
             if v is not None and v == v  # skip NaN: MLflow charts break on it
         ]
-        entries += [RunTag(k, redact(k, v, check_key=False)) for k, v in (tags or {}).items()]
+        entries += [RunTag(k, redact(k, v, check_key=False, secrets=secrets)) for k, v in (tags or {}).items()]
         chunk: dict[type, list[Any]] = {Param: [], Metric: [], RunTag: []}
         limits = {Param: _BATCH, Metric: _BATCH * 10, RunTag: _BATCH}
         for entry in entries:
