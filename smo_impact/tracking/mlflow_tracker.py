@@ -239,6 +239,56 @@ def _relocate_artifacts(database: Path) -> None:
         raise TrackingError(f"cannot use MLflow store {database}: {exc}; check --tracking-uri") from None
 
 
+def _copy_template_store(uri: str) -> None:
+    """Create a fresh local SQLite store as a copy of an empty one, so that MLflow's migrations
+    (~50 of them: 5-9 s on a busy machine, longer than featurizing the quickstart) are paid once per
+    MLflow version and machine, not once per store (issue 16).
+
+    The template (``<cache>/stores/mlflow-<version>.db``) is a store MLflow migrated, with its
+    Default experiment deleted: MLflow creates that on opening the copy, with this store's own
+    artifact location and time, exactly as on a fresh store. Anything that goes wrong leaves no
+    file, and MLflow creates the store itself.
+    """
+    import shutil
+
+    database = _sqlite_file(uri)
+    if database is None or database.exists() or not database.parent.is_dir():
+        return
+    try:
+        import mlflow
+
+        from smo_impact.data.catalog import cache_dir
+
+        template = cache_dir() / "stores" / f"mlflow-{mlflow.__version__}.db"
+        if not template.is_file():
+            _build_template(template)
+        partial = database.with_name(f".{database.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(template, partial)
+            os.replace(partial, database)
+        finally:
+            partial.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - a store MLflow creates itself is as good, only slower
+        return
+
+
+def _build_template(template: Path) -> None:
+    """Migrate an empty store (MLflow's own code, so its schema is exactly MLflow's) and publish
+    it atomically at ``template`` without its experiments."""
+    import sqlite3
+
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
+        path = Path(tmp) / "store.db"
+        store = SqlAlchemyStore(f"sqlite:///{path}", Path(tmp).as_uri())
+        store.engine.dispose()
+        with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+            connection.execute("DELETE FROM experiments")
+        os.replace(path, template)
+
+
 @contextlib.contextmanager
 def _sqlite_init_lock(uri: str) -> Iterator[None]:
     """An exclusive file lock per SQLite database (in the temp dir, keyed by its absolute path)."""
@@ -286,6 +336,8 @@ class MlflowTracker:
             try:
                 with _sqlite_init_lock(self.uri):
                     open_store(self.uri, create=create, write=True, timeout=timeout)
+                    if create:
+                        _copy_template_store(self.uri)
                     self.client = MlflowClient(tracking_uri=self.uri)
                     self.experiment_id = self._experiment_id(experiment)
                 break
