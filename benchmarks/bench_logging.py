@@ -7,8 +7,10 @@ per round, in memory), timing each run's stages by wrapping the runner's functio
 * compare: the comparison with the control (``compare_with_control``);
 * logging: writing the run and its comparison to the store (``_log_run``, ``_log_comparison``).
 
-A run's wall time is the sum of the three; the share is logging / that sum, over the 15 runs of a
-round. Prints the median share and per-run logging time over the rounds, with their spread.
+A run's wall time is the sum of the three. On a shared machine a burst of load can double one
+run's compute, so each stage is taken as its median per call in the round (a comparison counts
+12/15 per run: controls have none), and the share is median logging / median run. Prints the
+median share and per-run logging time over the rounds, with their spread.
 Start-up (imports, store creation) and the parent's summary are outside the runs (see
 bench_startup.py).
 
@@ -27,13 +29,13 @@ from pathlib import Path
 EXPERIMENT = Path(__file__).resolve().parent.parent / "experiments" / "quickstart.yaml"
 
 
-def timed(seconds: dict[str, float], stage: str, fn):
+def timed(seconds: dict[str, list[float]], stage: str, fn):
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
-            seconds[stage] += time.perf_counter() - start
+            seconds[stage].append(time.perf_counter() - start)
     return wrapper
 
 
@@ -42,11 +44,11 @@ def one_round(config, dataset) -> dict[str, float]:
     from smo_impact.runner import executors, experiment
     from smo_impact.tracking.mlflow_tracker import MlflowTracker
 
-    seconds: dict[str, float] = defaultdict(float)
+    seconds: dict[str, list[float]] = defaultdict(list)
     saved = {name: getattr(experiment, name) for name in ("_log_run", "_log_comparison", "compare_with_control")}
     compute = executors.compute
-    experiment._log_run = timed(seconds, "logging", saved["_log_run"])
-    experiment._log_comparison = timed(seconds, "logging", saved["_log_comparison"])
+    experiment._log_run = timed(seconds, "log run", saved["_log_run"])
+    experiment._log_comparison = timed(seconds, "log comparison", saved["_log_comparison"])
     experiment.compare_with_control = timed(seconds, "compare", saved["compare_with_control"])
     executors.compute = timed(seconds, "compute", compute)
     try:
@@ -55,12 +57,18 @@ def one_round(config, dataset) -> dict[str, float]:
             result = experiment.run_experiment(config, lambda: MlflowTracker(uri, "quickstart"),
                                                cache=FeatureCache(disk=False), dataset=dataset)
             assert not result.failures, result.failures
-            seconds["runs"] = len(result.runs)
     finally:
         for name, fn in saved.items():
             setattr(experiment, name, fn)
         executors.compute = compute
-    return dict(seconds)
+    compared = len(seconds["compare"]) / len(seconds["compute"])  # share of runs with a comparison
+    median = {stage: statistics.median(values) for stage, values in seconds.items()}
+    return {
+        "runs": len(seconds["compute"]),
+        "compute": median["compute"],
+        "compare": median["compare"] * compared,
+        "logging": median["log run"] + median["log comparison"] * compared,
+    }
 
 
 def main() -> None:
@@ -77,9 +85,9 @@ def main() -> None:
         s = one_round(config, dataset)
         wall = s["compute"] + s["compare"] + s["logging"]
         shares.append(100 * s["logging"] / wall)
-        per_run.append(s["logging"] / s["runs"])
-        print(f"round {i + 1}: {s['runs']:.0f} runs, compute {s['compute']:.1f} s, compare {s['compare']:.1f} s, "
-              f"logging {s['logging']:.1f} s = {shares[-1]:.1f}% of the runs' wall time", flush=True)
+        per_run.append(s["logging"])
+        print(f"round {i + 1}: {s['runs']:.0f} runs; per run (medians): compute {s['compute']:.2f} s, compare "
+              f"{s['compare']:.2f} s, logging {s['logging']:.2f} s = {shares[-1]:.1f}% of the run's wall time", flush=True)
     print(f"logging per run: median {statistics.median(per_run) * 1000:.0f} ms "
           f"(min {min(per_run) * 1000:.0f}, max {max(per_run) * 1000:.0f})")
     print(f"logging share:   median {statistics.median(shares):.1f}% (min {min(shares):.1f}, max {max(shares):.1f}); "
