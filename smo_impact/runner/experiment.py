@@ -503,15 +503,9 @@ def _log_training(log: RunLog, result: RunResult, keep_model: bool = True) -> No
             by_step.setdefault(step, {})[name] = value
     for step, values in sorted(by_step.items()):
         log.log_metrics(values, step=step)
-    if result.model_files and keep_model:
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory() as tmp:
-            for relative, content in result.model_files.items():
-                (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
-                (Path(tmp) / relative).write_bytes(content)
-            log.log_artifacts(tmp, "model")
+    if keep_model:
+        for relative, content in result.model_files.items():
+            log.log_bytes(content, f"model/{relative}")
 
 
 def _run_tags(spec: RunSpec, config: ExperimentConfig, key: str, digest: str) -> dict[str, str]:

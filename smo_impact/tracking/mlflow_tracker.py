@@ -622,10 +622,8 @@ class RunBatch:
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         figure.savefig(self._path(artifact_file))
 
-    def log_artifacts(self, local_dir: str, artifact_path: str) -> None:
-        import shutil
-
-        shutil.copytree(local_dir, self.folder / artifact_path, dirs_exist_ok=True)
+    def log_bytes(self, data: bytes, artifact_file: str) -> None:
+        self._path(artifact_file).write_bytes(data)
 
 
 def _quote(value: str) -> str:
