@@ -260,7 +260,7 @@ def _copy_template_store(uri: str) -> None:
         from smo_impact.data.catalog import cache_dir
 
         template = cache_dir() / "stores" / f"mlflow-{mlflow.__version__}.db"
-        if not template.is_file():
+        if not _is_migrated(template):  # absent, or damaged since: built again
             _build_template(template)
         partial = database.with_name(f".{database.name}.{os.getpid()}.tmp")
         try:
@@ -270,6 +270,19 @@ def _copy_template_store(uri: str) -> None:
             partial.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - a store MLflow creates itself is as good, only slower
         return
+
+
+def _is_migrated(database: Path) -> bool:
+    """Whether ``database`` is a SQLite file that records an MLflow schema version."""
+    import sqlite3
+
+    if not database.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as connection:
+            return connection.execute("SELECT version_num FROM alembic_version").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
 
 
 def _build_template(template: Path) -> None:
