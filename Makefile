@@ -47,10 +47,17 @@ test-slow: setup
 test-all: setup
 	$(BIN)/pytest -q
 
+# Issue 16's targets, each a ratio or share with its median and spread (~15 min on 2 busy cores):
+# 1 end to end vs a plain script, 2 logging share of a run, 3 start-up, 4 bootstrap, 5 executors.
 bench: setup
+	@echo "== target 1: quickstart end to end vs a plain per-run script"; $(PY) benchmarks/bench_end_to_end.py --rounds 3
+	@echo "== target 2: logging share of a run's wall time"; $(PY) benchmarks/bench_logging.py --rounds 3
+	@echo "== target 3: start-up and store creation"; $(PY) benchmarks/bench_startup.py --repeat 5
+	@echo "== target 4: bootstrap intervals"; $(PY) benchmarks/bench_bootstrap.py
+	@echo "== target 5: executors"; $(PY) benchmarks/bench_executors.py --skip-ray
+	@echo "== featurize once vs per run; load + validate 1M judgements"
 	$(PY) benchmarks/bench_quickstart_sweep.py
 	$(PY) benchmarks/bench_load_validate.py
-	$(PY) benchmarks/bench_bootstrap.py
 
 # Do the analyses find what was planted? Root-cause analysis on planted faults (~20 min on 2 busy cores).
 # Does the framework's own statistics hold? A/A false alarms per gate (~15 min per model, the MLP

@@ -40,6 +40,19 @@ def test_help_does_not_import_torch_or_mlflow():
     assert out.stdout.strip() == "False False False"
 
 
+def test_validate_imports_no_heavy_module(tmp_path):
+    """`smo-impact validate` reads configs only: scikit-learn, MLflow, torch and matplotlib cost
+    seconds to import (issue 16: validate < 1.5 s), and are imported where they are used."""
+    heavy = ("sklearn", "scipy.stats", "mlflow", "torch", "transformers", "matplotlib")
+    code = (
+        "import sys\nfrom smo_impact.cli import app\n"
+        f"try:\n    app(['validate', {str(_write(tmp_path, GOOD))!r}])\nexcept SystemExit as exc:\n    assert not exc.code\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_validate_reports_every_problem_and_exits_2(tmp_path):
     bad = {**GOOD, "arms": {"control": ["aggregate"], "noisy": ["aggregate", {"noize": {"rate": 2}}, {"noise": {"rate": 2}}]}}
     result = cli("validate", str(_write(tmp_path, bad)), cwd=tmp_path)

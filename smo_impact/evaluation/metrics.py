@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 HEADLINE_METRICS = ("macro_f1", "roc_auc", "recall")
 # Metrics of the predicted labels, all computed from the confusion counts by confusion_metrics.
@@ -328,7 +327,12 @@ def binary_metrics(
     counted = threshold_metrics(y_true, score >= threshold)
     out = {name: counted[name] for name in ("accuracy", "precision", "recall", "f1", "macro_f1")}
     out["roc_auc"] = roc_auc(y_true, score)
-    out["pr_auc"] = float(average_precision_score(y_true, score)) if both_classes else float("nan")
+    if both_classes:
+        from sklearn.metrics import average_precision_score  # here: `smo-impact validate` reads this module
+
+        out["pr_auc"] = float(average_precision_score(y_true, score))
+    else:
+        out["pr_auc"] = float("nan")
     out["fpr"], out["fnr"] = counted["fpr"], counted["fnr"]
     for level in FPR_LEVELS:
         out[f"recall_at_fpr_{level}"] = recall_at_fpr(y_true, score, level)

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from smo_impact.data.catalog import cache_dir, sha256_file
 from smo_impact.data.schema import AnnotationSet
@@ -125,6 +124,8 @@ class FeatureCache:
         return self.directory / f"{key}.npz", self.directory / f"{key}.json"
 
     def _load(self, key: str) -> Features | None:
+        import scipy.sparse as sp
+
         data_path, meta_path = self._paths(key)
         if not (data_path.is_file() and meta_path.is_file()):
             return None
@@ -146,6 +147,8 @@ class FeatureCache:
         return Features(matrix=matrix, tasks=tasks)
 
     def _store(self, key: str, features: Features) -> None:
+        import scipy.sparse as sp
+
         data_path, meta_path = self._paths(key)
         data_path.parent.mkdir(parents=True, exist_ok=True)
         # Write to temporary names then rename, so a killed process never leaves a half file.

@@ -7,10 +7,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import sklearn
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from smo_impact.data.schema import AnnotationSet
 from smo_impact.models.features import Features
@@ -25,7 +22,10 @@ class TfidfFeaturizer:
         self.max_features = max_features
         self.sublinear_tf = sublinear_tf
 
+    # scikit-learn is imported where it is used: `smo-impact validate` reads the Params only (issue 16).
     def cache_key(self) -> dict[str, Any]:
+        import sklearn
+
         return {
             "featurizer": "tfidf",
             "ngram_max": self.ngram_max,
@@ -36,6 +36,8 @@ class TfidfFeaturizer:
         }
 
     def vectorizer(self) -> TfidfVectorizer:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         return TfidfVectorizer(
             ngram_range=(1, self.ngram_max),
             min_df=self.min_df,
@@ -75,6 +77,8 @@ class TfidfLogreg:
         return TfidfFeaturizer(p.ngram_max, p.min_df, p.max_features, p.sublinear_tf)
 
     def fit(self, X: Any, y: np.ndarray, seed: int) -> TfidfLogreg:
+        from sklearn.linear_model import LogisticRegression
+
         self.classifier_ = LogisticRegression(
             C=self.params.C,
             class_weight=self.params.class_weight,

@@ -38,7 +38,7 @@ from smo_impact.runner.interrupts import uninterrupted
 from smo_impact.runner.logged_models import keeps_model, servable_model
 from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
 from smo_impact.runner.run import RunContext, RunResult, build_context, model_key, preflight
-from smo_impact.tracking.base import TrackedRun, Tracker
+from smo_impact.tracking.base import RunLog, TrackedRun, Tracker
 
 # Callback the CLI uses for a progress bar: (run spec, done, total, status) -> None.
 ProgressCallback = Callable[[RunSpec, int, int, str], None]
@@ -95,7 +95,7 @@ def prepare(
             by_model[model_key(model)] = cache.get(items, featurizer)
     context = build_context(
         dataset, by_model[model_key(config.model)], config.evaluation.split, config.evaluation.threshold,
-        config.evaluation, suites, by_model,
+        config.evaluation, suites, by_model, config.tracking.log_models,
     )
     # Steps that can fail on the data (a pool that selects no one, a budget that buys nothing)
     # fail here, for every grid point at once, before any run is created.
@@ -433,38 +433,42 @@ def _log_run(
     metrics: dict[str, float] = {}
     try:
         resolved = spec.resolved(config)
-        tracker.log_params(run_id, _run_params(spec, resolved))
-        tracker.log_text(run_id, yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
+        # Params, metrics, tags and files go to the store in one batch (one log_batch, one
+        # log_artifacts): call by call, logging took a third of a quickstart run (issue 16).
+        with tracker.batch(run_id) as log:
+            log.log_params(_run_params(spec, resolved))
+            log.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
+            if result is None:
+                log.log_text(outcome.traceback or "", "error/traceback.txt")
+                log.set_tags({"smo.error": (outcome.error or "")[:500]})
+            else:
+                metrics = dict(result.metrics)
+                metrics["time/run_seconds"] = result.seconds
+                log.log_metrics(metrics)
+                if degenerate := _constant_predictions(result):  # a broken training loop must not pass unnoticed
+                    log.set_tags(degenerate)
+                    tags.update(degenerate)
+                if config.tracking.log_predictions or spec.is_control:
+                    # A control's predictions are always kept: comparisons with it are recomputed from them.
+                    for ns, scored in result.benchmarks.items():
+                        log.log_frame(scored.predictions, f"predictions/{ns}.parquet")
+                for scored in result.benchmarks.values():
+                    log.set_tags(scored.tags)
+                    for path, frame in scored.artifacts.items():
+                        log.log_frame(frame, path)
+                        if path.startswith("confusion/"):  # a K-class run's confusion matrix, also as a picture
+                            _log_confusion_figure(log, frame, path)
+                if not result.changes.empty:
+                    changes = result.changes.astype({"label_before": str, "label_after": str})
+                    log.log_frame(changes, "treatment/changes.parquet")
+                for name, frame in result.step_artifacts.items():
+                    log.log_text(frame.to_csv(), f"treatment/{name}.csv")
+                keep = keeps_model(spec, config.tracking.log_models)  # tracking.log_models: all | control | none
+                _log_training(log, result, keep)
         tracker.log_dataset(run_id, context.dataset.items, context.dataset.name, digest, _dataset_source(spec.dataset))
         if result is None:
-            tracker.log_text(run_id, outcome.traceback or "", "error/traceback.txt")
-            tracker.set_tags(run_id, {"smo.error": (outcome.error or "")[:500]})
             tracker.end_run(run_id, "FAILED", outcome.ended_ms or None)
             return TrackedRun(run_id, "FAILED", tags)
-
-        metrics = dict(result.metrics)
-        metrics["time/run_seconds"] = result.seconds
-        tracker.log_metrics(run_id, metrics)
-        if degenerate := _constant_predictions(result):  # a broken training loop must not pass unnoticed
-            tracker.set_tags(run_id, degenerate)
-            tags.update(degenerate)
-        if config.tracking.log_predictions or spec.is_control:
-            # A control's predictions are always kept: comparisons with it are recomputed from them.
-            for ns, scored in result.benchmarks.items():
-                tracker.log_frame(run_id, scored.predictions, f"predictions/{ns}.parquet")
-        for scored in result.benchmarks.values():
-            tracker.set_tags(run_id, scored.tags)
-            for path, frame in scored.artifacts.items():
-                tracker.log_frame(run_id, frame, path)
-                if path.startswith("confusion/"):  # a K-class run's confusion matrix, also as a picture
-                    _log_confusion_figure(tracker, run_id, frame, path)
-        if not result.changes.empty:
-            changes = result.changes.astype({"label_before": str, "label_after": str})
-            tracker.log_frame(run_id, changes, "treatment/changes.parquet")
-        for name, frame in result.step_artifacts.items():
-            tracker.log_text(run_id, frame.to_csv(), f"treatment/{name}.csv")
-        keep = keeps_model(spec, config.tracking.log_models)  # tracking.log_models: all | control | none
-        _log_training(tracker, run_id, result, keep)
         started = time.perf_counter()
         if keep and (model := servable_model(spec, context, result.model_files)) is not None:
             tags["smo.model_uri"] = tracker.log_model(run_id, *model)
@@ -489,49 +493,44 @@ def _constant_predictions(result: RunResult) -> dict[str, str]:
     return {"smo.degenerate": "true", "smo.degenerate_reason": "; ".join(constant)[:500]} if constant else {}
 
 
-def _log_confusion_figure(tracker: Tracker, run_id: str, table: pd.DataFrame, path: str) -> None:
+def _log_confusion_figure(log: RunLog, table: pd.DataFrame, path: str) -> None:
     import matplotlib.pyplot as plt
 
     from smo_impact.report.confusion import confusion_figure
 
     figure = confusion_figure(table, path.removeprefix("confusion/").removesuffix(".csv"))
-    tracker.log_figure(run_id, figure, path.removesuffix(".csv") + ".png")
+    log.log_figure(figure, path.removesuffix(".csv") + ".png")
     plt.close(figure)
 
 
 def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, key: str, control: str) -> TrackedRun:
     """Log a comparison on its (finished) treatment run; the key tag goes last, so a comparison
     cut short by a crash is redone on resume. Returns the run with its metrics updated."""
-    tracker.log_metrics(run.run_id, comparison.metrics)
-    if not comparison.regressed.empty:
-        tracker.log_frame(run.run_id, comparison.regressed, "regression/regressed_items.parquet")
     tags = {"smo.compared_with": control}
     if comparison.verdict is not None:
         tags.update(comparison.verdict.tags())
     tags["smo.compare_key"] = key
-    tracker.set_tags(run.run_id, tags)
+    with tracker.batch(run.run_id) as log:  # the batch sends files, then metrics, then tags
+        log.log_metrics(comparison.metrics)
+        if not comparison.regressed.empty:
+            log.log_frame(comparison.regressed, "regression/regressed_items.parquet")
+        log.set_tags(tags)
     # Metrics of an earlier comparison (another control) must not leak into the summary.
     metrics = {k: v for k, v in run.metrics.items() if not k.startswith(("delta/", "regression/"))}
     return TrackedRun(run.run_id, run.status, {**run.tags, **tags}, {**metrics, **comparison.metrics}, run.params)
 
 
-def _log_training(tracker: Tracker, run_id: str, result: RunResult, keep_model: bool = True) -> None:
+def _log_training(log: RunLog, result: RunResult, keep_model: bool = True) -> None:
     """Training curves as metric history (``train/loss`` by step, ``dev/*`` by epoch) and the model."""
     by_step: dict[int, dict[str, float]] = {}
     for name, points in result.curves.items():
         for step, value in points:
             by_step.setdefault(step, {})[name] = value
     for step, values in sorted(by_step.items()):
-        tracker.log_metrics(run_id, values, step=step)
-    if result.model_files and keep_model:
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory() as tmp:
-            for relative, content in result.model_files.items():
-                (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
-                (Path(tmp) / relative).write_bytes(content)
-            tracker.log_artifacts(run_id, tmp, "model")
+        log.log_metrics(values, step=step)
+    if keep_model:
+        for relative, content in result.model_files.items():
+            log.log_bytes(content, f"model/{relative}")
 
 
 def _run_tags(spec: RunSpec, config: ExperimentConfig, key: str, digest: str) -> dict[str, str]:

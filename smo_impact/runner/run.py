@@ -29,6 +29,7 @@ from smo_impact.models import MODELS
 from smo_impact.models.base import DevSet
 from smo_impact.models.features import Features
 from smo_impact.quality.training import training_label_quality
+from smo_impact.runner.logged_models import keeps_model
 from smo_impact.runner.plan import RunSpec
 from smo_impact.treatments import TREATMENTS, LabelState
 from smo_impact.treatments.aggregate import majority_vote
@@ -65,6 +66,7 @@ class RunContext:
     confidence: float = 0.95
     model_features: Mapping[str, Features] = field(default_factory=dict)
     task: str = "auto"  # evaluation.task: auto | binary | multiclass
+    log_models: str = "all"  # tracking.log_models: the runs whose trained model is saved and logged
 
     def features_for(self, model: ModelSpec) -> Features:
         """The cached features a run with this model spec trains and predicts on."""
@@ -128,12 +130,14 @@ def build_context(
     evaluation: Any = None,
     suites: dict[str, AnnotationSet] | None = None,
     model_features: Mapping[str, Features] | None = None,
+    log_models: str = "all",
 ) -> RunContext:
     """The untreated training state, the reference labels of the evaluation split, the benchmarks.
 
     ``evaluation`` (an EvaluationSpec) adds its benchmarks and bootstrap settings; ``suites`` are the
     loaded functional suites they name (their items must be in ``features``); ``model_features``
-    maps :func:`model_key` to features for runs whose featurizer differs from the base model's.
+    maps :func:`model_key` to features for runs whose featurizer differs from the base model's;
+    ``log_models`` (tracking.log_models) says which runs save their trained model.
     """
     train_items = dataset.split("train").reset_index(drop=True)
     train_annotations = dataset.split_annotations("train").reset_index(drop=True)
@@ -171,6 +175,7 @@ def build_context(
         confidence=evaluation.confidence,
         model_features=dict(model_features or {}),
         task=getattr(evaluation, "task", "auto"),
+        log_models=log_models,
     )
 
 
@@ -217,7 +222,8 @@ def execute_run(spec: RunSpec, ctx: RunContext) -> RunResult:
         step_artifacts=treated.artifacts,
         seconds=time.perf_counter() - start,
         curves={**treated.curves, **getattr(model, "curves_", {})},
-        model_files=_saved_files(model),
+        # Saving a TF-IDF model costs ~0.2 s, a tenth of the run: only for runs that keep it.
+        model_files=_saved_files(model) if keeps_model(spec, ctx.log_models) else {},
         benchmarks=scored,
     )
 

@@ -22,6 +22,24 @@ class TrackedRun:
     params: dict[str, str] = field(default_factory=dict)
 
 
+class RunLog(Protocol):
+    """One run's writes, buffered and sent together (:meth:`Tracker.batch`)."""
+
+    def log_params(self, params: dict[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+
+    def set_tags(self, tags: dict[str, str]) -> None: ...
+
+    def log_text(self, text: str, artifact_file: str) -> None: ...
+
+    def log_frame(self, frame: pd.DataFrame, artifact_file: str) -> None: ...
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None: ...
+
+    def log_bytes(self, data: bytes, artifact_file: str) -> None: ...
+
+
 class Tracker(Protocol):
     """Where runs, their parameters, metrics and artifacts go."""
 
@@ -49,6 +67,11 @@ class Tracker(Protocol):
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None: ...
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None: ...
+
+    def batch(self, run_id: str) -> AbstractContextManager[RunLog]:
+        """Writes to one run, sent together when the block ends (params, metrics and tags in one
+        call, the files in another): what the runner logs per run goes through here."""
+        ...
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None: ...
 
