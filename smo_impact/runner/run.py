@@ -606,5 +606,10 @@ def check_data(config: Any) -> tuple[AnnotationSet, list[RunSpec], list[str]]:
     suites = {b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None}
     specs = plan_runs(config)
     ctx = build_context(dataset, None, config.evaluation.split, config.evaluation.threshold, config.evaluation, suites)
+    from smo_impact.runner.rater_models import load_rater_models
+
+    rater_models = load_rater_models(specs, config.tracking.uri, dataset)  # a missing model raises ConfigError
+    if rater_models:
+        ctx = replace(ctx, initial_state=ctx.initial_state.evolve(rater_models=rater_models))
     problems = preflight(specs, ctx, everything=True)
     return dataset, specs, problems
