@@ -560,8 +560,8 @@ def load_logged_model(source: str, tracking_uri: str, scratch: str) -> tuple[Any
             run = client.get_run(run_id)
         except MlflowException:
             raise LookupError(
-                f"no run '{run_id}' in the tracking store {tracking_uri}; copy a run id from `smo-impact runs` or "
-                "the MLflow UI, or set tracking.uri to the store that holds it"
+                f"no run '{run_id}' in the tracking store {tracking_uri}; copy a run id from the MLflow UI "
+                "(a run's page), or set tracking.uri to the store that holds it"
             ) from None
         logged = run.data.tags.get("smo.model_uri")  # the run's MLflow model (tracking.log_models)
         names = {o.model_id: o for o in (run.outputs.model_outputs if run.outputs else [])}
