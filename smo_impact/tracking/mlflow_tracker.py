@@ -564,10 +564,10 @@ def load_logged_model(source: str, tracking_uri: str, scratch: str) -> tuple[Any
                 "(a run's page), or set tracking.uri to the store that holds it"
             ) from None
         logged = run.data.tags.get("smo.model_uri")  # the run's MLflow model (tracking.log_models)
-        names = {o.model_id: o for o in (run.outputs.model_outputs if run.outputs else [])}
-        if logged and path in ("model", "classifier"):
+        outputs = run.outputs.model_outputs if run.outputs else []
+        if logged and path in ("model", "classifier"):  # our runs log it as 'classifier'; 'model/' is its save() folder
             return _load_sklearn(logged), None
-        if names and path not in ("model",):
+        if outputs and path != "model":
             with contextlib.suppress(MlflowException):  # a logged model of the run by its name
                 for model in client.search_logged_models([run.info.experiment_id], filter_string=f"name = '{path}'"):
                     if model.source_run_id == run_id:

@@ -109,7 +109,7 @@ def test_a_hybrid_arm_runs_through_and_logs_its_model_rater(trained):
     run = MlflowClient(store).get_run(hybrid["run_id"])
     assert run.info.status == "FINISHED"
     assert 0 < run.data.metrics["treatment/model_rater_human_share"] < 1
-    assert run.data.params.get("arms.hybrid.0.model_rater.model", f"runs:/{run_id}/model") == f"runs:/{run_id}/model"
+    assert run.data.params["treatment.model_rater.model"] == f"runs:/{run_id}/model"
 
 
 def test_a_saved_folder_labels_like_the_logged_model(trained, tmp_path):
