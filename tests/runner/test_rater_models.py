@@ -123,6 +123,19 @@ def test_a_saved_folder_labels_like_the_logged_model(trained, tmp_path):
     assert (model.to_numpy() == expected["label"].to_numpy()).all()
 
 
+def test_an_mlflow_model_folder_labels_like_the_logged_model(trained, tmp_path):
+    import mlflow
+    import mlflow.sklearn
+
+    store, data, _, model_uri, _ = trained
+    mlflow.set_tracking_uri(store)
+    folder = tmp_path / "exported"
+    mlflow.sklearn.save_model(mlflow.sklearn.load_model(model_uri), str(folder), serialization_format="cloudpickle")
+    _, state, _, _ = _model_rater_state(store, data, str(folder))
+    model = state.annotations[state.annotations["worker"] == "model"].set_index("task")["label"].sort_index()
+    assert (model.to_numpy() == _independent(model_uri, store, data, model.index)["label"].to_numpy()).all()
+
+
 def test_missing_sources_are_named_before_any_run(trained, tmp_path):
     store, data, _, _, _ = trained
     for source, message in [
