@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def _load(source: str, uri: str, dataset: Any, scratch: str) -> TextModel:
     if source.startswith(("runs:/", "models:/")):
         estimator, directory = load_logged_model(source, uri, scratch)
         if estimator is not None:
-            return _checked(TextModel(estimator, source))
+            return _checked(TextModel(estimator, source), dataset)
     else:
         directory = Path(source).expanduser()
         if not directory.is_dir():
@@ -105,7 +106,7 @@ def _load(source: str, uri: str, dataset: Any, scratch: str) -> TextModel:
                 "(MLmodel), or a runs:/ or models:/ URI"
             )
     if (directory / "MLmodel").is_file():
-        return _checked(TextModel(load_model_directory(directory), source))
+        return _checked(TextModel(load_model_directory(directory), source), dataset)
     return _from_saved(directory, source, dataset)
 
 
@@ -140,15 +141,26 @@ def _from_saved(directory: Path, source: str, dataset: Any) -> TextModel:
             f"{len(vectorizer.vocabulary_)} on this dataset's training texts: it was trained on other data; "
             "use its run's logged MLflow model (runs:/<run_id>/model), which keeps its vocabulary"
         )
-    return _checked(TextModel(head, source, vectorizer))
+    return _checked(TextModel(head, source, vectorizer), dataset)
 
 
-def _checked(model: TextModel) -> TextModel:
+def _checked(model: TextModel, dataset: Any) -> TextModel:
+    """``model``, once it has given class probabilities for two of the dataset's texts."""
     if not hasattr(model.estimator, "predict_proba") or not hasattr(model.estimator, "classes_"):
         raise LookupError(
             f"{model.source} has no predict_proba and classes_; a model rater needs class probabilities "
             "(a scikit-learn classifier)"
         )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn's feature-name hints on input it is about to refuse
+            model.predict_proba(list(dataset.items["text"].astype(str).head(2)))
+    except Exception as exc:  # noqa: BLE001 - whatever the estimator raises on input it cannot read
+        raise LookupError(
+            f"{model.source} cannot score texts (a table with a 'text' column): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}; a model rater needs a model that reads raw text, "
+            "e.g. a tfidf_logreg run's logged model (an embedding_logreg model reads embeddings)"
+        ) from None
     return model
 
 

@@ -157,3 +157,17 @@ def test_a_model_with_another_label_set_is_refused(trained):
                        slice_columns=("domain",))
     with pytest.raises(DataError, match=r"model_rater.model: the model's classes \[0, 1\] are not the dataset's labels \[0, 1, 2\]"):
         prepare(_hybrid(store, f"runs:/{run_id}/model"), dataset=three)
+
+
+def test_a_model_that_does_not_read_text_is_refused(tmp_path):
+    """An embedding_logreg run's logged model reads embeddings, not texts: named before any run."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = make_text_dataset(120)
+    config = validate({
+        "name": "emb", "dataset": {"name": "md-agreement"}, "arms": {"control": ["aggregate"]}, "seeds": [0],
+        "model": {"name": "embedding_logreg", "params": {"encoder": "tiny", "max_length": 32}},
+        "evaluation": {"bootstrap": 0}, "tracking": {"uri": store, "log_models": "all"},
+    })
+    run_id = str(run_experiment(config, lambda: MlflowTracker(store, "emb"), dataset=data).runs["run_id"].iloc[0])
+    with pytest.raises(ConfigError, match=re.escape(f"runs:/{run_id}/model cannot score texts") + ".*embedding_logreg"):
+        prepare(_hybrid(store, f"runs:/{run_id}/model"), dataset=data)
