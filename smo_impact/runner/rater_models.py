@@ -2,8 +2,9 @@
 
 A source is an MLflow URI of the experiment's tracking store (``runs:/<run_id>/model``,
 ``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/<model_id>``) or a local
-directory: an MLflow model directory (it holds ``MLmodel``) or a folder written by the model's
-``save()`` (``model.json`` + ``head.skops``). Every source is loaded before any run is created, so
+directory: an MLflow model directory (it holds ``MLmodel``), a ``save_pretrained`` classifier folder
+(a ``finetune`` run's ``model/``: ``config.json``, weights, tokenizer) or a folder written by a
+``tfidf_logreg`` model's ``save()`` (``model.json`` + ``head.skops``). Every source is loaded before any run is created, so
 a missing run, an unregistered name or a wrong path stops the experiment with one line.
 
 What the model rater gets is a :class:`TextModel`: ``predict_proba`` on item texts and ``classes_``.
@@ -102,12 +103,60 @@ def _load(source: str, uri: str, dataset: Any, scratch: str) -> TextModel:
         if not directory.is_dir():
             raise LookupError(
                 f"'{source}' is not a directory{' (it is a file)' if directory.exists() else ' (it does not exist)'}; "
-                "give a folder written by a model's save() (model.json, head.skops), an MLflow model folder "
-                "(MLmodel), or a runs:/ or models:/ URI"
+                "give a folder written by a model's save() (model.json, head.skops), a save_pretrained "
+                "classifier folder (config.json), an MLflow model folder (MLmodel), or a runs:/ or models:/ URI"
             )
     if (directory / "MLmodel").is_file():
         return _checked(TextModel(load_model_directory(directory), source), dataset)
+    if (directory / "config.json").is_file():  # save_pretrained: a fine-tuned encoder with its head
+        return _checked(TextModel(PretrainedClassifier(directory), source), dataset)
     return _from_saved(directory, source, dataset)
+
+
+class PretrainedClassifier:
+    """A sequence classifier saved with ``save_pretrained`` (a ``finetune`` run's ``model/`` folder,
+    or any transformers classifier folder with its tokenizer), scoring texts on the CPU or GPU.
+
+    Its classes are the head's output indices ``0 .. num_labels - 1`` (class codes, as a
+    ``finetune`` run trains them); ``max_length`` comes from the run's ``smo_model.json`` if present.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from smo_impact.models.device import select_device
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(directory))
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+        except (OSError, ValueError) as exc:
+            raise LookupError(
+                f"'{directory}' has a config.json but is not a transformers classifier with its tokenizer "
+                f"({str(exc).splitlines()[0]}); save one with save_pretrained (model and tokenizer)"
+            ) from None
+        meta = directory / "smo_model.json"
+        params = json.loads(meta.read_text()).get("params", {}) if meta.is_file() else {}
+        self.max_length = int(params.get("max_length", 128))
+        self.batch_size = int(params.get("eval_batch_size", 64))
+        self.device = select_device("auto")
+        self.model.to(self.device).eval()
+        self.classes_ = np.arange(self.model.config.num_labels)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        import torch
+
+        from smo_impact.models.encoders import pad_batch, tokenize
+        from smo_impact.models.training import length_grouped_batches
+
+        texts = list(X["text"]) if isinstance(X, pd.DataFrame) else list(X)
+        ids = tokenize(self.tokenizer, [str(t) for t in texts], self.max_length)
+        out = np.zeros((len(ids), len(self.classes_)), dtype=np.float64)
+        with torch.inference_mode():
+            for batch in length_grouped_batches(np.array([len(x) for x in ids]), self.batch_size, None):
+                inputs = pad_batch([ids[i] for i in batch], self.tokenizer.pad_token_id)
+                logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
+                out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
 
 
 def _from_saved(directory: Path, source: str, dataset: Any) -> TextModel:
@@ -119,8 +168,8 @@ def _from_saved(directory: Path, source: str, dataset: Any) -> TextModel:
         found = f"a '{name}' model" if name else "no model.json"
         raise LookupError(
             f"'{source}' holds {found}; a model rater reads texts with a tfidf_logreg folder (model.json, "
-            "head.skops) or an MLflow scikit-learn model (MLmodel); for other models use their run's logged "
-            "MLflow model (runs:/<run_id>/model)"
+            "head.skops), a fine-tuned classifier saved with save_pretrained (config.json) or an MLflow "
+            "scikit-learn model (MLmodel); for other models use their run's logged MLflow model (runs:/<run_id>/model)"
         )
     import skops.io
 

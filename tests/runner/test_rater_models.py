@@ -171,3 +171,31 @@ def test_a_model_that_does_not_read_text_is_refused(tmp_path):
     run_id = str(run_experiment(config, lambda: MlflowTracker(store, "emb"), dataset=data).runs["run_id"].iloc[0])
     with pytest.raises(ConfigError, match=re.escape(f"runs:/{run_id}/model cannot score texts") + ".*embedding_logreg"):
         prepare(_hybrid(store, f"runs:/{run_id}/model"), dataset=data)
+
+
+def test_a_fine_tuned_run_rates_like_its_save_pretrained_folder_read_by_transformers(tmp_path):
+    """A finetune run's model/ folder (save_pretrained) as a model rater, by runs:/ URI and by path:
+    its labels are the argmax of the classifier loaded with transformers alone (no project code)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = make_text_dataset(160)
+    config = validate({
+        "name": "tuned", "dataset": {"name": "md-agreement"}, "arms": {"control": ["aggregate"]}, "seeds": [0],
+        "model": {"name": "finetune", "params": {"encoder": "tiny", "max_length": 32, "epochs": 1, "max_steps": 3}},
+        "evaluation": {"bootstrap": 0}, "tracking": {"uri": store, "log_models": "all"},
+    })
+    run_id = str(run_experiment(config, lambda: MlflowTracker(store, "tuned"), dataset=data).runs["run_id"].iloc[0])
+    folder = MlflowClient(store).download_artifacts(run_id, "model", str(tmp_path / "download"))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    for source in (f"runs:/{run_id}/model", folder):
+        context, state, _, _ = _model_rater_state(store, data, source, threshold=0.0)  # the model labels every item
+        rated = state.annotations[state.annotations["worker"] == "model"].set_index("task")["label"].sort_index()
+        texts = list(data.items.set_index("task").loc[rated.index, "text"])
+        with torch.inference_mode():  # one text at a time: no padding at all
+            expected = [int(model(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt")).logits.argmax())
+                        for t in texts]
+        assert rated.to_numpy().tolist() == expected
+        assert len(rated) == context.initial_state.annotations["task"].nunique()
