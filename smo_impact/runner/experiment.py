@@ -11,7 +11,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -36,6 +36,7 @@ from smo_impact.report.takeaway import log_parent_description
 from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
 from smo_impact.runner.interrupts import uninterrupted
 from smo_impact.runner.logged_models import keeps_model, servable_model
+from smo_impact.runner.rater_models import load_rater_models
 from smo_impact.runner.plan import RunSpec, comparison_key, plan_runs
 from smo_impact.runner.run import RunContext, RunResult, build_context, model_key, preflight
 from smo_impact.tracking.base import RunLog, TrackedRun, Tracker
@@ -70,9 +71,11 @@ def prepare(
     cache: FeatureCache | None = None,
     dataset: AnnotationSet | None = None,
     suites: dict[str, AnnotationSet] | None = None,
+    tracking_uri: str | None = None,
 ) -> tuple[AnnotationSet, RunContext, list[RunSpec], FeatureCache]:
     """Everything before the first run: load the data, plan the runs, featurize once per
-    featurizer, and check every arm's steps against the data.
+    featurizer, load the model raters' external models (from ``tracking_uri``, default
+    ``tracking.uri``), and check every arm's steps against the data.
 
     ``dataset`` replaces the config's dataset and ``suites`` the functional suites its evaluation
     names (tests and notebooks pass data they built).
@@ -97,6 +100,10 @@ def prepare(
         dataset, by_model[model_key(config.model)], config.evaluation.split, config.evaluation.threshold,
         config.evaluation, suites, by_model, config.tracking.log_models,
     )
+    # Model raters' models from other runs, the registry or a folder: a missing one fails here.
+    rater_models = load_rater_models(specs, tracking_uri or config.tracking.uri, dataset)
+    if rater_models:
+        context = replace(context, initial_state=context.initial_state.evolve(rater_models=rater_models))
     # Steps that can fail on the data (a pool that selects no one, a budget that buys nothing)
     # fail here, for every grid point at once, before any run is created.
     problems = preflight(specs, context)
@@ -134,7 +141,7 @@ def run_experiment(
     # 1. Reach the tracking store (fails in seconds if it is down), then load data, featurize and
     #    check the steps before any run is created: bad data fails with nothing left in the store.
     tracker = tracker_factory()
-    dataset, context, specs, cache = prepare(config, cache, dataset, suites)
+    dataset, context, specs, cache = prepare(config, cache, dataset, suites, getattr(tracker, "uri", None))
     executor = executor or SequentialExecutor()
     digest = dataset.digest()
     keys = {spec.name: spec.key(config, digest) for spec in specs}

@@ -17,7 +17,7 @@ import pandas as pd
 
 from smo_impact.config import ModelSpec, stable_hash
 from smo_impact.data.schema import AnnotationSet, positions_in
-from smo_impact.errors import DataError
+from smo_impact.errors import ConfigError, DataError
 from smo_impact.evaluation.benchmarks import (
     Benchmark,
     BenchmarkResult,
@@ -612,5 +612,13 @@ def check_data(config: Any) -> tuple[AnnotationSet, list[RunSpec], list[str]]:
     suites = {b.suite: load_dataset(b.suite) for b in config.evaluation.benchmarks if b.suite is not None}
     specs = plan_runs(config)
     ctx = build_context(dataset, None, config.evaluation.split, config.evaluation.threshold, config.evaluation, suites)
+    from smo_impact.runner.rater_models import load_rater_models
+
+    try:  # model raters' models from the store or a folder: a missing one is a problem like the others
+        rater_models = load_rater_models(specs, config.tracking.uri, dataset)
+    except ConfigError as exc:
+        return dataset, specs, list(exc.problems)
+    if rater_models:
+        ctx = replace(ctx, initial_state=ctx.initial_state.evolve(rater_models=rater_models))
     problems = preflight(specs, ctx, everything=True)
     return dataset, specs, problems

@@ -674,3 +674,101 @@ def _param_value(value: Any) -> str:
 def _metric_name(name: str) -> str:
     # MLflow allows letters, digits, _ - . space / in metric names.
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
+
+
+def load_logged_model(source: str, tracking_uri: str, scratch: str) -> tuple[Any | None, Path | None]:
+    """A model another run of the store logged, for a model rater (``model_rater.model``).
+
+    ``source`` is ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``
+    or ``models:/<model_id>``. Returns ``(estimator, None)`` for an MLflow scikit-learn model, or
+    ``(None, directory)`` for a run's ``model/`` folder written by the model's ``save()`` (downloaded
+    into ``scratch``) when the run logged no MLflow model.
+
+    Raises:
+        LookupError: the run, the registered model or the logged model is not in the store; the
+            message names what is missing and where to look.
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)  # mlflow.sklearn.load_model resolves models:/ in the fluent store
+    if source.startswith("runs:/"):
+        run_id, _, path = source[len("runs:/"):].partition("/")
+        path = path.strip("/") or "model"
+        try:
+            run = client.get_run(run_id)
+        except MlflowException:
+            raise LookupError(
+                f"no run '{run_id}' in the tracking store {tracking_uri}; copy a run id from the MLflow UI "
+                "(a run's page), or set tracking.uri to the store that holds it"
+            ) from None
+        logged = run.data.tags.get("smo.model_uri")  # the run's MLflow model (tracking.log_models)
+        outputs = run.outputs.model_outputs if run.outputs else []
+        if logged and path in ("model", "classifier"):  # our runs log it as 'classifier'; 'model/' is its save() folder
+            return _load_sklearn(logged), None
+        if outputs and path != "model":
+            with contextlib.suppress(MlflowException):  # a logged model of the run by its name
+                for model in client.search_logged_models([run.info.experiment_id], filter_string=f"name = '{path}'"):
+                    if model.source_run_id == run_id:
+                        return _load_sklearn(f"models:/{model.model_id}"), None
+        try:
+            files = [a.path for a in client.list_artifacts(run_id, path)]
+        except Exception:  # noqa: BLE001 - a missing folder raises in some stores, lists empty in others
+            files = []
+        if not files:
+            raise LookupError(
+                f"run '{run_id}' has no model at '{path}' (no MLflow model and no '{path}/' artifacts); train it "
+                "with tracking.log_models: all (or control), or point at runs:/<run_id>/model of a run that kept one"
+            )
+        return None, Path(client.download_artifacts(run_id, path, scratch))
+    if source.startswith("models:/"):
+        rest = source[len("models:/"):]
+        name = rest.split("@")[0].split("/")[0]
+        if rest.startswith("m-") and "/" not in rest and "@" not in rest:  # a logged model id
+            try:
+                client.get_logged_model(rest)
+            except MlflowException:
+                raise LookupError(
+                    f"no logged model '{rest}' in the tracking store {tracking_uri}; a run's model id is its "
+                    "smo.model_uri tag (tracking.log_models), or set tracking.uri to the store that holds it"
+                ) from None
+        else:
+            try:
+                client.get_registered_model(name)
+            except MlflowException:
+                registered = sorted(m.name for m in client.search_registered_models())
+                raise LookupError(
+                    f"no registered model '{name}' in the tracking store {tracking_uri} (registered: "
+                    f"{', '.join(registered) or 'none'}); register one with `smo-impact run --register {name}`"
+                ) from None
+        try:
+            return _load_sklearn(source), None
+        except MlflowException as exc:
+            raise LookupError(f"cannot load {source} from {tracking_uri}: {str(exc).splitlines()[0]}") from None
+    raise LookupError(f"'{source}' is not a runs:/ or models:/ URI")
+
+
+def load_model_directory(directory: Path) -> Any:
+    """An MLflow model saved in a local directory (it holds an ``MLmodel`` file), as scikit-learn."""
+    return _load_sklearn(str(directory))
+
+
+def _load_sklearn(uri: str) -> Any:
+    """The model at ``uri`` as its scikit-learn estimator; LookupError for another flavor."""
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # version-mismatch hints on unpickling
+        try:
+            return mlflow.sklearn.load_model(uri)
+        except MlflowException as exc:
+            if "sklearn" in str(exc) and "flavor" in str(exc):
+                raise LookupError(
+                    f"{uri} is not a scikit-learn MLflow model; a model rater labels texts with an sklearn "
+                    "model's predict_proba (e.g. a tfidf_logreg run's logged model)"
+                ) from None
+            raise

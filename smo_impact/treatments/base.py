@@ -55,6 +55,8 @@ class LabelState:
             metrics (mean absolute error, quadratic-weighted kappa) apply.
         costs: The experiment's ``costs`` (a :class:`~smo_impact.config.CostSpec`), for steps that
             spend a budget; None when the config prices nothing (such steps then take 1 per judgement).
+        rater_models: Models from outside the arm, by ``model_rater.model`` source: each has
+            ``predict_proba(texts)`` and ``classes_`` (loaded by the runner before any run).
     """
 
     items: pd.DataFrame
@@ -70,6 +72,7 @@ class LabelState:
     harmful_labels: tuple = ()
     ordinal: bool = False
     costs: Any = None
+    rater_models: Any = None
 
     @property
     def harmful(self) -> tuple:

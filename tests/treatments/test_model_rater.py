@@ -108,3 +108,27 @@ def test_a_seed_set_of_one_class_is_refused():
     one_class = state.evolve(annotations=state.annotations.assign(label=0))
     with pytest.raises(ValueError, match=r"seed items' human labels hold one class; .* raise model_rater.seed_share"):
         _apply(one_class)
+
+
+@pytest.mark.parametrize(("classes", "labels", "positive", "expected"), [
+    (["harmful", "benign"], ("benign", "harmful"), "harmful", [1, 0]),  # the dataset's labels, any order
+    ([0, 1], ("benign", "harmful"), "harmful", [0, 1]),  # binary codes: 1 = the positive label
+    ([0, 1], ("harmful", "benign"), "harmful", [1, 0]),
+    ([0, 1, 2], ("none", "offensive", "hate"), "hate", [0, 1, 2]),  # K codes: i = labels[i]
+])
+def test_label_columns_map_a_models_classes_to_the_labels(classes, labels, positive, expected):
+    from smo_impact.treatments.model_rater import label_columns
+
+    assert label_columns(np.asarray(classes), labels, positive).tolist() == expected
+
+
+@pytest.mark.parametrize(("classes", "labels"), [
+    ([0, 1, 2], (0, 1)),  # a 3-class model on binary data
+    (["ok", "toxic"], (0, 1)),  # classes that are not the dataset's labels
+    ([0, 1], ("none", "offensive", "hate")),  # a binary model on 3 labels
+])
+def test_a_model_with_another_label_set_is_refused(classes, labels):
+    from smo_impact.treatments.model_rater import label_columns
+
+    with pytest.raises(ValueError, match=r"model_rater.model: the model's classes .* are not the dataset's labels"):
+        label_columns(np.asarray(classes), labels, labels[-1])
