@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from smo_impact.treatments.aggregate import majority_vote
 from smo_impact.treatments.base import LabelState, TreatmentParams, keep_tasks, removal_rows, require_judgements
@@ -60,6 +60,16 @@ class ModelRater:
         )
 
         quiet_defaults: ClassVar[tuple[str, ...]] = ("model",)  # configs without it keep their run keys
+
+        @model_validator(mode="after")
+        def _seed_set_or_model(self) -> ModelRater.Params:
+            # seed_share would be silently unused next to a model from elsewhere: say so instead. (Compared
+            # with its default, not by fields_set: resolved steps are re-validated with every field.)
+            if self.model is not None and self.seed_share != type(self).model_fields["seed_share"].default:
+                raise ValueError(
+                    "seed_share trains a model in the arm, model names one trained elsewhere: give one of them"
+                )
+            return self
 
     def __init__(self, params: Params) -> None:
         self.params = params
