@@ -156,20 +156,8 @@ class Finetune:
         return self
 
     def _proba(self, texts: np.ndarray) -> np.ndarray:
-        import torch
-
-        from smo_impact.models.encoders import pad_batch, tokenize
-        from smo_impact.models.training import length_grouped_batches
-
-        ids = tokenize(self.tokenizer_, list(texts), self.params.max_length)
-        out = np.zeros((len(ids), self.model_.config.num_labels), dtype=np.float64)
-        self.model_.eval()
-        with torch.inference_mode():
-            for batch in length_grouped_batches(np.array([len(x) for x in ids]), self.params.eval_batch_size, None):
-                inputs = pad_batch([ids[i] for i in batch], self.tokenizer_.pad_token_id)
-                logits = self.model_(**{k: v.to(self.device_) for k, v in inputs.items()}).logits
-                out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return out
+        return classify_texts(self.model_, self.tokenizer_, texts, self.params.max_length,
+                              self.params.eval_batch_size, self.device_)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(class) per text, columns in ``classes_`` order (the best dev epoch's weights)."""
@@ -187,3 +175,21 @@ class Finetune:
             hf_logging.enable_progress_bar()
         self.tokenizer_.save_pretrained(directory)
         (directory / "smo_model.json").write_text(json.dumps({"name": self.name, "params": self.params.model_dump()}, indent=2))
+
+
+def classify_texts(model: Any, tokenizer: Any, texts: Any, max_length: int, batch_size: int, device: Any) -> np.ndarray:
+    """P(class) per text from a sequence classifier, in length-grouped batches padded per batch."""
+    import torch
+
+    from smo_impact.models.encoders import pad_batch, tokenize
+    from smo_impact.models.training import length_grouped_batches
+
+    ids = tokenize(tokenizer, [str(t) for t in texts], max_length)
+    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for batch in length_grouped_batches(np.array([len(x) for x in ids]), batch_size, None):
+            inputs = pad_batch([ids[i] for i in batch], tokenizer.pad_token_id)
+            logits = model(**{k: v.to(device) for k, v in inputs.items()}).logits
+            out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return out

@@ -143,20 +143,10 @@ class PretrainedClassifier:
         self.classes_ = np.arange(self.model.config.num_labels)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        import torch
-
-        from smo_impact.models.encoders import pad_batch, tokenize
-        from smo_impact.models.training import length_grouped_batches
+        from smo_impact.models.finetune import classify_texts
 
         texts = list(X["text"]) if isinstance(X, pd.DataFrame) else list(X)
-        ids = tokenize(self.tokenizer, [str(t) for t in texts], self.max_length)
-        out = np.zeros((len(ids), len(self.classes_)), dtype=np.float64)
-        with torch.inference_mode():
-            for batch in length_grouped_batches(np.array([len(x) for x in ids]), self.batch_size, None):
-                inputs = pad_batch([ids[i] for i in batch], self.tokenizer.pad_token_id)
-                logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
-                out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return out
+        return classify_texts(self.model, self.tokenizer, texts, self.max_length, self.batch_size, self.device)
 
 
 def _from_saved(directory: Path, source: str, dataset: Any) -> TextModel:
