@@ -76,9 +76,29 @@ class Uninterrupted:
         @functools.wraps(attribute)
         def call(*args: Any, **kwargs: Any) -> Any:
             with uninterrupted():
-                return attribute(*args, **kwargs)
+                result = attribute(*args, **kwargs)
+            # A context manager (the tracker's batch, lock) writes on enter and exit, after this
+            # call returned: those run uninterrupted too.
+            if hasattr(result, "__enter__") and hasattr(result, "__exit__"):
+                return _Guarded(result)
+            return result
 
         return call
 
 
 __all__ = ["Uninterrupted", "stop_on_signals", "uninterrupted"]
+
+
+class _Guarded:
+    """A context manager whose enter and exit run :func:`uninterrupted` (the block itself does not)."""
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+
+    def __enter__(self) -> Any:
+        with uninterrupted():
+            return self._manager.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        with uninterrupted():
+            return self._manager.__exit__(*exc)
