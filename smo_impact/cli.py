@@ -145,6 +145,7 @@ def run(
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri)
     execution = spec.execution
     pool = make_executor(executor or execution.executor, workers or execution.workers, execution.ray_address)
+    pool.start()  # a process pool's workers import the stack while this process loads the data
     header = f"[bold]{escape(spec.name)}[/bold]"
     console.print(f"{header}: {escape(spec.description.strip())}" if spec.description else header)
 

@@ -7,11 +7,15 @@ the parent process, one run at a time, so concurrent workers never contend for t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 from smo_impact.errors import SmoError
@@ -35,11 +39,26 @@ class Outcome:
     ended_ms: int = 0
 
 
+def blas_threads() -> int:
+    """BLAS threads a run computes with: 1, or ``$SMO_IMPACT_BLAS_THREADS``."""
+    return int(os.environ.get("SMO_IMPACT_BLAS_THREADS", "1"))
+
+
 def compute(spec: RunSpec, context: RunContext) -> Outcome:
-    """Run one spec; never raises except KeyboardInterrupt."""
+    """Run one spec; never raises except KeyboardInterrupt.
+
+    With :func:`blas_threads` BLAS threads (default one), whichever the executor: OpenBLAS sums in
+    an order that depends on its thread count, so a dense model's metrics would move in the 10th
+    decimal between a pool and this process, or between machines with other core counts. One
+    thread also ran faster on 2 cores (embeddings sweep 12.6 s vs 14.9 s; a pool of 2 workers with
+    2 threads each was 40% slower than sequential). Torch's own threads are not affected.
+    """
+    from threadpoolctl import threadpool_limits
+
     started = int(time.time() * 1000)
     try:
-        result = execute_run(spec, context)
+        with threadpool_limits(blas_threads(), user_api="blas"):
+            result = execute_run(spec, context)
         return Outcome(spec, result, started_ms=started, ended_ms=int(time.time() * 1000))
     except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash
         return Outcome(
@@ -54,6 +73,10 @@ def compute(spec: RunSpec, context: RunContext) -> Outcome:
 
 
 class Executor(Protocol):
+    def start(self) -> None:
+        """Get ready before the data is loaded (a pool starts its workers); may do nothing."""
+        ...
+
     def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
         """Yield one Outcome per spec, in completion order."""
         ...
@@ -64,6 +87,9 @@ class Executor(Protocol):
 class SequentialExecutor:
     """Runs in this process, in plan order."""
 
+    def start(self) -> None:
+        pass
+
     def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
         for spec in specs:
             yield compute(spec, context)
@@ -73,13 +99,10 @@ class SequentialExecutor:
 
 
 # -- local process pool ---------------------------------------------------------------------
-_WORKER_CONTEXT: RunContext | None = None
+_WORKER_CONTEXTS: dict[str, RunContext] = {}  # context file -> its context, loaded once per worker
 
 
-def _init_worker(context: RunContext) -> None:
-    # The shared context is sent once per worker process, not once per run.
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = context
+def _init_worker() -> None:
     # Ctrl-C reaches the whole process group: the parent handles it (marks runs KILLED, stops the
     # pool); workers printing their own KeyboardInterrupt tracebacks would only be noise.
     import signal
@@ -95,9 +118,15 @@ def _init_worker(context: RunContext) -> None:
     import threading
 
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    # BLAS thread counts are left as in the parent on purpose: limiting them changes the order of
-    # floating-point reductions, and then a pool's metrics differ from sequential ones in the 6th
-    # decimal. Identical numbers are worth some oversubscription.
+    # The stack a run computes with, imported now, while the parent loads data and featurizes
+    # (the pool starts first): ~3 s a worker, no longer on the first run's path.
+    import scipy.sparse  # noqa: F401
+    import sklearn.feature_extraction.text  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    import smo_impact.evaluation.compare  # noqa: F401
+    import smo_impact.models  # noqa: F401
+    # Each run computes with one BLAS thread (compute), here as in the parent: the same numbers.
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -106,49 +135,141 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _compute_in_worker(spec: RunSpec) -> Outcome:
-    assert _WORKER_CONTEXT is not None, "worker not initialised"
-    return compute(spec, _WORKER_CONTEXT)
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def write_shared(obj: object, folder: Path) -> Path:
+    """Pickle ``obj`` into ``folder`` for workers to map: its arrays (features, label tables) go
+    out of band into one file that each worker maps copy-on-write, so N workers share one copy
+    in the page cache instead of unpickling N copies. Returns the file to pass to :func:`read_shared`."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    spans, offset = [], 0
+    with open(folder / "arrays.bin", "wb") as out:
+        for buffer in buffers:
+            raw = buffer.raw()
+            offset += -offset % 64  # aligned, as numpy likes its data
+            out.seek(offset)
+            out.write(raw)
+            spans.append((offset, raw.nbytes))
+            offset += raw.nbytes
+    path = folder / "context.pkl"
+    path.write_bytes(pickle.dumps((head, spans), protocol=5))
+    return path
+
+
+def read_shared(path: Path) -> object:
+    """The object :func:`write_shared` wrote, its arrays backed by the mapped file (copy-on-write:
+    a worker that changes one gets its own pages, the file and the other workers' view stay)."""
+    import mmap
+
+    head, spans = pickle.loads(path.read_bytes())
+    if not spans:
+        return pickle.loads(head)
+    with open(path.with_name("arrays.bin"), "rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+    view = memoryview(mapped)
+    return pickle.loads(head, buffers=[view[start:start + size] for start, size in spans])
+
+
+def _compute_in_worker(context_file: str, spec: RunSpec) -> Outcome:
+    context = _WORKER_CONTEXTS.get(context_file)
+    if context is None:
+        _WORKER_CONTEXTS.clear()  # a new experiment's context: the old one is not used again
+        context = _WORKER_CONTEXTS[context_file] = read_shared(Path(context_file))  # type: ignore[assignment]
+    return compute(spec, context)
 
 
 class LocalExecutor:
-    """A process pool on this machine (``workers`` processes, default: CPU count)."""
+    """A process pool on this machine (``workers`` processes, default: CPU count).
+
+    The workers start with :meth:`start` (the CLI calls it before loading data), import the stack
+    while this process loads data and featurizes, and stay for the whole sweep; the shared
+    context reaches them once, as a memory-mapped file.
+    """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._pool = None
+        self._folder: tempfile.TemporaryDirectory | None = None
+        self._shared: tuple[int, str] | None = None  # (id of the context, its file)
 
-    def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
+    def start(self) -> None:
+        """Start the worker processes now, without waiting for them to be ready."""
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
             # spawn, not fork: forking a process that holds SQLite and BLAS thread state is unsafe.
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(context,)
-            )
-        futures = [self._pool.submit(_compute_in_worker, spec) for spec in specs]
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+            # The pool launches its processes at the first submit. They start with Ctrl-C ignored
+            # (inherited, and Python keeps an ignored SIGINT): one still importing when Ctrl-C
+            # reaches the process group would print a KeyboardInterrupt traceback.
+            with _sigint_ignored():
+                for _ in range(self.workers):
+                    self._pool.submit(_ready)
+
+    def _context_file(self, context: RunContext) -> str:
+        if self._shared is None or self._shared[0] != id(context):
+            if self._folder is not None:
+                self._folder.cleanup()
+            self._folder = tempfile.TemporaryDirectory(prefix="smo-impact-context-")
+            self._shared = (id(context), str(write_shared(context, Path(self._folder.name))))
+        return self._shared[1]
+
+    def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
+        from concurrent.futures import as_completed
+
+        self.start()
+        context_file = self._context_file(context)
+        futures = [self._pool.submit(_compute_in_worker, context_file, spec) for spec in specs]
         try:
             for future in as_completed(futures):
                 yield future.result()
         except BaseException:
-            for future in futures:
-                future.cancel()
             self._terminate()
             raise
 
     def _terminate(self) -> None:
-        """Stop at once (Ctrl-C, an error): running computations are dropped, nothing was logged."""
+        """Stop at once (Ctrl-C, an error): running computations are dropped, nothing was logged.
+
+        The workers are killed and the pool's manager thread fails every queued future
+        (BrokenProcessPool). They are not cancelled first: on Python 3.11 the manager thread then
+        raises InvalidStateError on each cancelled one, a traceback on the user's terminal.
+        """
         if self._pool is not None:
             for process in list(getattr(self._pool, "_processes", {}).values()):
                 process.terminate()
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False)
             self._pool = None
+        self._cleanup()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder, self._shared = None, None
 
 
 class RayExecutor:
@@ -172,13 +293,16 @@ class RayExecutor:
         self.workers = workers
         self._started = False
 
+    def start(self) -> None:
+        pass  # Ray starts (or connects) at the first run: its start-up prints, and needs the config
+
     def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
         import ray
 
         if not ray.is_initialized():
             kwargs = {"address": self.address} if self.address else {"num_cpus": self.workers or os.cpu_count()}
-            # Ray pins OMP threads to each task's CPUs; BLAS then reduces in another order and the
-            # metrics drift from sequential ones in the 6th decimal. Keep this process's threading.
+            # Ray pins OMP threads to each task's CPUs: keep this process's threading for what
+            # runs outside compute's BLAS limit (e.g. torch's OpenMP threads).
             threads = str(os.cpu_count() or 1)
             env = {k: os.environ.get(k, threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
             ray.init(ignore_reinit_error=True, include_dashboard=False, logging_level="ERROR",

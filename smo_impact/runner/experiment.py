@@ -168,27 +168,36 @@ def run_experiment(
     control_scores: dict[str, dict[str, BenchmarkResult]] = {}
     claims: dict[str, str] = {}  # run name -> id of the RUNNING run claimed for it, until logged
 
-    def compare(spec: RunSpec, treatment_scores: dict[str, BenchmarkResult] | None) -> None:
-        """Stage 4 for one treatment run: compare with its control unless the stored comparison
-        is keyed on the same pair and settings."""
+    def comparison_of(spec: RunSpec, metrics: dict[str, float],
+                      treatment_scores: dict[str, BenchmarkResult] | None) -> PendingComparison | None:
+        """Stage 4's figures for one treatment run against its seed's control (None without a
+        finished control); its stored predictions are read when ``treatment_scores`` is None."""
+        control = controls[spec.name]
+        if control is None or control.name not in logged:
+            return None
+        if control.name not in control_scores:
+            control_scores[control.name] = _stored_scores(tracker, logged[control.name].run_id, config.evaluation.namespaces)
+        if treatment_scores is None:
+            treatment_scores = _stored_scores(tracker, logged[spec.name].run_id, config.evaluation.namespaces)
+        comparison = compare_with_control(
+            metrics, logged[control.name].metrics, config.evaluation, spec.seed, treatment_scores,
+            control_scores[control.name], {b.namespace: b.slice_columns for b in context.benchmarks},
+        )
+        return PendingComparison(comparison, comparison_key(keys[spec.name], keys[control.name], config), control.name)
+
+    def compare_stored(spec: RunSpec) -> None:
+        """Stage 4 for a reused treatment run: compare with its control unless the stored
+        comparison is keyed on the same pair and settings."""
         nonlocal compared
         control = controls[spec.name]
         run = logged.get(spec.name)
         if control is None or run is None or control.name not in logged:
             return
-        key = comparison_key(keys[spec.name], keys[control.name], config)
-        if run.tags.get("smo.compare_key") == key and treatment_scores is None:
+        if run.tags.get("smo.compare_key") == comparison_key(keys[spec.name], keys[control.name], config):
             return
-        if control.name not in control_scores:
-            control_scores[control.name] = _stored_scores(tracker, logged[control.name].run_id, config.evaluation.namespaces)
-        if treatment_scores is None:
-            treatment_scores = _stored_scores(tracker, run.run_id, config.evaluation.namespaces)
-        comparison = compare_with_control(
-            run.metrics, logged[control.name].metrics, config.evaluation, spec.seed, treatment_scores,
-            control_scores[control.name], {b.namespace: b.slice_columns for b in context.benchmarks},
-        )
-        logged[spec.name] = _log_comparison(tracker, run, comparison, key, control.name)
-        compared += 1
+        if (pending := comparison_of(spec, run.metrics, None)) is not None:
+            logged[spec.name] = _log_comparison(tracker, run, pending)
+            compared += 1
 
     try:
         # Claim the runs to compute before computing them (issue 17): an identical sweep started
@@ -202,14 +211,18 @@ def run_experiment(
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
             for outcome in _outcomes(executor, phase, context, tracker, claims):
                 spec = outcome.spec
+                # A fresh treatment run is compared before it is logged, so that its comparison
+                # goes to the store in the run's own batch (one round trip, not two: issue 16).
+                pending = None
+                if outcome.result is not None and not spec.is_control:
+                    pending = comparison_of(spec, run_metrics(outcome.result), outcome.result.benchmarks)
                 run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest,
-                               run_id=claims.pop(spec.name))
+                               run_id=claims.pop(spec.name), comparison=pending)
                 if run.status == "FINISHED":
                     logged[spec.name] = run
                     if spec.is_control:
                         control_scores[spec.name] = outcome.result.benchmarks
-                    else:
-                        compare(spec, outcome.result.benchmarks)
+                    compared += pending is not None
                 else:
                     failures.append((spec.name, outcome.error or "unknown error"))
                 done += 1
@@ -231,7 +244,7 @@ def run_experiment(
         #    arm changed, or a gate): from both runs' stored predictions, no retraining.
         for spec in specs:
             if not spec.is_control:
-                compare(spec, None)
+                compare_stored(spec)
 
         # 5. Summarize across seeds on the parent run.
         rows = [_row(spec, logged[spec.name]) for spec in specs if spec.name in logged]
@@ -429,10 +442,12 @@ def _log_run(
     key: str,
     digest: str,
     run_id: str | None = None,
+    comparison: PendingComparison | None = None,
 ) -> TrackedRun:
     """Write one computed run (the score stage) to the store: start -> params -> metrics -> artifacts -> end.
 
     ``run_id``: the run claimed for it before it was computed (``_claim_runs``), else a new one.
+    ``comparison``: its comparison with its control, written in the same batch (its key tag last).
     """
     spec, result = outcome.spec, outcome.result
     tags = _run_tags(spec, config, key, digest)
@@ -449,8 +464,7 @@ def _log_run(
                 log.log_text(outcome.traceback or "", "error/traceback.txt")
                 log.set_tags({"smo.error": (outcome.error or "")[:500]})
             else:
-                metrics = dict(result.metrics)
-                metrics["time/run_seconds"] = result.seconds
+                metrics = run_metrics(result)
                 log.log_metrics(metrics)
                 if degenerate := _constant_predictions(result):  # a broken training loop must not pass unnoticed
                     log.set_tags(degenerate)
@@ -472,6 +486,9 @@ def _log_run(
                     log.log_text(frame.to_csv(), f"treatment/{name}.csv")
                 keep = keeps_model(spec, config.tracking.log_models)  # tracking.log_models: all | control | none
                 _log_training(log, result, keep)
+                if comparison is not None:  # last: its key tag marks the comparison complete
+                    tags.update(_write_comparison(log, comparison))
+                    metrics.update(comparison.comparison.metrics)
         tracker.log_dataset(run_id, context.dataset.items, context.dataset.name, digest, _dataset_source(spec.dataset))
         if result is None:
             tracker.end_run(run_id, "FAILED", outcome.ended_ms or None)
@@ -510,21 +527,42 @@ def _log_confusion_figure(log: RunLog, table: pd.DataFrame, path: str) -> None:
     plt.close(figure)
 
 
-def _log_comparison(tracker: Tracker, run: TrackedRun, comparison: Comparison, key: str, control: str) -> TrackedRun:
-    """Log a comparison on its (finished) treatment run; the key tag goes last, so a comparison
-    cut short by a crash is redone on resume. Returns the run with its metrics updated."""
-    tags = {"smo.compared_with": control}
+@dataclass
+class PendingComparison:
+    """A treatment run's comparison with its control, to be written with its key."""
+
+    comparison: Comparison
+    key: str  # smo.compare_key: both run keys and the comparison settings
+    control: str  # the control run's name
+
+
+def run_metrics(result: RunResult) -> dict[str, float]:
+    """The metrics a computed run logs: its scores and its wall time."""
+    return {**result.metrics, "time/run_seconds": result.seconds}
+
+
+def _write_comparison(log: RunLog, pending: PendingComparison) -> dict[str, str]:
+    """Put a comparison in a run's batch; returns its tags. The key tag goes last, so a
+    comparison cut short by a crash is redone on resume (the batch sends files, metrics, tags)."""
+    comparison = pending.comparison
+    tags = {"smo.compared_with": pending.control}
     if comparison.verdict is not None:
         tags.update(comparison.verdict.tags())
-    tags["smo.compare_key"] = key
-    with tracker.batch(run.run_id) as log:  # the batch sends files, then metrics, then tags
-        log.log_metrics(comparison.metrics)
-        if not comparison.regressed.empty:
-            log.log_frame(comparison.regressed, "regression/regressed_items.parquet")
-        log.set_tags(tags)
+    tags["smo.compare_key"] = pending.key
+    log.log_metrics(comparison.metrics)
+    if not comparison.regressed.empty:
+        log.log_frame(comparison.regressed, "regression/regressed_items.parquet")
+    log.set_tags(tags)
+    return tags
+
+
+def _log_comparison(tracker: Tracker, run: TrackedRun, pending: PendingComparison) -> TrackedRun:
+    """Log a comparison on a stored (finished) treatment run. Returns the run with its metrics updated."""
+    with tracker.batch(run.run_id) as log:
+        tags = _write_comparison(log, pending)
     # Metrics of an earlier comparison (another control) must not leak into the summary.
     metrics = {k: v for k, v in run.metrics.items() if not k.startswith(("delta/", "regression/"))}
-    return TrackedRun(run.run_id, run.status, {**run.tags, **tags}, {**metrics, **comparison.metrics}, run.params)
+    return TrackedRun(run.run_id, run.status, {**run.tags, **tags}, {**metrics, **pending.comparison.metrics}, run.params)
 
 
 def _log_training(log: RunLog, result: RunResult, keep_model: bool = True) -> None:

@@ -345,6 +345,7 @@ class MlflowTracker:
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
         self._datasets: dict[str, Any] = {}
+        self._artifact_repos: dict[str, Any] = {}  # run id -> its artifact repository (runs started here)
         # Commands starting together on a fresh store race to create its tables (MLflow migrates
         # on first use) and the same experiment: a lock serialises that for a local SQLite file;
         # elsewhere the loser sees "already exists" and succeeds on a second look.
@@ -386,6 +387,12 @@ class MlflowTracker:
             all_tags["mlflow.parentRunId"] = parent_id
         all_tags = {k: redact(k, v, check_key=False) for k, v in all_tags.items()}
         run = self.client.create_run(self.experiment_id, start_time=start_time_ms, run_name=name, tags=all_tags)
+        if not self.uri.startswith("databricks"):  # Databricks URIs need profile info MLflow adds itself
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            # Known now: MLflow would look it up with a get_run (the run's every tag, param and
+            # metric) at the run's first artifact, a tenth of a quickstart run's logging time.
+            self._artifact_repos[run.info.run_id] = get_artifact_repository(run.info.artifact_uri, tracking_uri=self.uri)
         return run.info.run_id
 
     def find_runs(self, tags: dict[str, str], statuses: tuple[str, ...] | None = None) -> list[TrackedRun]:
@@ -471,7 +478,10 @@ class MlflowTracker:
             yield buffered
             if any(Path(tmp).iterdir()):
                 # Files first, then the tags: a tag that marks a write complete lands last.
-                self.client.log_artifacts(run_id, tmp)
+                if (repo := self._artifact_repos.get(run_id)) is not None:
+                    repo.log_artifacts(tmp)
+                else:
+                    self.client.log_artifacts(run_id, tmp)
             self._log_batch(run_id, buffered.params, buffered.metrics, buffered.tags)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

@@ -56,6 +56,30 @@ def test_resample_counts_are_per_row_bincounts_of_the_generators_draws():
         assert counts[b].tolist() == [int(np.sum(draws[b] == i)) for i in range(50)]
 
 
+
+def test_a_generator_in_a_seen_state_gets_the_same_resamples_and_ends_in_the_same_state():
+    # The per-process cache of drawn resamples (issue 16) must be invisible: the reference is a
+    # fresh draw by the generator itself (rng.integers), never the cache.
+    from smo_impact.evaluation import bootstrap
+
+    bootstrap._COUNTS_CACHE.clear()
+    first_rng, second_rng = np.random.default_rng([7, 1]), np.random.default_rng([7, 1])
+    first = bootstrap._compact_counts(90, 30, first_rng)
+    second = bootstrap._compact_counts(90, 30, second_rng)  # served from the cache
+    assert len(bootstrap._COUNTS_CACHE) == 1
+    draws = np.random.default_rng([7, 1]).integers(0, 90, size=(30, 90))
+    expected = np.stack([np.bincount(row, minlength=90) for row in draws])
+    assert np.array_equal(first, expected) and np.array_equal(second, expected)
+    assert not second.flags.writeable  # shared: nobody may change it
+    # Both generators go on exactly as an uncached one would.
+    fresh = np.random.default_rng([7, 1])
+    fresh.integers(0, 90, size=(30, 90))
+    assert first_rng.random() == second_rng.random() == fresh.random()
+    # Another seed or size is another matrix.
+    assert not np.array_equal(bootstrap._compact_counts(90, 30, np.random.default_rng([8, 1])), expected)
+    assert bootstrap._compact_counts(91, 30, np.random.default_rng([7, 1])).shape == (30, 91)
+
+
 SCORES = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
