@@ -3,9 +3,9 @@
 Runs experiments/quickstart.yaml in this process on a fresh SQLite store (features computed once
 per round, in memory), timing each run's stages by wrapping the runner's functions:
 
-* compute: treat -> train -> score (``executors.compute``);
-* compare: the comparison with the control (``compare_with_control``);
-* logging: writing the run and its comparison to the store (``_log_run``, ``_log_comparison``).
+* compute: treat -> train -> score (``executors.compute`` less the comparison);
+* compare: the comparison with the control (``executors.compare_run``, called within compute);
+* logging: writing the run, with its comparison, to the store (``_log_run``).
 
 A run's wall time is the sum of the three. On a shared machine a burst of load can double one
 run's compute, so each stage is taken as its median per call in the round (a comparison counts
@@ -45,11 +45,9 @@ def one_round(config, dataset) -> dict[str, float]:
     from smo_impact.tracking.mlflow_tracker import MlflowTracker
 
     seconds: dict[str, list[float]] = defaultdict(list)
-    saved = {name: getattr(experiment, name) for name in ("_log_run", "_log_comparison", "compare_with_control")}
-    compute = executors.compute
-    experiment._log_run = timed(seconds, "log run", saved["_log_run"])
-    experiment._log_comparison = timed(seconds, "log comparison", saved["_log_comparison"])
-    experiment.compare_with_control = timed(seconds, "compare", saved["compare_with_control"])
+    saved_log, compute, compare = experiment._log_run, executors.compute, executors.compare_run
+    experiment._log_run = timed(seconds, "log run", saved_log)
+    executors.compare_run = timed(seconds, "compare", compare)
     executors.compute = timed(seconds, "compute", compute)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -58,16 +56,14 @@ def one_round(config, dataset) -> dict[str, float]:
                                                cache=FeatureCache(disk=False), dataset=dataset)
             assert not result.failures, result.failures
     finally:
-        for name, fn in saved.items():
-            setattr(experiment, name, fn)
-        executors.compute = compute
+        experiment._log_run, executors.compute, executors.compare_run = saved_log, compute, compare
     compared = len(seconds["compare"]) / len(seconds["compute"])  # share of runs with a comparison
     median = {stage: statistics.median(values) for stage, values in seconds.items()}
     return {
         "runs": len(seconds["compute"]),
-        "compute": median["compute"],
+        "compute": median["compute"] - median["compare"] * compared,
         "compare": median["compare"] * compared,
-        "logging": median["log run"] + median["log comparison"] * compared,
+        "logging": median["log run"],
     }
 
 

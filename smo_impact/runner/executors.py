@@ -13,12 +13,15 @@ import pickle
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from smo_impact.config import EvaluationSpec
 from smo_impact.errors import SmoError
+from smo_impact.evaluation.benchmarks import BenchmarkResult
+from smo_impact.evaluation.compare import Comparison, compare_with_control
 from smo_impact.runner.plan import RunSpec
 from smo_impact.runner.run import RunContext, RunResult, execute_run
 
@@ -37,6 +40,36 @@ class Outcome:
     user_error: SmoError | None = None  # bad config/data found mid-run: every run would hit it
     started_ms: int = 0
     ended_ms: int = 0
+    comparison: Comparison | None = None  # a treatment run's, with the control it was given
+
+
+@dataclass
+class ControlRef:
+    """What a treatment run is compared with: its control's logged metrics and per-item scores.
+
+    Handed to the executor with the run, so that a pool's workers compare (paired bootstrap,
+    McNemar, new errors) and the parent only logs.
+    """
+
+    metrics: dict[str, float]
+    scores: dict[str, BenchmarkResult]
+    evaluation: EvaluationSpec
+
+
+def run_metrics(result: RunResult) -> dict[str, float]:
+    """The metrics a computed run logs: its scores and its wall time."""
+    return {**result.metrics, "time/run_seconds": result.seconds}
+
+
+def compare_run(
+    spec: RunSpec, metrics: dict[str, float], scores: dict[str, BenchmarkResult], control: ControlRef,
+    context: RunContext,
+) -> Comparison:
+    """A treatment run (its metrics and per-item scores) against its control."""
+    return compare_with_control(
+        metrics, control.metrics, control.evaluation, spec.seed, scores, control.scores,
+        {b.namespace: b.slice_columns for b in context.benchmarks},
+    )
 
 
 def blas_threads() -> int:
@@ -44,8 +77,8 @@ def blas_threads() -> int:
     return int(os.environ.get("SMO_IMPACT_BLAS_THREADS", "1"))
 
 
-def compute(spec: RunSpec, context: RunContext) -> Outcome:
-    """Run one spec; never raises except KeyboardInterrupt.
+def compute(spec: RunSpec, context: RunContext, control: ControlRef | None = None) -> Outcome:
+    """Run one spec, and compare it with ``control`` when given; never raises except KeyboardInterrupt.
 
     With :func:`blas_threads` BLAS threads (default one), whichever the executor: OpenBLAS sums in
     an order that depends on its thread count, so a dense model's metrics would move in the 10th
@@ -53,13 +86,17 @@ def compute(spec: RunSpec, context: RunContext) -> Outcome:
     thread also ran faster on 2 cores (embeddings sweep 12.6 s vs 14.9 s; a pool of 2 workers with
     2 threads each was 40% slower than sequential). Torch's own threads are not affected.
     """
+    # threadpoolctl limits the BLAS libraries loaded when it is called: load scipy's OpenBLAS (the
+    # one scikit-learn calls) first, or a process's first run would compute with every thread.
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     started = int(time.time() * 1000)
     try:
         with threadpool_limits(blas_threads(), user_api="blas"):
             result = execute_run(spec, context)
-        return Outcome(spec, result, started_ms=started, ended_ms=int(time.time() * 1000))
+            comparison = compare_run(spec, run_metrics(result), result.benchmarks, control, context) if control else None
+        return Outcome(spec, result, started_ms=started, ended_ms=int(time.time() * 1000), comparison=comparison)
     except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash
         return Outcome(
             spec,
@@ -77,8 +114,11 @@ class Executor(Protocol):
         """Get ready before the data is loaded (a pool starts its workers); may do nothing."""
         ...
 
-    def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
-        """Yield one Outcome per spec, in completion order."""
+    def run(
+        self, specs: Sequence[RunSpec], context: RunContext, controls: Mapping[str, ControlRef] | None = None
+    ) -> Iterator[Outcome]:
+        """Yield one Outcome per spec, in completion order; a spec named in ``controls`` is also
+        compared with its control there."""
         ...
 
     def close(self) -> None: ...
@@ -90,9 +130,11 @@ class SequentialExecutor:
     def start(self) -> None:
         pass
 
-    def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
+    def run(
+        self, specs: Sequence[RunSpec], context: RunContext, controls: Mapping[str, ControlRef] | None = None
+    ) -> Iterator[Outcome]:
         for spec in specs:
-            yield compute(spec, context)
+            yield compute(spec, context, (controls or {}).get(spec.name))
 
     def close(self) -> None:
         pass
@@ -188,12 +230,12 @@ def read_shared(path: Path) -> object:
     return pickle.loads(head, buffers=[view[start:start + size] for start, size in spans])
 
 
-def _compute_in_worker(context_file: str, spec: RunSpec) -> Outcome:
+def _compute_in_worker(context_file: str, spec: RunSpec, control: ControlRef | None) -> Outcome:
     context = _WORKER_CONTEXTS.get(context_file)
     if context is None:
         _WORKER_CONTEXTS.clear()  # a new experiment's context: the old one is not used again
         context = _WORKER_CONTEXTS[context_file] = read_shared(Path(context_file))  # type: ignore[assignment]
-    return compute(spec, context)
+    return compute(spec, context, control)
 
 
 class LocalExecutor:
@@ -233,12 +275,15 @@ class LocalExecutor:
             self._shared = (id(context), str(write_shared(context, Path(self._folder.name))))
         return self._shared[1]
 
-    def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
+    def run(
+        self, specs: Sequence[RunSpec], context: RunContext, controls: Mapping[str, ControlRef] | None = None
+    ) -> Iterator[Outcome]:
         from concurrent.futures import as_completed
 
         self.start()
         context_file = self._context_file(context)
-        futures = [self._pool.submit(_compute_in_worker, context_file, spec) for spec in specs]
+        futures = [self._pool.submit(_compute_in_worker, context_file, spec, (controls or {}).get(spec.name))
+                   for spec in specs]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -296,7 +341,9 @@ class RayExecutor:
     def start(self) -> None:
         pass  # Ray starts (or connects) at the first run: its start-up prints, and needs the config
 
-    def run(self, specs: Sequence[RunSpec], context: RunContext) -> Iterator[Outcome]:
+    def run(
+        self, specs: Sequence[RunSpec], context: RunContext, controls: Mapping[str, ControlRef] | None = None
+    ) -> Iterator[Outcome]:
         import ray
 
         if not ray.is_initialized():
@@ -310,7 +357,7 @@ class RayExecutor:
             self._started = True
         remote = ray.remote(num_cpus=self.cpus_per_run)(compute)
         context_ref = ray.put(context)
-        pending = [remote.remote(spec, context_ref) for spec in specs]
+        pending = [remote.remote(spec, context_ref, (controls or {}).get(spec.name)) for spec in specs]
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)

@@ -25,7 +25,7 @@ from smo_impact.data.catalog import get_info, load_dataset
 from smo_impact.data.loader import load_data
 from smo_impact.data.schema import AnnotationSet
 from smo_impact.evaluation.benchmarks import BenchmarkResult, with_suite_items
-from smo_impact.evaluation.compare import Comparison, compare_with_control
+from smo_impact.evaluation.compare import Comparison
 from smo_impact.evaluation.gates import arm_verdicts
 from smo_impact.errors import DataError, SmoError
 from smo_impact.models import MODELS, FeatureCache
@@ -33,7 +33,14 @@ from smo_impact.provenance import code_version, flatten
 from smo_impact.report.plots import dose_response_figure
 from smo_impact.report.summary import summarize, summary_metrics, to_markdown
 from smo_impact.report.takeaway import log_parent_description
-from smo_impact.runner.executors import Executor, Outcome, SequentialExecutor
+from smo_impact.runner.executors import (
+    ControlRef,
+    Executor,
+    Outcome,
+    SequentialExecutor,
+    compare_run,
+    run_metrics,
+)
 from smo_impact.runner.interrupts import uninterrupted
 from smo_impact.runner.logged_models import keeps_model, servable_model
 from smo_impact.runner.rater_models import load_rater_models
@@ -168,21 +175,17 @@ def run_experiment(
     control_scores: dict[str, dict[str, BenchmarkResult]] = {}
     claims: dict[str, str] = {}  # run name -> id of the RUNNING run claimed for it, until logged
 
-    def comparison_of(spec: RunSpec, metrics: dict[str, float],
-                      treatment_scores: dict[str, BenchmarkResult] | None) -> PendingComparison | None:
-        """Stage 4's figures for one treatment run against its seed's control (None without a
-        finished control); its stored predictions are read when ``treatment_scores`` is None."""
+    def control_of(spec: RunSpec) -> ControlRef | None:
+        """What a treatment run is compared with: its seed's finished control (else None)."""
         control = controls[spec.name]
-        if control is None or control.name not in logged:
+        if spec.is_control or control is None or control.name not in logged:
             return None
         if control.name not in control_scores:
             control_scores[control.name] = _stored_scores(tracker, logged[control.name].run_id, config.evaluation.namespaces)
-        if treatment_scores is None:
-            treatment_scores = _stored_scores(tracker, logged[spec.name].run_id, config.evaluation.namespaces)
-        comparison = compare_with_control(
-            metrics, logged[control.name].metrics, config.evaluation, spec.seed, treatment_scores,
-            control_scores[control.name], {b.namespace: b.slice_columns for b in context.benchmarks},
-        )
+        return ControlRef(logged[control.name].metrics, control_scores[control.name], config.evaluation)
+
+    def pending(spec: RunSpec, comparison: Comparison) -> PendingComparison:
+        control = controls[spec.name]
         return PendingComparison(comparison, comparison_key(keys[spec.name], keys[control.name], config), control.name)
 
     def compare_stored(spec: RunSpec) -> None:
@@ -195,8 +198,9 @@ def run_experiment(
             return
         if run.tags.get("smo.compare_key") == comparison_key(keys[spec.name], keys[control.name], config):
             return
-        if (pending := comparison_of(spec, run.metrics, None)) is not None:
-            logged[spec.name] = _log_comparison(tracker, run, pending)
+        if (against := control_of(spec)) is not None:
+            scores = _stored_scores(tracker, run.run_id, config.evaluation.namespaces)
+            logged[spec.name] = _log_comparison(tracker, run, pending(spec, compare_run(spec, run.metrics, scores, against, context)))
             compared += 1
 
     try:
@@ -209,20 +213,19 @@ def run_experiment(
         # 3. Score: treat -> train -> score each run not in the store, controls first so that a
         #    fresh treatment run is compared (stage 4) as soon as it is logged.
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
-            for outcome in _outcomes(executor, phase, context, tracker, claims):
+            # A fresh treatment run is compared with its control where it computes (in a pool's
+            # worker), and the comparison goes to the store in the run's own batch (issue 16).
+            against = {spec.name: ref for spec in phase if (ref := control_of(spec)) is not None}
+            for outcome in _outcomes(executor, phase, context, tracker, claims, against):
                 spec = outcome.spec
-                # A fresh treatment run is compared before it is logged, so that its comparison
-                # goes to the store in the run's own batch (one round trip, not two: issue 16).
-                pending = None
-                if outcome.result is not None and not spec.is_control:
-                    pending = comparison_of(spec, run_metrics(outcome.result), outcome.result.benchmarks)
+                comparison = pending(spec, outcome.comparison) if outcome.comparison is not None else None
                 run = _log_run(outcome, config, context, tracker, parent_id, keys[spec.name], digest,
-                               run_id=claims.pop(spec.name), comparison=pending)
+                               run_id=claims.pop(spec.name), comparison=comparison)
                 if run.status == "FINISHED":
                     logged[spec.name] = run
                     if spec.is_control:
                         control_scores[spec.name] = outcome.result.benchmarks
-                    compared += pending is not None
+                    compared += comparison is not None
                 else:
                     failures.append((spec.name, outcome.error or "unknown error"))
                 done += 1
@@ -321,7 +324,8 @@ def _finished_runs(tracker: Tracker, keys: set[str]) -> dict[str, TrackedRun]:
 
 
 def _outcomes(
-    executor: Executor, phase: list[RunSpec], context: RunContext, tracker: Tracker, claims: dict[str, str]
+    executor: Executor, phase: list[RunSpec], context: RunContext, tracker: Tracker, claims: dict[str, str],
+    controls: dict[str, ControlRef],
 ) -> Iterator[Outcome]:
     """The executor's outcomes for ``phase``, with MLflow's system metrics sampled into each run
     whose model asks for them (fine-tuning: minutes of CPU/GPU; sklearn runs take seconds and skip
@@ -332,7 +336,7 @@ def _outcomes(
     """
     if not phase:
         return
-    outcomes = executor.run(phase, context)
+    outcomes = executor.run(phase, context, controls)
     if not isinstance(executor, SequentialExecutor):
         yield from outcomes
         return
@@ -534,11 +538,6 @@ class PendingComparison:
     comparison: Comparison
     key: str  # smo.compare_key: both run keys and the comparison settings
     control: str  # the control run's name
-
-
-def run_metrics(result: RunResult) -> dict[str, float]:
-    """The metrics a computed run logs: its scores and its wall time."""
-    return {**result.metrics, "time/run_seconds": result.seconds}
 
 
 def _write_comparison(log: RunLog, pending: PendingComparison) -> dict[str, str]:

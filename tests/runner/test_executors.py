@@ -142,3 +142,29 @@ def test_stopping_a_busy_pool_leaves_no_traceback_in_its_manager_thread(monkeypa
     assert not manager.is_alive() and time.perf_counter() - started < 10
     assert errors == []
     assert all(f.done() for f in futures)
+
+
+def test_a_fresh_processs_first_run_has_one_blas_thread_too():
+    # threadpoolctl limits the libraries loaded when it is called; scipy's OpenBLAS (the one
+    # scikit-learn calls) loads during a process's first fit. Before the fix the first run of a
+    # sequential sweep computed with every thread and its metrics differed from a pool's in the
+    # 10th decimal; this test printed [1, 2] then.
+    import os
+    import subprocess
+    import sys
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: every BLAS runs one thread anyway")
+    script = (
+        "import sys\n"
+        "from smo_impact.runner import executors\n"
+        "def fit(spec, context):\n"
+        "    import sklearn.linear_model\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))\n"
+        "executors.execute_run = fit\n"
+        "executors.compute(None, None)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS") and k != "SMO_IMPACT_BLAS_THREADS"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "[1]"
