@@ -54,7 +54,7 @@ bench: setup
 	@echo "== target 2: logging share of a run's wall time"; $(PY) benchmarks/bench_logging.py --rounds 3
 	@echo "== target 3: start-up and store creation"; $(PY) benchmarks/bench_startup.py --repeat 5
 	@echo "== target 4: bootstrap intervals"; $(PY) benchmarks/bench_bootstrap.py
-	@echo "== target 5: executors"; $(PY) benchmarks/bench_executors.py --skip-ray
+	@echo "== target 5: local pool vs sequential, whole process"; $(PY) benchmarks/bench_executors.py --rounds 3
 	@echo "== featurize once vs per run; load + validate 1M judgements"
 	$(PY) benchmarks/bench_quickstart_sweep.py
 	$(PY) benchmarks/bench_load_validate.py

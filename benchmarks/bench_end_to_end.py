@@ -6,7 +6,10 @@ statistics on; the store is a copy of the per-MLflow-version template, built onc
 rounds as on any machine that has run smo-impact before) and `benchmarks/plain_quickstart.py` (the same 15 fits and two metrics, refitting
 TF-IDF in every run, no tracking). Prints both medians, their spread and the ratio.
 
-    python benchmarks/bench_end_to_end.py [--rounds 3]
+    python benchmarks/bench_end_to_end.py [--rounds 3] [--seeds 3] [--executor sequential]
+
+`--seeds N` runs both with seeds 0..N-1 (5 runs per seed: the quickstart has 3), to see how the
+fixed cost spreads over a larger sweep; `--executor local` runs smo-impact with its process pool.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ def timed(command: list[str], env: dict[str, str], cwd: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--executor", default="sequential")
     args = parser.parse_args()
+    seeds = f"seeds=[{','.join(map(str, range(args.seeds)))}]"
     framework, plain = [], []
     templates = tempfile.TemporaryDirectory()
     subprocess.run([sys.executable, "-c", "import sys; from smo_impact.tracking.mlflow_tracker import MlflowTracker; "
@@ -43,14 +49,17 @@ def main() -> None:
     for i in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copytree(Path(templates.name) / "stores", Path(tmp) / "cache" / "stores")  # features stay cold
-            env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "SMO_IMPACT_CACHE_DIR": f"{tmp}/cache"}
+            env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "SMO_IMPACT_CACHE_DIR": f"{tmp}/cache",
+                   "PLAIN_SEEDS": str(args.seeds)}
             runs = [
-                (framework, [SMO, "run", str(ROOT / "experiments" / "quickstart.yaml")]),
+                (framework, [SMO, "run", str(ROOT / "experiments" / "quickstart.yaml"), "--set", seeds, "--yes",
+                             "--executor", args.executor]),
                 (plain, [sys.executable, str(ROOT / "benchmarks" / "plain_quickstart.py")]),
             ]
             for times, command in runs if i % 2 == 0 else runs[::-1]:
                 times.append(timed(command, env, tmp))
-        print(f"round {i + 1}: smo-impact {framework[-1]:.1f} s, plain script {plain[-1]:.1f} s", flush=True)
+        print(f"round {i + 1} ({5 * args.seeds} runs, {args.executor}): smo-impact {framework[-1]:.1f} s, "
+              f"plain script {plain[-1]:.1f} s", flush=True)
     f, p = statistics.median(framework), statistics.median(plain)
     print(f"smo-impact run: median {f:.1f} s (min {min(framework):.1f}, max {max(framework):.1f})")
     print(f"plain script:   median {p:.1f} s (min {min(plain):.1f}, max {max(plain):.1f})")

@@ -74,7 +74,12 @@ def compare_run(
 
 def blas_threads() -> int:
     """BLAS threads a run computes with: 1, or ``$SMO_IMPACT_BLAS_THREADS``."""
-    return int(os.environ.get("SMO_IMPACT_BLAS_THREADS", "1"))
+    value = os.environ.get("SMO_IMPACT_BLAS_THREADS", "1")
+    if not value.strip().isdigit() or int(value) < 1:
+        from smo_impact.errors import ConfigError
+
+        raise ConfigError(f"SMO_IMPACT_BLAS_THREADS must be a positive whole number of threads, got '{value}'")
+    return int(value)
 
 
 def compute(spec: RunSpec, context: RunContext, control: ControlRef | None = None) -> Outcome:
@@ -376,6 +381,7 @@ class RayExecutor:
 
 
 def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
+    blas_threads()  # a bad $SMO_IMPACT_BLAS_THREADS fails here, before any work
     if name == "sequential":
         return SequentialExecutor()
     if name == "local":

@@ -168,3 +168,12 @@ def test_a_fresh_processs_first_run_has_one_blas_thread_too():
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS") and k != "SMO_IMPACT_BLAS_THREADS"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[1]"
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", ""])
+def test_a_bad_blas_thread_count_is_refused_before_any_work(monkeypatch, value):
+    from smo_impact.errors import ConfigError
+
+    monkeypatch.setenv("SMO_IMPACT_BLAS_THREADS", value)
+    with pytest.raises(ConfigError, match=f"SMO_IMPACT_BLAS_THREADS must be a positive whole number of threads, got '{value}'"):
+        make_executor("sequential")
