@@ -8,6 +8,7 @@ the parent process, one run at a time, so concurrent workers never contend for t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import tempfile
@@ -204,7 +205,11 @@ def _ready() -> int:
 def write_shared(obj: object, folder: Path) -> Path:
     """Pickle ``obj`` into ``folder`` for workers to map: its arrays (features, label tables) go
     out of band into one file that each worker maps copy-on-write, so N workers share one copy
-    in the page cache instead of unpickling N copies. Returns the file to pass to :func:`read_shared`."""
+    in the page cache instead of unpickling N copies. Returns the file to pass to :func:`read_shared`.
+
+    ``folder`` must be private to this user (a ``tempfile`` directory is): :func:`read_shared`
+    refuses any other, since unpickling runs code.
+    """
     buffers: list[pickle.PickleBuffer] = []
     head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
     spans, offset = [], 0
@@ -214,25 +219,35 @@ def write_shared(obj: object, folder: Path) -> Path:
             offset += -offset % 64  # aligned, as numpy likes its data
             out.seek(offset)
             out.write(raw)
-            spans.append((offset, raw.nbytes))
+            spans.append([offset, raw.nbytes])
             offset += raw.nbytes
+    (folder / "arrays.json").write_text(json.dumps(spans))
     path = folder / "context.pkl"
-    path.write_bytes(pickle.dumps((head, spans), protocol=5))
+    path.write_bytes(head)
     return path
 
 
 def read_shared(path: Path) -> object:
     """The object :func:`write_shared` wrote, its arrays backed by the mapped file (copy-on-write:
-    a worker that changes one gets its own pages, the file and the other workers' view stay)."""
+    a worker that changes one gets its own pages, the file and the other workers' view stay).
+
+    Raises:
+        PermissionError: the folder is not this user's alone (another user could have planted it).
+    """
     import mmap
 
-    head, spans = pickle.loads(path.read_bytes())
-    if not spans:
-        return pickle.loads(head)
-    with open(path.with_name("arrays.bin"), "rb") as file:
-        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
-    view = memoryview(mapped)
-    return pickle.loads(head, buffers=[view[start:start + size] for start, size in spans])
+    folder = os.stat(path.parent)
+    if folder.st_uid != os.getuid() or folder.st_mode & 0o077:
+        raise PermissionError(f"{path.parent} is not private to this user: its context is not read")
+    spans = json.loads(path.with_name("arrays.json").read_text())
+    views = []
+    if spans:
+        with open(path.with_name("arrays.bin"), "rb") as file:
+            view = memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY))
+        views = [view[start:start + size] for start, size in spans]
+    # The one unpickling in the package: this process's parent wrote it, in a folder only this
+    # user can write (checked above); multiprocessing unpickles the same objects from a pipe.
+    return pickle.loads(path.read_bytes(), buffers=views)  # trusted: own workers' context
 
 
 def _compute_in_worker(context_file: str, spec: RunSpec, control: ControlRef | None) -> Outcome:
