@@ -211,10 +211,9 @@ def run_experiment(
         todo = [s for s in todo if s.name in claims]
 
         # 3. Score: treat -> train -> score each run not in the store, controls first so that a
-        #    fresh treatment run is compared (stage 4) as soon as it is logged.
+        #    fresh treatment run is compared (stage 4) where it computes (in a pool: its worker),
+        #    and its comparison goes to the store in the run's own batch (issue 16).
         for phase in ([s for s in todo if s.is_control], [s for s in todo if not s.is_control]):
-            # A fresh treatment run is compared with its control where it computes (in a pool's
-            # worker), and the comparison goes to the store in the run's own batch (issue 16).
             against = {spec.name: ref for spec in phase if (ref := control_of(spec)) is not None}
             for outcome in _outcomes(executor, phase, context, tracker, claims, against):
                 spec = outcome.spec
