@@ -237,7 +237,7 @@ def read_shared(path: Path) -> object:
     import mmap
 
     folder = os.stat(path.parent)
-    if folder.st_uid != os.getuid() or folder.st_mode & 0o077:
+    if hasattr(os, "getuid") and (folder.st_uid != os.getuid() or folder.st_mode & 0o077):  # POSIX
         raise PermissionError(f"{path.parent} is not private to this user: its context is not read")
     spans = json.loads(path.with_name("arrays.json").read_text())
     views = []
