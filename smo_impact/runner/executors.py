@@ -7,7 +7,6 @@ the parent process, one run at a time, so concurrent workers never contend for t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
@@ -183,21 +182,6 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _ready() -> int:
     return os.getpid()
 
@@ -280,12 +264,8 @@ class LocalExecutor:
         if self._pool is None:
             # spawn, not fork: forking a process that holds SQLite and BLAS thread state is unsafe.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
-            # The pool launches its processes at the first submit. They start with Ctrl-C ignored
-            # (inherited, and Python keeps an ignored SIGINT): one still importing when Ctrl-C
-            # reaches the process group would print a KeyboardInterrupt traceback.
-            with _sigint_ignored():
-                for _ in range(self.workers):
-                    self._pool.submit(_ready)
+            for _ in range(self.workers):  # the pool launches its processes at the first submit
+                self._pool.submit(_ready)
 
     def _context_file(self, context: RunContext) -> str:
         if self._shared is None or self._shared[0] != id(context):
